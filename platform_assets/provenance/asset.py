@@ -1,0 +1,93 @@
+"""`versioned_asset`: `dg.asset` with an automatic code version and skip-when-unchanged.
+
+Every asset of every family is declared with it, so provenance is one mechanism.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import dagster as dg
+
+from platform_assets.provenance.automation import platform_automation_condition
+from platform_assets.provenance.code_version import code_version_of, content_digest
+from platform_assets.provenance.skip import FORCED_METADATA_KEY, REASON_METADATA_KEY, decide
+from resources.images import image_ref, k8s_op_tags
+
+
+def content_version(*chunks: bytes | str) -> dg.DataVersion:
+    """A data version for deterministic outputs: the hash of their content."""
+    return dg.DataVersion(content_digest(*chunks)[:24])
+
+
+def _as_events(result: Any):
+    """Normalize what an asset function returned into events Dagster accepts from a
+    generator (a plain value becomes an `Output`, `None` a bare `MaterializeResult`)."""
+    if inspect.isgenerator(result):
+        yield from result
+    elif result is None:
+        yield dg.MaterializeResult()
+    elif isinstance(result, (dg.Output, dg.MaterializeResult, dg.AssetCheckResult)):
+        yield result
+    elif isinstance(result, tuple) and result and all(
+        isinstance(r, (dg.MaterializeResult, dg.AssetCheckResult)) for r in result
+    ):
+        yield from result
+    else:
+        yield dg.Output(result)
+
+
+def versioned_asset(
+    *,
+    image: str | None = None,
+    k8s_resources: Mapping[str, str] | None = None,
+    externals: Mapping[str, Any] | Callable[[], Mapping[str, Any]] | None = None,
+    packages: Iterable[str] = (),
+    **asset_kwargs: Any,
+) -> Callable[[Callable[..., Any]], dg.AssetsDefinition]:
+    """Declare an asset whose code version is computed, never written by hand.
+
+    `image` names the slim image the asset runs in (k8s op tags; its digest is part of the
+    code version); `externals` are other declared dependencies (program hash, static
+    config); `packages` are distributions whose installed version matters.
+    Other keyword arguments go to `dg.asset` unchanged.
+    """
+    if "code_version" in asset_kwargs:
+        raise TypeError("versioned_asset computes code_version; do not pass one")
+
+    def decorator(fn: Callable[..., Any]) -> dg.AssetsDefinition:
+        params = list(inspect.signature(fn).parameters)
+        if not params or params[0] != "context":
+            raise TypeError(f"{fn.__qualname__}: the first parameter must be `context`")
+        declared = dict(externals() if callable(externals) else (externals or {}))
+        if image is not None:
+            declared["image"] = image_ref(image)
+        code_version = code_version_of(fn, externals=declared, packages=packages)
+
+        @functools.wraps(fn)
+        def compute(context: dg.AssetExecutionContext, *args: Any, **kwargs: Any):
+            decision = decide(context)
+            if not decision.compute:
+                context.log.info(f"Skipped {context.asset_key.to_user_string()}: {decision.reason}")
+                return
+            context.log.info(f"Computing {context.asset_key.to_user_string()}: {decision.reason}")
+            context.add_asset_metadata(
+                {REASON_METADATA_KEY: decision.reason, FORCED_METADATA_KEY: decision.reason.startswith("forced")}
+            )
+            yield from _as_events(fn(context, *args, **kwargs))
+
+        op_tags = dict(asset_kwargs.pop("op_tags", None) or {})
+        if image is not None:
+            op_tags.update(k8s_op_tags(image, k8s_resources))
+        asset_kwargs.setdefault("automation_condition", platform_automation_condition())
+        return dg.asset(
+            code_version=code_version,
+            output_required=False,
+            op_tags=op_tags or None,
+            **asset_kwargs,
+        )(compute)
+
+    return decorator

@@ -1,0 +1,1 @@
+"""Instance-level plugins for the local, durable deployment (referenced from dagster.yaml)."""

@@ -1,0 +1,50 @@
+"""A local run launcher whose run workers can be health-checked.
+
+Dagster's `DefaultRunLauncher` cannot tell whether a run worker is alive, so run
+monitoring never notices a worker that was killed (OOM, `kill -9`, a laptop suspend):
+the run stays STARTED forever. Every run worker reports its PID in the engine event
+"Started process for run (pid: N)"; this launcher checks that process. A dead worker makes
+run monitoring fail the run, run retries re-execute it from failure, and skip-when-unchanged
+makes re-executed steps idempotent: durable execution on a laptop.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+import psutil
+from dagster._core.launcher import CheckRunHealthResult, WorkerStatus
+from dagster._core.launcher.default_run_launcher import DefaultRunLauncher
+
+
+def run_worker_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:
+    records = instance.get_records_for_run(
+        run_id, of_type=dg.DagsterEventType.ENGINE_EVENT, limit=50
+    ).records
+    for record in records:
+        entry = record.event_log_entry
+        if entry.message and entry.message.startswith("Started process for run"):
+            pid = entry.dagster_event.engine_event_data.metadata.get("pid")
+            if pid is not None:
+                return int(pid.value)
+    return None
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+class HealthCheckedRunLauncher(DefaultRunLauncher):
+    @property
+    def supports_check_run_worker_health(self) -> bool:
+        return True
+
+    def check_run_worker_health(self, run: dg.DagsterRun) -> CheckRunHealthResult:
+        pid = run_worker_pid(self._instance, run.run_id)
+        if pid is None:
+            return CheckRunHealthResult(WorkerStatus.UNKNOWN, "run worker has not reported a pid")
+        if process_alive(pid):
+            return CheckRunHealthResult(WorkerStatus.RUNNING)
+        return CheckRunHealthResult(WorkerStatus.FAILED, f"run worker process {pid} is gone")
