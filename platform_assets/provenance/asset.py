@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import typing
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -38,6 +39,21 @@ def _as_events(result: Any):
         yield from result
     else:
         yield dg.Output(result)
+
+
+def _resolved_signature(fn: Callable[..., Any]) -> inspect.Signature:
+    """The function's signature with string annotations (`from __future__ import
+    annotations`) resolved, so Dagster sees real types through the wrapper."""
+    signature = inspect.signature(fn)
+    try:
+        hints = typing.get_type_hints(fn)
+    except Exception:  # unresolvable forward references: let Dagster infer
+        hints = {}
+    parameters = [
+        p.replace(annotation=hints.get(p.name, inspect.Parameter.empty))
+        for p in signature.parameters.values()
+    ]
+    return signature.replace(parameters=parameters, return_annotation=inspect.Signature.empty)
 
 
 def versioned_asset(
@@ -79,6 +95,7 @@ def versioned_asset(
             )
             yield from _as_events(fn(context, *args, **kwargs))
 
+        compute.__signature__ = _resolved_signature(fn)
         op_tags = dict(asset_kwargs.pop("op_tags", None) or {})
         if image is not None:
             op_tags.update(k8s_op_tags(image, k8s_resources))

@@ -1,0 +1,41 @@
+# The two commands a newcomer needs (README):
+#   make dev    set up everything and run the platform (dagster dev on embedded defaults)
+#   make test   set up everything and run the whole test suite
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PG_BIN := /usr/lib/postgresql/15/bin
+
+.PHONY: dev test install system-deps bench clean
+
+dev: install
+	$(BIN)/python -m localdev
+
+test: install system-deps
+	$(BIN)/pytest
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml programs/kalman/pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip setuptools wheel
+	# torch==2.13.0 resolves to the CPU wheel shipped on these machines (see ENVIRONMENT.md)
+	$(BIN)/pip install --quiet -e '.[spark,nlp,test]' -e programs/kalman
+	touch $(STAMP)
+
+# Services the tests start themselves but whose binaries must exist: PostgreSQL 15 and a JRE
+# (Spark). Installed from Debian's packages when missing.
+system-deps:
+	@if [ ! -x $(PG_BIN)/initdb ] || ! command -v java >/dev/null; then \
+	  apt-get update -qq && apt-get install -y -qq postgresql openjdk-17-jre-headless >/dev/null; \
+	fi
+
+bench: install
+	$(BIN)/python bench/bench_load_time.py
+	$(BIN)/python bench/bench_enkf.py
+	$(BIN)/python bench/bench_propagation.py
+	$(BIN)/python bench/bench_nlp.py
+
+clean:
+	rm -rf $(VENV) .platform

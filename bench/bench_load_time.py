@@ -1,0 +1,60 @@
+"""Code-location load time against a bare `import dagster`, measured in the same run.
+
+Each sample is a fresh interpreter (what a code server or run worker pays); samples of
+the two commands alternate so machine noise hits both alike. Prints the median ratio.
+Goal (issue 2): at most 1.3x.
+
+    .venv/bin/python bench/bench_load_time.py [--samples 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+BASELINE = "import dagster"
+CODE_LOCATION = "import platform_assets.definitions"
+
+
+def sample(statement: str, env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", statement], check=True, env=env, cwd=REPO_ROOT)
+    return time.perf_counter() - started
+
+
+def heavy_modules_loaded(env: dict[str, str]) -> list[str]:
+    probe = (
+        "import sys, platform_assets.definitions as d; "
+        "print(','.join(m for m in ('pyspark','torch','sentence_transformers','distributed',"
+        "'matplotlib','sklearn','deltalake','confluent_kafka') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], check=True, env=env, cwd=REPO_ROOT,
+                         capture_output=True, text=True).stdout.strip()
+    return [m for m in out.split(",") if m]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--samples", type=int, default=7)
+    args = parser.parse_args()
+    env = {**os.environ, "PLATFORM_HOME": os.environ.get("PLATFORM_HOME", "/tmp/platform-bench-home")}
+    sample(BASELINE, env), sample(CODE_LOCATION, env)  # warm the OS file cache
+    baseline, location = [], []
+    for _ in range(args.samples):
+        baseline.append(sample(BASELINE, env))
+        location.append(sample(CODE_LOCATION, env))
+    b, c = statistics.median(baseline), statistics.median(location)
+    print(f"import dagster                     median {b:.3f}s over {args.samples} samples")
+    print(f"import platform_assets.definitions median {c:.3f}s over {args.samples} samples")
+    print(f"load-time ratio (code location / bare dagster): {c / b:.2f}x  (goal <= 1.30x)")
+    print(f"heavy modules imported at load: {heavy_modules_loaded(env) or 'none'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+"""`python -m localdev`: the platform on a laptop, on embedded defaults.
+
+Starts the embedded Kafka broker (Tansu) and the CTS emulator on 127.0.0.1, seeds every
+family's demo data, then runs `dagster dev -w workspace.yaml` with the local instance
+(`dagster.yaml` -> `$PLATFORM_HOME/dagster`). Ctrl-C (or SIGTERM) stops dagster and then
+the services, by PID.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from localdev.broker import TansuBroker, free_port, wait_for_port
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+FAMILIES = ("kalman", "cts", "nlp", "propagation")
+LOCAL_CTS_TOKEN = "local-dev-token"  # the emulator's token; not a secret
+
+
+def port_is_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def prepare_instance(home: Path) -> Path:
+    dagster_home = home / "dagster"
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(REPO_ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
+    os.environ["DAGSTER_HOME"] = str(dagster_home)
+    return dagster_home
+
+
+def start_cts_emulator(home: Path) -> subprocess.Popen | None:
+    if importlib.util.find_spec("localdev.cts_emulator") is None:
+        return None
+    port = 8085 if port_is_free(8085) else free_port()
+    os.environ.setdefault("CTS_URL", f"http://127.0.0.1:{port}")
+    os.environ.setdefault("CTS_ADMIN_TOKEN", LOCAL_CTS_TOKEN)
+    process = subprocess.Popen(
+        [
+            sys.executable, "-m", "localdev.cts_emulator",
+            "--port", str(port),
+            "--token", os.environ["CTS_ADMIN_TOKEN"],
+            "--jobs-file", str(home / "cts" / "jobs.json"),
+        ],
+        stdout=open(home / "cts-emulator.log", "ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    wait_for_port(port)
+    return process
+
+
+def seed_demo_data() -> None:
+    import dagster as dg
+
+    from resources.settings import settings
+
+    with dg.DagsterInstance.get() as instance:
+        for family in FAMILIES:
+            module_name = f"platform_assets.{family}.demo"
+            if importlib.util.find_spec(module_name) is None:
+                continue
+            started = time.monotonic()
+            importlib.import_module(module_name).seed_demo(settings(), instance)
+            print(f"[localdev] seeded {family} demo data in {time.monotonic() - started:.1f}s", flush=True)
+
+
+def stop(process: subprocess.Popen | None) -> None:
+    if process is None or process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=int(os.environ.get("DAGSTER_PORT", 3000)))
+    parser.add_argument("--seed-only", action="store_true", help="seed demo data and exit")
+    args = parser.parse_args()
+
+    home = Path(os.environ.setdefault("PLATFORM_HOME", str(REPO_ROOT / ".platform"))).resolve()
+    os.environ["PLATFORM_HOME"] = str(home)
+    home.mkdir(parents=True, exist_ok=True)
+    prepare_instance(home)
+
+    broker = None
+    if "KAFKA_BOOTSTRAP_SERVERS" not in os.environ:
+        broker = TansuBroker(port=9092 if port_is_free(9092) else None, log_path=home / "tansu.log")
+        broker.start()
+        os.environ["KAFKA_BOOTSTRAP_SERVERS"] = broker.bootstrap_servers
+        print(f"[localdev] Kafka (Tansu) on {broker.bootstrap_servers}", flush=True)
+    emulator = start_cts_emulator(home) if "CTS_URL" not in os.environ else None
+    if emulator:
+        print(f"[localdev] CTS emulator on {os.environ['CTS_URL']}", flush=True)
+    dagster = None
+    try:
+        seed_demo_data()
+        if args.seed_only:
+            return 0
+        # a child started from a non-interactive shell ignores SIGINT unless reset
+        dagster = subprocess.Popen(
+            [str(Path(sys.executable).with_name("dagster")), "dev", "-w", str(REPO_ROOT / "workspace.yaml"),
+             "-h", "127.0.0.1", "-p", str(args.port)],
+            cwd=REPO_ROOT,
+            preexec_fn=lambda: (signal.signal(signal.SIGINT, signal.SIG_DFL), os.setpgrp()),
+        )
+        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        print(f"[localdev] Dagster UI on http://127.0.0.1:{args.port}", flush=True)
+        return dagster.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        stop(dagster)
+        stop(emulator)
+        if broker:
+            broker.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
