@@ -15,7 +15,14 @@ import dagster as dg
 
 from platform_assets.provenance.automation import platform_automation_condition
 from platform_assets.provenance.code_version import code_version_of, content_digest
-from platform_assets.provenance.skip import FORCED_METADATA_KEY, REASON_METADATA_KEY, decide
+from platform_assets.provenance.skip import (
+    CONFIG_METADATA_KEY,
+    FORCED_METADATA_KEY,
+    REASON_METADATA_KEY,
+    config_version,
+    decide,
+    logical_version,
+)
 from resources.images import image_ref, k8s_op_tags
 
 
@@ -24,21 +31,29 @@ def content_version(*chunks: bytes | str) -> dg.DataVersion:
     return dg.DataVersion(content_digest(*chunks)[:24])
 
 
-def _as_events(result: Any):
+def _as_events(result: Any, config_data_version: dg.DataVersion | None):
     """Normalize what an asset function returned into events Dagster accepts from a
-    generator (a plain value becomes an `Output`, `None` a bare `MaterializeResult`)."""
+    generator (a plain value becomes an `Output`, `None` a bare `MaterializeResult`).
+
+    With run config, an output that brings no data version of its own gets the logical
+    version extended by the config hash, so a config change reaches downstream."""
     if inspect.isgenerator(result):
         yield from result
-    elif result is None:
-        yield dg.MaterializeResult()
-    elif isinstance(result, (dg.Output, dg.MaterializeResult, dg.AssetCheckResult)):
-        yield result
-    elif isinstance(result, tuple) and result and all(
-        isinstance(r, (dg.MaterializeResult, dg.AssetCheckResult)) for r in result
-    ):
+        return
+    if result is None:
+        result = dg.MaterializeResult()
+    elif not isinstance(result, (dg.Output, dg.MaterializeResult, dg.AssetCheckResult, tuple)):
+        result = dg.Output(result)
+    if config_data_version is not None and getattr(result, "data_version", "n/a") is None:
+        if isinstance(result, dg.Output):
+            result = dg.Output(result.value, result.output_name, result.metadata,
+                               config_data_version, tags=result.tags)
+        else:
+            result = result._replace(data_version=config_data_version)
+    if isinstance(result, tuple) and not isinstance(result, dg.MaterializeResult):
         yield from result
     else:
-        yield dg.Output(result)
+        yield result
 
 
 def _resolved_signature(fn: Callable[..., Any]) -> inspect.Signature:
@@ -90,10 +105,16 @@ def versioned_asset(
                 context.log.info(f"Skipped {context.asset_key.to_user_string()}: {decision.reason}")
                 return
             context.log.info(f"Computing {context.asset_key.to_user_string()}: {decision.reason}")
-            context.add_asset_metadata(
-                {REASON_METADATA_KEY: decision.reason, FORCED_METADATA_KEY: decision.reason.startswith("forced")}
-            )
-            yield from _as_events(fn(context, *args, **kwargs))
+            metadata = {
+                REASON_METADATA_KEY: decision.reason,
+                FORCED_METADATA_KEY: decision.reason.startswith("forced"),
+            }
+            config = config_version(context)
+            if config is not None:
+                metadata[CONFIG_METADATA_KEY] = config
+            context.add_asset_metadata(metadata)
+            versioned_by_config = logical_version(context) if config is not None else None
+            yield from _as_events(fn(context, *args, **kwargs), versioned_by_config)
 
         compute.__signature__ = _resolved_signature(fn)
         op_tags = dict(asset_kwargs.pop("op_tags", None) or {})

@@ -1,29 +1,36 @@
 """Skip when unchanged: compare what an asset would be computed from with the provenance
-Dagster recorded on its latest materialization.
+recorded on its latest materialization.
 
 Dagster writes, on every materialization, the code version (`dagster/code_version`) and
 the data version of each upstream asset it read (`dagster/input_data_version/<key>`).
 Before computing, we ask the step for the *current* upstream data versions exactly the way
 Dagster will record them (the step's data-version cache), so "equal" here means "the new
-materialization would carry the same provenance as the last one".
+materialization would carry the same provenance as the last one". Run configuration is
+provenance too (a different `dt` is a different result): its hash is recorded as
+`platform/config_version` metadata and compared the same way.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 
 import dagster as dg
 
-# Dagster's provenance tag names; stable, but only exported from internal modules.
+# Dagster's provenance tag names and logical-version function; stable, but only exported
+# from internal modules.
 from dagster._core.definitions.data_version import (
     CODE_VERSION_TAG,
     DEFAULT_DATA_VERSION,
+    compute_logical_data_version,
     get_input_data_version_tag,
 )
 
 FORCE_TAG = "platform/force"
 FORCED_METADATA_KEY = "platform/forced"
 REASON_METADATA_KEY = "platform/reason"
+CONFIG_METADATA_KEY = "platform/config_version"
 INPUT_VERSION_PREFIX = get_input_data_version_tag(dg.AssetKey("_"))[: -len("_")]
 
 
@@ -37,19 +44,37 @@ def is_forced(context: dg.AssetExecutionContext) -> bool:
     return str(context.run.tags.get(FORCE_TAG, "")).lower() in {"1", "true", "yes"}
 
 
-def current_input_data_versions(context: dg.AssetExecutionContext) -> dict[str, str]:
+def config_version(context: dg.AssetExecutionContext) -> str | None:
+    """Hash of the step's resolved run config, or None for assets without config."""
+    config = context.op_execution_context.op_config
+    if not config:
+        return None
+    canonical = json.dumps(config, sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:24]
+
+
+def current_input_data_versions(context: dg.AssetExecutionContext) -> dict[dg.AssetKey, dg.DataVersion]:
     """Data version of each upstream asset as Dagster will record it for this step."""
     step = context.get_step_execution_context()
-    key = context.asset_key
     versions = {}
-    for parent in step.job_def.asset_layer.get(key).parent_keys:
+    for parent in step.job_def.asset_layer.get(context.asset_key).parent_keys:
         info = step.maybe_fetch_and_get_input_asset_version_info(parent)
-        version = (info.data_version if info else None) or DEFAULT_DATA_VERSION
-        versions[get_input_data_version_tag(parent)] = version.value
+        versions[parent] = (info.data_version if info else None) or DEFAULT_DATA_VERSION
     return versions
 
 
-def latest_materialization_tags(context: dg.AssetExecutionContext) -> dict[str, str] | None:
+def logical_version(context: dg.AssetExecutionContext) -> dg.DataVersion:
+    """Dagster's logical data version (code + inputs), extended with the config hash: the
+    version of an output that is not reproducible (random) but fully determined in intent."""
+    code_version = context.assets_def.code_versions_by_key[context.asset_key]
+    logical = compute_logical_data_version(code_version, current_input_data_versions(context))
+    config = config_version(context)
+    if config is None:
+        return logical
+    return dg.DataVersion(hashlib.sha256(f"{logical.value}|{config}".encode()).hexdigest()[:24])
+
+
+def latest_materialization(context: dg.AssetExecutionContext) -> dg.AssetMaterialization | None:
     partition = context.partition_key if context.has_partition_key else None
     records = context.instance.fetch_materializations(
         dg.AssetRecordsFilter(
@@ -58,26 +83,29 @@ def latest_materialization_tags(context: dg.AssetExecutionContext) -> dict[str, 
         ),
         limit=1,
     ).records
-    if not records:
-        return None
-    materialization = records[0].asset_materialization
-    return dict(materialization.tags or {}) if materialization else None
+    return records[0].asset_materialization if records else None
 
 
 def decide(context: dg.AssetExecutionContext) -> Decision:
     """Compute or skip, and why (the reason is logged and stored as metadata)."""
     if is_forced(context):
         return Decision(True, f"forced by run tag {FORCE_TAG}")
-    previous = latest_materialization_tags(context)
+    previous = latest_materialization(context)
     if previous is None:
         return Decision(True, "never materialized")
+    tags = dict(previous.tags or {})
     code_version = context.assets_def.code_versions_by_key.get(context.asset_key)
-    if previous.get(CODE_VERSION_TAG) != code_version:
-        return Decision(
-            True, f"code version changed: {previous.get(CODE_VERSION_TAG)} -> {code_version}"
-        )
-    current_inputs = current_input_data_versions(context)
-    previous_inputs = {k: v for k, v in previous.items() if k.startswith(INPUT_VERSION_PREFIX)}
+    if tags.get(CODE_VERSION_TAG) != code_version:
+        return Decision(True, f"code version changed: {tags.get(CODE_VERSION_TAG)} -> {code_version}")
+    previous_config = previous.metadata.get(CONFIG_METADATA_KEY)
+    previous_config = previous_config.value if previous_config is not None else None
+    if previous_config != config_version(context):
+        return Decision(True, "run config changed")
+    current_inputs = {
+        get_input_data_version_tag(key): version.value
+        for key, version in current_input_data_versions(context).items()
+    }
+    previous_inputs = {k: v for k, v in tags.items() if k.startswith(INPUT_VERSION_PREFIX)}
     changed = sorted(
         tag.removeprefix(INPUT_VERSION_PREFIX)
         for tag in current_inputs.keys() | previous_inputs.keys()
@@ -85,4 +113,4 @@ def decide(context: dg.AssetExecutionContext) -> Decision:
     )
     if changed:
         return Decision(True, "upstream data version changed: " + ", ".join(changed))
-    return Decision(False, "unchanged: same code version and upstream data versions")
+    return Decision(False, "unchanged: same code version, config and upstream data versions")

@@ -168,3 +168,31 @@ def test_returned_values_still_reach_the_io_manager(instance):
 
     result = dg.materialize([value, reader], instance=instance)
     assert result.output_for_node("sample__reader") == 43
+
+
+class ScaleConfig(dg.Config):
+    scale: int = 1
+
+
+def test_run_config_is_provenance_and_reaches_downstream(instance):
+    calls = []
+
+    @versioned_asset(key=["sample", "configured"])
+    def configured(context: dg.AssetExecutionContext, config: ScaleConfig):
+        calls.append(("configured", config.scale))
+
+    @versioned_asset(key=["sample", "after_configured"], deps=[configured])
+    def after_configured(context: dg.AssetExecutionContext):
+        calls.append(("after", None))
+
+    def run(scale):
+        config = dg.RunConfig({"sample__configured": ScaleConfig(scale=scale)})
+        assert dg.materialize([configured, after_configured], instance=instance, run_config=config).success
+
+    run(1)
+    run(1)
+    assert calls == [("configured", 1), ("after", None)]
+    run(2)
+    assert calls[2:] == [("configured", 2), ("after", None)]
+    latest = instance.get_latest_materialization_event(dg.AssetKey(["sample", "configured"]))
+    assert "run config changed" in latest.asset_materialization.metadata["platform/reason"].value
