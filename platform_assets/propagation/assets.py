@@ -1,0 +1,171 @@
+"""`propagation/trajectory`: an ensemble propagation per requested step count.
+
+One partition per step count N (see partitions.py). The provenance core skips a
+partition that is up to date; otherwise the asset resumes from the largest finished
+partition M < N with the same code version and config (or starts from zero), runs the
+ensemble in chunks on Dask, and publishes atomically to blob storage:
+
+    propagation/trajectory/<run id>/<N>/_v/<version>/
+        records.parquet   nominal trajectory as [t_low, t_high, state] records
+        moments.parquet   per-step ensemble mean and covariance
+        data.json         the original web view's data
+        state.npz         arrays to resume from (see ensemble.RunState)
+"""
+
+
+import hashlib
+import json
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+from pydantic import Field
+
+from platform_assets.propagation import plots, records
+from platform_assets.propagation.ensemble import EnsembleSpec, RunState, propagate_ensemble
+from platform_assets.propagation.model import (
+    default_bodies,
+    relative_energy_error,
+    total_energy,
+    validate_step,
+)
+from platform_assets.propagation.partitions import DEFAULT_MAX_STEPS, parse_steps, propagation_steps
+from platform_assets.propagation.resume import STATE_FILE, ResumePoint, find_resume_point
+from platform_assets.provenance import versioned_asset
+from resources.blob import BlobStorage, local_scratch_dir, remove_dir
+from resources.dask import DaskResource
+
+TRAJECTORY_KEY = dg.AssetKey(["propagation", "trajectory"])
+PLOT_POINTS = 4000
+
+
+class PropagationConfig(dg.Config):
+    """Run parameters. All but ``max_steps`` and ``use_dask`` decide the numbers (config hash)."""
+
+    max_steps: int = Field(default=DEFAULT_MAX_STEPS, description="Largest step count accepted.")
+    dt: float = Field(default=0.01, description="Fixed time step (G = 1 units).")
+    method: str = Field(default="verlet", description="'verlet' (symplectic) or 'rk4'.")
+    ensemble_size: int = Field(default=256, description="Perturbed members K.")
+    position_sigma: float = Field(default=1e-3, description="Std dev of position perturbations.")
+    velocity_sigma: float = Field(default=1e-3, description="Std dev of velocity perturbations.")
+    seed: int = Field(default=0, description="Seed of the perturbations.")
+    chunk_size: int = Field(default=64, description="Members per Dask task.")
+    use_dask: bool = Field(default=True, description="Run chunks on the `dask` resource (else in-process).")
+
+    def ensemble_spec(self) -> EnsembleSpec:
+        return EnsembleSpec(
+            self.ensemble_size, self.position_sigma, self.velocity_sigma, self.seed, self.chunk_size
+        )
+
+    def config_hash(self) -> str:
+        """Hash of the parameters that change the result (the resume key, with the code version)."""
+        relevant = self.model_dump(exclude={"max_steps", "use_dask"})
+        return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def run_prefix(code_version: str, config_hash: str, steps: int) -> str:
+    run_id = hashlib.sha256(f"{code_version}:{config_hash}".encode()).hexdigest()[:16]
+    return f"propagation/trajectory/{run_id}/{steps}"
+
+
+def _load_resume_state(
+    context: dg.AssetExecutionContext, blob: BlobStorage, point: ResumePoint | None
+) -> RunState | None:
+    if point is None:
+        return None
+    key = f"{point.blob_prefix}/{STATE_FILE}"
+    if not blob.exists(key):
+        context.log.warning(f"partition {point.steps} matches but {blob.url_of(key)} is gone: starting from zero")
+        return None
+    return RunState.from_npz(blob.read_bytes(key))
+
+
+def _publish(blob: BlobStorage, prefix: str, names: tuple[str, ...], dt: float, run: RunState) -> tuple[str, int]:
+    """Write the four outputs to a scratch dir and publish them atomically; returns (prefix, records bytes)."""
+    trajectory = records.trajectory_records(names, dt, run.nominal_positions, run.nominal_velocities)
+    outputs = {
+        "records.parquet": records.to_parquet_bytes(trajectory),
+        "moments.parquet": records.to_parquet_bytes(records.moments_table(names, dt, run.mean, run.covariance)),
+        "data.json": records.data_json(trajectory).encode(),
+        STATE_FILE: run.to_npz(),
+    }
+    scratch = local_scratch_dir("propagation-")
+    try:
+        for name, data in outputs.items():
+            Path(scratch, name).write_bytes(data)
+        return blob.publish_dir(scratch, prefix), len(outputs["records.parquet"])
+    finally:
+        remove_dir(scratch)
+
+
+def _plot(names: tuple[str, ...], dt: float, run: RunState, relative_error: np.ndarray) -> dg.MetadataValue:
+    stride = max(1, len(relative_error) // PLOT_POINTS)
+    rows = slice(None, None, stride)
+    png = plots.orbit_png(
+        names, np.arange(len(relative_error))[rows] * dt, run.nominal_positions[rows], run.mean[rows],
+        relative_error[rows],
+    )
+    return plots.png_markdown(png)
+
+
+@versioned_asset(
+    key=TRAJECTORY_KEY,
+    image="propagation",
+    k8s_resources={"cpu": "1", "memory": "2Gi"},
+    packages=["numpy", "pyarrow"],
+    partitions_def=propagation_steps,
+    group_name="propagation",
+    kinds={"python", "dask", "parquet"},
+    description="Nominal trajectory + ensemble mean/covariance for N steps (partition N).",
+)
+def trajectory(
+    context: dg.AssetExecutionContext, config: PropagationConfig, blob: BlobStorage, dask: DaskResource
+) -> dg.MaterializeResult:
+    """Propagate N steps, resuming from a finished M < N when code and config match."""
+    steps = parse_steps(context.partition_key, config.max_steps)
+    validate_step(config.dt, steps, config.method)
+    spec = config.ensemble_spec()
+    bodies = default_bodies()
+    code_version = context.assets_def.code_versions_by_key[context.asset_key]
+    config_hash = config.config_hash()
+
+    point = find_resume_point(context.instance, context.asset_key, steps, code_version, config_hash)
+    start = _load_resume_state(context, blob, point)
+    first_step = start.steps if start is not None else 0
+    context.log.info(
+        f"resuming from partition {first_step}" if start is not None else "starting from step 0"
+    )
+    client = dask.get_client() if config.use_dask else None
+    run = propagate_ensemble(bodies, spec, config.dt, steps - first_step, config.method, client, start)
+
+    relative_error = relative_energy_error(
+        total_energy(run.nominal_positions, run.nominal_velocities, bodies.masses)
+    )
+    published, records_bytes = _publish(
+        blob, run_prefix(code_version, config_hash, steps), bodies.names, config.dt, run
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "steps": steps,
+            "resumed_from_steps": first_step,
+            "resume": (
+                f"resumed from partition {first_step}; computed steps {first_step + 1}..{steps}"
+                if start is not None
+                else f"started from zero; computed steps 1..{steps}"
+            ),
+            "computed_steps": steps - first_step,
+            "config_hash": config_hash,
+            "config": dg.MetadataValue.json(config.model_dump()),
+            "blob_prefix": published,
+            "records_url": dg.MetadataValue.url(blob.url_of(f"{published}/records.parquet")),
+            "data_json_url": dg.MetadataValue.url(blob.url_of(f"{published}/data.json")),
+            "records_bytes": records_bytes,
+            "ensemble_size": spec.size,
+            "executor": dask.describe if client is not None else "in-process",
+            "relative_energy_drift": float(relative_error.max()),
+            "final_state": dg.MetadataValue.json(
+                {name: run.nominal_positions[-1, b].tolist() for b, name in enumerate(bodies.names)}
+            ),
+            "plot": _plot(bodies.names, config.dt, run, relative_error),
+        }
+    )

@@ -1,0 +1,114 @@
+"""helm/platform-code-location: lint, render, strict Kubernetes 1.32 validation, posture."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+from tests.deploy import tools
+from tests.deploy.conftest import CHART, IMAGES_JSON, VARIANTS, by_kind
+
+SECRET_VARS = {"CTS_ADMIN_TOKEN", "GOALS_DATABASE_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+
+
+def test_helm_lint(helm_bin, images, variant):
+    result = tools.helm("lint", "--strict", str(CHART), *VARIANTS[variant],
+                        "--set-json", f"images={json.dumps(images)}")
+    assert "0 chart(s) failed" in result.stdout
+
+
+def test_every_manifest_passes_strict_validation(rendered):
+    errors = [e for manifest in rendered for e in tools.validation_errors(manifest)]
+    assert not errors, "\n".join(errors)
+    kinds = {m["kind"] for m in rendered}
+    assert {"Deployment", "Service", "ConfigMap", "ServiceAccount", "Role", "RoleBinding"} <= kinds
+    assert "Secret" not in kinds, "the chart must reference Secrets, never create them"
+
+
+def test_validator_rejects_a_broken_manifest(rendered):
+    """The validation above can fail: an unknown field and a wrong type are reported."""
+    (deployment,) = by_kind(rendered, "Deployment")
+    broken = copy.deepcopy(deployment)
+    broken["spec"]["template"]["spec"]["containers"][0]["imagePullPolicyy"] = "Always"
+    broken["spec"]["replicas"] = "two"
+    assert tools.validation_errors(broken)
+
+
+def test_code_server_pod_is_locked_down(rendered):
+    (deployment,) = by_kind(rendered, "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] != 0
+    assert pod["automountServiceAccountToken"] is False
+    sc = container["securityContext"]
+    assert sc["readOnlyRootFilesystem"] is True
+    assert sc["allowPrivilegeEscalation"] is False
+    assert sc["capabilities"]["drop"] == ["ALL"]
+    mounts = {m["mountPath"] for m in container["volumeMounts"]}
+    assert {"/tmp", "/opt/dagster/dagster_home"} <= mounts, "writable scratch on a read-only root"
+    for kind in ("requests", "limits"):
+        assert {"cpu", "memory"} <= set(container["resources"][kind])
+    port = str(container["ports"][0]["containerPort"])
+    for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+        assert container[probe]["exec"]["command"] == ["dagster", "api", "grpc-health-check", "-p", port]
+    assert container["command"] == ["dagster", "api", "grpc"]
+    args = container["args"]
+    assert args[args.index("--module-name") + 1] == "platform_assets.definitions"
+    assert args[args.index("--attribute") + 1] == "defs"
+
+
+def test_secrets_only_by_reference(rendered):
+    (cm,) = by_kind(rendered, "ConfigMap")
+    assert not SECRET_VARS & set(cm["data"]), "secrets must not be in the ConfigMap"
+    (deployment,) = by_kind(rendered, "Deployment")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    secret_env = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e}
+    assert {"CTS_ADMIN_TOKEN", "GOALS_DATABASE_URL"} <= set(secret_env)
+    assert all(set(ref) == {"name", "key"} for ref in secret_env.values())
+    plain = {e["name"] for e in container["env"] if "value" in e}
+    assert not SECRET_VARS & plain
+    # run and step pods get the same references through the container context
+    context = json.loads(next(e["value"] for e in container["env"] if e["name"] == "DAGSTER_CONTAINER_CONTEXT"))
+    assert {e["name"] for e in context["k8s"]["env"]} == set(secret_env)
+
+
+def test_config_map_carries_the_env_contract(rendered, images):
+    (cm,) = by_kind(rendered, "ConfigMap")
+    data = cm["data"]
+    assert data["PLATFORM_ENV"] == "k8s"
+    for var in ("PLATFORM_BLOB_URL", "PLATFORM_LAKE_URL", "KAFKA_BOOTSTRAP_SERVERS", "CTS_JOBS_TOPIC",
+                "CTS_JOBS_DLQ_TOPIC", "CTS_URL", "DASK_SCHEDULER_ADDRESS", "SPARK_MASTER"):
+        assert data[var], var
+    assert data["CTS_JOBS_TOPIC"] == "cts-jobs" and data["CTS_JOBS_DLQ_TOPIC"] == "cts-jobs-dlq"
+    assert {k: v for k, v in data.items() if k.startswith("PLATFORM_IMAGE_")} == {
+        f"PLATFORM_IMAGE_{name.upper()}": ref for name, ref in images.items()
+    }
+    (deployment,) = by_kind(rendered, "Deployment")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == images["base"]
+
+
+def test_default_values_name_the_same_images_as_images_json():
+    values = tools.yaml.safe_load((CHART / "values.yaml").read_text())
+    assert set(values["images"]) == set(json.loads(IMAGES_JSON.read_text()))
+
+
+@pytest.mark.parametrize("bad", ["registry.example.org/data-platform/nlp:latest", "nlp@sha256:abc"])
+def test_chart_refuses_images_not_pinned_by_digest(helm_bin, bad):
+    proc = tools.helm("template", "x", str(CHART), "--set", f"images.nlp={bad}", check=False)
+    assert proc.returncode != 0
+    assert "images.nlp must be referenced by digest" in proc.stderr
+
+
+def test_production_values_harden_the_deployment(helm_bin, images):
+    manifests = tools.render(CHART, *VARIANTS["production"], "--set-json", f"images={json.dumps(images)}")
+    (deployment,) = by_kind(manifests, "Deployment")
+    assert deployment["spec"]["replicas"] >= 2
+    assert by_kind(manifests, "PodDisruptionBudget") and by_kind(manifests, "NetworkPolicy")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    names = {e["name"] for e in container["env"]}
+    assert "AWS_SECRET_ACCESS_KEY" not in names, "production uses IRSA, no static keys"
+    accounts = by_kind(manifests, "ServiceAccount")
+    assert all("eks.amazonaws.com/role-arn" in sa["metadata"].get("annotations", {}) for sa in accounts)

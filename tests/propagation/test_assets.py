@@ -1,0 +1,205 @@
+"""The trajectory asset on a real Dagster instance: partitions, skip, resume, outputs, check."""
+
+import json
+import warnings
+
+import dagster as dg
+import numpy as np
+import pytest
+
+from platform_assets.propagation.assets import trajectory
+from platform_assets.propagation.checks import energy_drift
+from platform_assets.propagation.demo import DEMO_STEPS, seed_demo
+from platform_assets.propagation.definitions import request_propagation_steps
+from platform_assets.propagation.ensemble import RunState
+from platform_assets.propagation.model import PropagationInputError
+from platform_assets.propagation.partitions import parse_steps, propagation_steps, request_steps
+from resources.dask import DaskResource
+from resources.settings import settings
+
+warnings.filterwarnings("ignore", category=dg.PreviewWarning)
+
+ASSET_OP = "propagation__trajectory"
+CHECK_OP = "propagation__trajectory_energy_drift"
+SMALL = {"ensemble_size": 12, "chunk_size": 4, "use_dask": False}
+
+
+def materialize(instance, blob, steps, check=False, check_config=None, dask=None, **config):
+    ops = {ASSET_OP: {"config": {**SMALL, **config}}}
+    if check:
+        ops[CHECK_OP] = {"config": check_config or {}}
+    return dg.materialize(
+        [trajectory, energy_drift] if check else [trajectory],
+        instance=instance,
+        partition_key=str(steps),
+        resources={"blob": blob, "dask": dask or DaskResource(n_workers=2, processes=False)},
+        run_config={"ops": ops},
+        raise_on_error=False,
+    )
+
+
+def materializations(instance, steps):
+    return instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=trajectory.key, asset_partitions=[str(steps)]), limit=100
+    ).records
+
+
+def metadata(instance, steps):
+    return {k: v.value for k, v in materializations(instance, steps)[0].asset_materialization.metadata.items()}
+
+
+def stored_run(blob, instance, steps) -> RunState:
+    return RunState.from_npz(blob.read_bytes(f"{metadata(instance, steps)['blob_prefix']}/state.npz"))
+
+
+def test_outputs_are_published_to_blob_storage(instance, blob):
+    request_steps(instance, 30)
+    assert materialize(instance, blob, 30).success
+    meta = metadata(instance, 30)
+    assert meta["steps"] == 30 and meta["resumed_from_steps"] == 0
+    assert "started from zero" in meta["resume"]
+    prefix = meta["blob_prefix"]
+    data = json.loads(blob.read_bytes(f"{prefix}/data.json"))
+    assert len(data) == 31 and set(data[-1][2]) == {"Planet", "Satellite"}
+    from platform_assets.propagation.records import read_parquet_bytes
+
+    table = read_parquet_bytes(blob.read_bytes(f"{prefix}/records.parquet"))
+    assert table.num_rows == 31 and table["t_high"][-1].as_py() == pytest.approx(0.3)
+    moments = read_parquet_bytes(blob.read_bytes(f"{prefix}/moments.parquet"))
+    assert moments.num_rows == 31
+    assert meta["plot"].startswith("![orbit](data:image/png;base64,iVBOR")  # a PNG, shown in the UI
+
+
+def test_asking_again_for_an_existing_n_computes_nothing(instance, blob):
+    request_steps(instance, 20)
+    assert materialize(instance, blob, 20).success
+    request_steps(instance, 20)  # idempotent
+    second = materialize(instance, blob, 20)
+    assert second.success
+    assert len(materializations(instance, 20)) == 1
+    assert second.asset_materializations_for_node(ASSET_OP) == []
+
+
+def test_n_resumes_from_the_largest_matching_m_and_equals_from_scratch(instance, blob, tmp_path):
+    for steps in (10, 20, 40):
+        request_steps(instance, steps)
+    assert materialize(instance, blob, 10).success
+    assert materialize(instance, blob, 20).success
+    assert metadata(instance, 20)["resumed_from_steps"] == 10
+    assert materialize(instance, blob, 40).success
+    meta = metadata(instance, 40)
+    assert meta["resumed_from_steps"] == 20 and meta["computed_steps"] == 20
+    assert "resumed from partition 20" in meta["resume"]
+
+    with dg.instance_for_test() as fresh:  # from scratch: nothing to resume from
+        request_steps(fresh, 40)
+        assert materialize(fresh, blob, 40).success
+        assert metadata(fresh, 40)["resumed_from_steps"] == 0
+        scratch = stored_run(blob, fresh, 40)
+    resumed = stored_run(blob, instance, 40)
+    for name in ("nominal_positions", "mean", "covariance", "final_positions", "final_velocities"):
+        assert np.array_equal(getattr(resumed, name), getattr(scratch, name)), name
+
+
+def test_a_different_config_does_not_resume(instance, blob):
+    request_steps(instance, 10)
+    request_steps(instance, 20)
+    assert materialize(instance, blob, 10, seed=1).success
+    assert materialize(instance, blob, 20, seed=2).success
+    assert metadata(instance, 20)["resumed_from_steps"] == 0
+
+
+def test_dask_resource_runs_the_chunks(instance, blob):
+    request_steps(instance, 15)
+    assert materialize(instance, blob, 15, use_dask=True).success
+    assert metadata(instance, 15)["executor"] == "dask LocalCluster 2 workers (threads)"
+
+
+@pytest.mark.parametrize("key", ["abc", "0", "-5", "007", "1.5", " 5"])
+def test_step_count_must_be_a_positive_integer(instance, blob, key):
+    with pytest.raises(PropagationInputError, match="step count must be a positive integer"):
+        request_steps(instance, key)
+    instance.add_dynamic_partitions(propagation_steps.name, [key])  # e.g. typed into the UI
+    result = materialize(instance, blob, key)
+    assert not result.success
+    assert "step count must be a positive integer" in str(result.get_step_failure_events()[0].step_failure_data.error)
+    assert materializations(instance, key) == []
+
+
+def test_step_count_above_the_configured_maximum_is_rejected(instance, blob):
+    with pytest.raises(PropagationInputError, match="exceeds the configured maximum of 100"):
+        request_steps(instance, 101, max_steps=100)
+    request_steps(instance, 101)
+    result = materialize(instance, blob, 101, max_steps=100)
+    assert not result.success
+    assert "exceeds the configured maximum of 100" in str(result.get_step_failure_events()[0].step_failure_data.error)
+
+
+def test_bad_method_fails_with_a_clear_error(instance, blob):
+    request_steps(instance, 5)
+    result = materialize(instance, blob, 5, method="euler")
+    assert not result.success
+    assert "unknown method 'euler'" in str(result.get_step_failure_events()[0].step_failure_data.error)
+
+
+def test_energy_check_passes_for_small_dt_and_fails_for_huge_dt(instance, blob):
+    request_steps(instance, 200)
+    ok = materialize(instance, blob, 200, check=True)
+    assert ok.success
+    [evaluation] = ok.get_asset_check_evaluations()
+    assert evaluation.passed and evaluation.metadata["relative_energy_drift"].value < 1e-3
+
+    with dg.instance_for_test() as other:
+        request_steps(other, 200)
+        bad = materialize(other, blob, 200, check=True, dt=0.2)
+        [evaluation] = bad.get_asset_check_evaluations()
+        assert not evaluation.passed
+        assert evaluation.metadata["relative_energy_drift"].value > 1e-3
+
+
+def test_energy_check_bound_is_configurable(instance, blob):
+    request_steps(instance, 200)
+    result = materialize(instance, blob, 200, check=True, check_config={"max_relative_drift": 1e-9})
+    [evaluation] = result.get_asset_check_evaluations()
+    assert not evaluation.passed and evaluation.metadata["bound"].value == 1e-9
+
+
+def test_request_job_adds_the_partition_and_rejects_bad_input(instance):
+    job = request_propagation_steps
+    ok = job.execute_in_process(
+        instance=instance, run_config={"ops": {"add_step_partition": {"config": {"steps": 1000}}}}
+    )
+    assert ok.success and instance.has_dynamic_partition(propagation_steps.name, "1000")
+    bad = job.execute_in_process(
+        instance=instance,
+        run_config={"ops": {"add_step_partition": {"config": {"steps": -3}}}},
+        raise_on_error=False,
+    )
+    assert not bad.success
+    assert not instance.has_dynamic_partition(propagation_steps.name, "-3")
+
+
+def test_demo_seeds_the_original_step_count(instance):
+    seed_demo(settings(), instance)
+    seed_demo(settings(), instance)
+    assert instance.get_dynamic_partitions(propagation_steps.name) == [str(DEMO_STEPS)]
+
+
+def test_parse_steps_accepts_canonical_integers():
+    assert parse_steps("500") == 500 and parse_steps(7) == 7
+    with pytest.raises(PropagationInputError):
+        parse_steps(True)
+
+
+def test_dask_scheduler_address_from_the_environment(instance, blob, dask_client, monkeypatch):
+    """In k8s DASK_SCHEDULER_ADDRESS points at a running scheduler: chunks go there."""
+    address = dask_client.scheduler.address
+    monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", address)
+    request_steps(instance, 25)
+    dask = DaskResource(scheduler_address=dg.EnvVar("DASK_SCHEDULER_ADDRESS"))
+    assert materialize(instance, blob, 25, use_dask=True, dask=dask).success
+    assert metadata(instance, 25)["executor"] == f"dask scheduler {address}"
+    with dg.instance_for_test() as other:
+        request_steps(other, 25)
+        assert materialize(other, blob, 25, use_dask=False).success
+        assert np.array_equal(stored_run(blob, instance, 25).covariance, stored_run(blob, other, 25).covariance)
