@@ -1,0 +1,1 @@
+"""NLP family: near-duplicate grant goals per recipient (see docs/nlp.md)."""

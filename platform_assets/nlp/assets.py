@@ -1,0 +1,182 @@
+"""Duplicate-goal detection as assets: observed goals per recipient -> similarity groups.
+
+`nlp/goals` is an observable source: its data version per recipient partition is the hash of
+that recipient's eligible goals. `nlp/goal_similarity_groups` is partitioned by recipient
+and runs many recipients in ONE run (single-run backfill policy; the schedule requests the
+whole recipient range). Inside the run each recipient is recomputed only when its
+provenance changed: code version (automatic, `versioned_asset`), method/threshold (run
+config) or the goals data version. Unchanged recipients get no new materialization; each
+recomputed recipient gets its own materialization carrying its own provenance tags.
+
+Why per recipient inside the run rather than Dagster's whole-step check alone: in a run over
+a partition range Dagster records one input data version for the whole range and ignores
+observed (not materialized) partition versions, so the step-level check cannot tell which
+recipients changed. The per-recipient tags use Dagster's own provenance tag names, so the UI
+and the platform's skip check read them as usual.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Literal
+
+import dagster as dg
+from dagster._core.definitions.data_version import (  # provenance tag names (see provenance/skip.py)
+    CODE_VERSION_TAG,
+    DATA_VERSION_TAG,
+    get_input_data_version_tag,
+)
+from pydantic import Field
+
+from platform_assets.nlp.eligibility import Goal, goals_data_version, load_eligible_goals, recipient_ids
+from platform_assets.nlp.grouping import SimilarityGroup, connected_groups
+from platform_assets.nlp.partitions import recipient_id_of, recipient_key, recipient_partitions
+from platform_assets.nlp.schema import create_output_tables
+from platform_assets.nlp.similarity import DEFAULT_THRESHOLDS, METHOD_PACKAGES, similar_pairs
+from platform_assets.nlp.store import groups_parquet, replace_recipient_groups
+from platform_assets.provenance import FORCE_TAG, content_version, versioned_asset
+from resources.blob import BlobStorage
+from resources.goals_db import GoalsDatabase
+
+GOALS_KEY = dg.AssetKey(["nlp", "goals"])
+GROUPS_KEY = dg.AssetKey(["nlp", "goal_similarity_groups"])
+CONFIG_TAG = "nlp/similarity_config"
+GOALS_VERSION_TAG = get_input_data_version_tag(GOALS_KEY)
+BLOB_PREFIX = "nlp/goal_similarity_groups"
+
+
+def default_method() -> str:
+    """tfidf locally; the NLP image sets NLP_SIMILARITY_METHOD=minilm."""
+    return os.environ.get("NLP_SIMILARITY_METHOD", "tfidf")
+
+
+class SimilarityConfig(dg.Config):
+    """How goals are compared; part of each recipient's provenance (changing it recomputes)."""
+
+    method: Literal["tfidf", "minilm"] = Field(default_factory=default_method)
+    threshold: float | None = Field(default=None, gt=0, le=1,
+                                    description="cosine similarity cut-off; default 0.8 for tfidf, 0.9 for minilm")
+
+    @property
+    def effective_threshold(self) -> float:
+        return self.threshold if self.threshold is not None else DEFAULT_THRESHOLDS[self.method]
+
+    @property
+    def provenance(self) -> str:
+        return f"{self.method}_{self.effective_threshold:g}"
+
+
+def recipient_goal_versions(goals_db: GoalsDatabase) -> dict[str, str]:
+    """Data version of every recipient in the database (recipients without goals included)."""
+    with goals_db.connect() as conn:
+        ids = recipient_ids(conn)
+        by_recipient = load_eligible_goals(conn)
+    return {recipient_key(r): goals_data_version(by_recipient.get(r, [])) for r in ids}
+
+
+@dg.observable_source_asset(
+    key=GOALS_KEY,
+    partitions_def=recipient_partitions,
+    group_name="nlp",
+    description="Eligible goals per recipient in the goals database; data version = hash of the goals.",
+)
+def goals(context, goals_db: GoalsDatabase) -> dg.DataVersionsByPartition:
+    known = set(context.instance.get_dynamic_partitions(recipient_partitions.name))
+    versions = recipient_goal_versions(goals_db)
+    return dg.DataVersionsByPartition({k: dg.DataVersion(v) for k, v in versions.items() if k in known})
+
+
+def latest_provenance(context: dg.AssetExecutionContext, partition_keys: list[str]) -> dict[str, dict[str, str]]:
+    """Tags of the latest materialization of each partition (the provenance it was computed from)."""
+    latest: dict[str, dict[str, str]] = {}
+    cursor = None
+    while True:
+        result = context.instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=context.asset_key, asset_partitions=partition_keys), limit=1000, cursor=cursor)
+        for record in result.records:
+            m = record.asset_materialization
+            if m and m.partition not in latest:
+                latest[m.partition] = dict(m.tags or {})
+        if not result.has_more or len(latest) == len(partition_keys):
+            return latest
+        cursor = result.cursor
+
+
+def example_groups(groups: list[SimilarityGroup], limit: int = 3) -> list[dict]:
+    return [{"goals": [{"goal_id": m.goal_id, "grant_id": m.grant_id, "name": m.name} for m in g.members],
+             "min_score": g.min_score, "max_score": g.max_score} for g in groups[:limit]]
+
+
+def compute_recipient_groups(goals_of_recipient: list[Goal], config: SimilarityConfig) -> list[SimilarityGroup]:
+    pairs = similar_pairs([g.name for g in goals_of_recipient], config.method, config.effective_threshold)
+    return connected_groups(goals_of_recipient, pairs)
+
+
+@versioned_asset(
+    key=GROUPS_KEY,
+    image="nlp",
+    k8s_resources={"cpu": "2", "memory": "4Gi"},
+    packages=sorted({p for ps in METHOD_PACKAGES.values() for p in ps}),
+    partitions_def=recipient_partitions,
+    deps=[GOALS_KEY],
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    automation_condition=None,  # the daily schedule requests one run over all recipients
+    group_name="nlp",
+    kinds={"python", "scikitlearn"},
+    description="Groups of near-duplicate goals per recipient, written to goal_similarity_groups(_goals) and parquet.",
+)
+def goal_similarity_groups(context: dg.AssetExecutionContext, config: SimilarityConfig, goals_db: GoalsDatabase,
+                           blob: BlobStorage):
+    keys = list(context.partition_keys)
+    requested = {key: recipient_id_of(key) for key in keys}
+    with goals_db.begin() as conn:
+        create_output_tables(conn)
+    with goals_db.connect() as conn:
+        known = set(recipient_ids(conn))
+        goals_by_recipient = load_eligible_goals(conn, [r for r in requested.values() if r in known])
+    code_version = context.assets_def.code_versions_by_key[context.asset_key]
+    forced = str(context.run.tags.get(FORCE_TAG, "")).lower() in {"1", "true", "yes"}
+    previous = latest_provenance(context, keys)
+    computed, skipped = [], []
+    for key, recipient in requested.items():
+        if recipient not in known:
+            continue
+        recipient_goals = goals_by_recipient.get(recipient, [])
+        goals_version = goals_data_version(recipient_goals)
+        provenance = {CODE_VERSION_TAG: code_version, GOALS_VERSION_TAG: goals_version, CONFIG_TAG: config.provenance}
+        before = previous.get(key, {})
+        if not forced and all(before.get(tag) == value for tag, value in provenance.items()):
+            skipped.append(key)
+            continue
+        groups = compute_recipient_groups(recipient_goals, config)
+        parquet = groups_parquet(recipient, groups, config.method, config.effective_threshold)
+        with goals_db.begin() as conn:  # one transaction per recipient: old groups or new, never a mix
+            replace_recipient_groups(conn, recipient, groups, method=config.method,
+                                     threshold=config.effective_threshold, data_version=goals_version)
+        blob_key = f"{BLOB_PREFIX}/recipient={recipient}/groups.parquet"
+        blob.write_bytes(blob_key, parquet)
+        computed.append(key)
+        yield dg.AssetMaterialization(
+            asset_key=context.asset_key,
+            partition=key,
+            tags={**provenance, DATA_VERSION_TAG: content_version(parquet).value},
+            metadata={
+                "eligible_goals": len(recipient_goals),
+                "groups": len(groups),
+                "goals_in_groups": sum(len(g.members) for g in groups),
+                "method": config.method,
+                "threshold": config.effective_threshold,
+                "forced": forced,
+                "parquet": blob.url_of(blob_key),
+                "example_groups": dg.MetadataValue.json(example_groups(groups)),
+            },
+        )
+    context.log.info(f"recipients recomputed: {len(computed)}, unchanged (skipped): {len(skipped)}")
+    unknown = sorted(k for k, r in requested.items() if r not in known)
+    if unknown:
+        raise dg.Failure(
+            description=f"unknown recipient(s) {', '.join(unknown)}: not in \"Recipients\" of the goals database "
+                        f"({goals_db.safe_location}); the other {len(computed) + len(skipped)} recipient(s) were processed",
+            metadata={"unknown_recipients": json.dumps(unknown)},
+        )

@@ -1,0 +1,176 @@
+"""The NLP assets end to end on SQLite and a real PostgreSQL, through `materialize` on a real instance."""
+
+from __future__ import annotations
+
+import datetime
+
+import dagster as dg
+import pytest
+import sqlalchemy as sa
+
+from platform_assets.nlp.assets import GOALS_KEY, GROUPS_KEY, goal_similarity_groups, goals
+from platform_assets.nlp.demo import insert_corpus, insert_eligibility_cases
+from platform_assets.nlp.eligibility import load_eligible_goals
+from platform_assets.nlp.partitions import sync_recipient_partitions
+from platform_assets.nlp.schema import goals as goals_table
+from platform_assets.nlp.store import read_recipient_groups, replace_recipient_groups
+from platform_assets.nlp.synthetic import synthetic_corpus
+from resources.blob import BlobStorage
+from resources.goals_db import GoalsDatabase
+
+BATCH = 500  # the original service's batch size
+
+
+def resources(url, tmp_path, **db):
+    return {"goals_db": GoalsDatabase(url=url, **db), "blob": BlobStorage(url=f"file://{tmp_path}/blob")}
+
+
+def run(instance, url, tmp_path, keys, config=None, raise_on_error=True, **db):
+    """One run over the partition range keys[0]..keys[-1] (as the schedule requests it)."""
+    return dg.materialize(
+        [goals, goal_similarity_groups], selection=[GROUPS_KEY], instance=instance,
+        resources=resources(url, tmp_path, **db),
+        tags={"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]},
+        run_config={"ops": {"nlp__goal_similarity_groups": {"config": config or {}}}},
+        raise_on_error=raise_on_error,
+    )
+
+
+def materialized_partitions(result) -> list[str]:
+    return sorted(e.event_specific_data.materialization.partition for e in result.all_events
+                  if e.event_type_value == "ASSET_MATERIALIZATION")
+
+
+def error_text(result) -> str:
+    error = result.get_step_failure_events()[0].event_specific_data.error
+    return error.to_string()
+
+
+def seed(engine, sizes, seed=11):
+    corpus = synthetic_corpus(sum(sizes), len(sizes), duplicate_fraction=0.05, seed=seed, sizes=sizes)
+    with engine.begin() as conn:
+        insert_corpus(conn, corpus)
+    return corpus
+
+
+def test_cross_batch_duplicates_found_and_each_goal_keeps_its_own_grant(goals_engine, goals_db_url, instance, tmp_path):
+    corpus = seed(goals_engine, [620])
+    recipient = next(iter(corpus.recipients))
+    order = [g.id for g in corpus.goals]  # row order the original batched over
+    crossing = {(a, b) for a, b in corpus.planted_pairs if order.index(a) // BATCH != order.index(b) // BATCH}
+    assert crossing, "the corpus must plant duplicates across a 500-goal batch boundary"
+    sync_recipient_partitions(instance, [recipient])
+
+    run(instance, goals_db_url, tmp_path, [str(recipient)])
+
+    with goals_engine.connect() as conn:
+        stored = read_recipient_groups(conn, recipient)
+    grouped_together = {(a, b) for g in stored for a in g["members"] for b in g["members"]}
+    missed = {p for p in crossing if p not in grouped_together}
+    assert len(missed) <= len(crossing) // 10, f"cross-batch duplicates missed: {missed}"
+    own_grant = {g.id: g.grant_id for g in corpus.goals}
+    members = {goal: grant for g in stored for goal, grant in g["members"].items()}
+    assert members and all(own_grant[goal] == grant for goal, grant in members.items())
+    # the original's bug would show here: planted copies sit on a different grant than their original
+    assert any(len(set(g["members"].values())) > 1 for g in stored)
+    assert all(p[2] >= 0.8 for g in stored for p in g["pairs"])
+
+
+def test_eligibility_rule(goals_engine):
+    corpus = seed(goals_engine, [6])
+    recipient = next(iter(corpus.recipients))
+    grant = min(corpus.grants)
+    with goals_engine.begin() as conn:
+        ids = insert_eligibility_cases(conn, recipient, grant, first_goal_id=1000)
+    with goals_engine.connect() as conn:
+        eligible = {g.id for g in load_eligible_goals(conn)[recipient]}
+    assert ids["blank"] not in eligible and ids["whitespace"] not in eligible
+    assert ids["unapproved_report"] not in eligible
+    assert ids["approved_report"] in eligible and ids["null_created_via"] in eligible
+    assert {g.id for g in corpus.goals} <= eligible
+
+
+def test_only_changed_recipients_recompute_in_one_run(goals_engine, goals_db_url, instance, tmp_path):
+    corpus = seed(goals_engine, [30, 20, 20, 10])
+    keys = [str(r) for r in sorted(corpus.recipients)]
+    sync_recipient_partitions(instance, corpus.recipients)
+
+    first = run(instance, goals_db_url, tmp_path, keys)
+    assert materialized_partitions(first) == sorted(keys)
+    assert materialized_partitions(run(instance, goals_db_url, tmp_path, keys)) == []
+
+    changed = corpus.goals_by_recipient()[int(keys[2])][0]
+    with goals_engine.begin() as conn:
+        conn.execute(sa.update(goals_table).where(goals_table.c.id == changed.id).values(name="Reduce staff turnover."))
+    assert materialized_partitions(run(instance, goals_db_url, tmp_path, keys)) == [keys[2]]
+    # method/threshold are part of the provenance: a new threshold recomputes everyone
+    assert materialized_partitions(run(instance, goals_db_url, tmp_path, keys, {"threshold": 0.7})) == sorted(keys)
+    # a whitespace-only goal is not eligible, so it changes nothing
+    with goals_engine.begin() as conn:
+        conn.execute(sa.insert(goals_table), {"id": 99999, "name": "   ", "grantId": changed.grant_id, "createdVia": "rtr"})
+    assert materialized_partitions(run(instance, goals_db_url, tmp_path, keys, {"threshold": 0.7})) == []
+
+
+def test_failed_write_leaves_previous_groups_intact(goals_engine, goals_db_url, instance, tmp_path):
+    corpus = seed(goals_engine, [60])
+    recipient = next(iter(corpus.recipients))
+    sync_recipient_partitions(instance, [recipient])
+    run(instance, goals_db_url, tmp_path, [str(recipient)])
+    db = GoalsDatabase(url=goals_db_url)
+    with db.connect() as conn:
+        before = read_recipient_groups(conn, recipient)
+    assert before
+
+    from platform_assets.nlp.grouping import GroupMember, SimilarityGroup
+
+    good = SimilarityGroup((GroupMember(1, 1, "x"), GroupMember(2, 1, "y")), ((1, 2, 0.99),))
+    broken = SimilarityGroup((GroupMember(3, 1, "x"), GroupMember(4, 1, None)), ((3, 4, 0.99),))  # NOT NULL violation
+    with pytest.raises(sa.exc.IntegrityError):
+        with db.begin() as conn:
+            replace_recipient_groups(conn, recipient, [good, broken], method="tfidf", threshold=0.8, data_version="x")
+    with db.connect() as conn:
+        assert read_recipient_groups(conn, recipient) == before
+    db.dispose()
+
+
+def test_unknown_recipient_is_a_clear_error(goals_engine, goals_db_url, instance, tmp_path):
+    corpus = seed(goals_engine, [12])
+    known = next(iter(corpus.recipients))
+    instance.add_dynamic_partitions("nlp_recipients", [str(known), "424242"])
+    result = run(instance, goals_db_url, tmp_path, [str(known), "424242"], raise_on_error=False)
+    assert not result.success
+    failure = error_text(result)
+    assert "unknown recipient(s) 424242" in failure
+    assert materialized_partitions(result) == [str(known)]  # the known recipient was still processed
+
+
+def test_unreachable_database_retries_then_names_the_host(instance, tmp_path, postgres_server):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed_port = s.getsockname()[1]
+    url = f"postgresql+psycopg2://hub:s3cret-pw@127.0.0.1:{closed_port}/goals"
+    instance.add_dynamic_partitions("nlp_recipients", ["1"])
+    result = run(instance, url, tmp_path, ["1"], raise_on_error=False, connect_attempts=3, retry_base_delay_seconds=0.01)
+    assert not result.success
+    message = error_text(result)
+    assert f"127.0.0.1:{closed_port}/goals" in message and "after 3 attempts" in message
+    assert "s3cret-pw" not in message
+
+
+def test_daily_schedule_syncs_partitions_and_requests_one_run(goals_engine, goals_db_url, instance):
+    from platform_assets.nlp.definitions import nlp_daily_schedule
+
+    corpus = seed(goals_engine, [5, 5, 5])
+    instance.add_dynamic_partitions("nlp_recipients", ["777"])  # no longer in the database
+    with dg.build_schedule_context(instance=instance, resources={"goals_db": GoalsDatabase(url=goals_db_url)},
+                                  scheduled_execution_time=datetime.datetime(2025, 1, 2, 5)) as context:
+        requests = list(nlp_daily_schedule.evaluate_tick(context).run_requests)
+    keys = [str(r) for r in sorted(corpus.recipients)]
+    assert instance.get_dynamic_partitions("nlp_recipients") == keys
+    assert len(requests) == 1
+    assert requests[0].tags["dagster/asset_partition_range_start"] == keys[0]
+    assert requests[0].tags["dagster/asset_partition_range_end"] == keys[-1]
+    observed = instance.fetch_observations(dg.AssetRecordsFilter(asset_key=GOALS_KEY, asset_partitions=[keys[0]]), limit=1)
+    assert observed.records[0].asset_observation.tags["dagster/data_version"]
