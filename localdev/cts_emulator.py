@@ -1,0 +1,375 @@
+"""A contract-faithful CDM Task Service (CTS) emulator: real HTTP on 127.0.0.1.
+
+Not product code. Tests and `python -m localdev` use it so the platform talks to the
+same routes, JSON shapes and error bodies as the real CTS (kbase/cdm-task-service):
+
+- ``GET /``                          -> ``{"service_name": "CDM Task Service", ...}``
+- ``GET /admin/jobs/{id}``           -> the job document (bearer token required)
+- ``PUT /admin/jobs/{id}/meta``      -> ``{"set_fields": {...}, "unset_keys": [...]}``
+
+Errors use the CTS body ``{"error": {"httpcode", "httpstatus", "appcode", "apperror",
+"message", "time", "request_id"}}``; an unknown job is appcode 40040 "No such job", a
+missing token 10010, a bad token 10020.
+
+Test helpers: :meth:`CtsEmulator.add_job`, :meth:`fail_next` (N requests answer 500),
+:meth:`hang_next` (N requests stall past the client's timeout), :attr:`meta_puts`.
+
+Standalone: ``python -m localdev.cts_emulator --port P --token T [--jobs-file F]``;
+the jobs file is a JSON list of job documents (written by the CTS demo seeder).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import datetime as dt
+import json
+import re
+import threading
+import time
+import uuid
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+SERVICE_NAME = "CDM Task Service"
+DEFAULT_TOKEN = "local-dev-token"
+
+# (appcode, apperror) from cdmtaskservice/errors.py
+NO_TOKEN = (10010, "No authentication token")
+INVALID_TOKEN = (10020, "Invalid token")
+INVALID_AUTH_HEADER = (10030, "Invalid authentication header")
+REQUEST_VALIDATION_FAILED = (30010, "Request validation failed")
+NOT_FOUND = (40000, "Not Found")
+NO_SUCH_JOB = (40040, "No such job")
+
+_JOB_ROUTE = re.compile(r"^/admin/jobs/([^/]+)$")
+_META_ROUTE = re.compile(r"^/admin/jobs/([^/]+)/meta$")
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat()
+
+
+def error_body(httpcode: int, message: str | None, app: tuple[int, str] | None = None) -> dict:
+    """The CTS error body (`cdmtaskservice.app._format_error`)."""
+    content: dict[str, Any] = {
+        "httpcode": httpcode,
+        "httpstatus": HTTPStatus(httpcode).phrase,
+        "time": _now(),
+        "request_id": str(uuid.uuid4()),
+    }
+    if app:
+        content.update({"appcode": app[0], "apperror": app[1]})
+    if message:
+        content["message"] = message
+    return {"error": content}
+
+
+def job_document(
+    job_id: str,
+    *,
+    image_name: str,
+    image_digest: str = "sha256:" + "0" * 64,
+    outputs: list[dict] | None = None,
+    state: str = "complete",
+    user: str = "demo_user",
+    tag: str | None = "latest",
+    input_files: list[str] | None = None,
+    output_dir: str = "cts-data/out",
+    params: dict | None = None,
+    error: str | None = None,
+    time_: str = "2024-03-24T12:00:00+00:00",
+) -> dict:
+    """A job document shaped like the CTS `AdminJobDetails` model.
+
+    ``outputs`` is a list of ``{"file": "bucket/key", "crc64nvme": "<b64>"}``.
+    """
+    outputs = list(outputs or [])
+    input_files = list(input_files or ["cts-data/in/genome1.fna"])
+    states = ["created", "download_submitted", "job_submitting", "job_submitted",
+              "upload_submitting", "upload_submitted", state]
+    states = list(dict.fromkeys(states))  # the final state once, at the end
+    image = {
+        "name": image_name,
+        "digest": image_digest,
+        "entrypoint": ["/bin/run"],
+        "refdata_id": None,
+        "default_refdata_mount_point": None,
+        "registered_by": "admin",
+        "registered_on": time_,
+    }
+    if tag:
+        image["tag"] = tag
+    doc = {
+        "id": job_id,
+        "user": user,
+        "state": state,
+        "transition_times": [
+            {"state": s, "time": time_, "trans_id": f"{job_id}-{i}", "notif_sent": True}
+            for i, s in enumerate(states)
+        ],
+        "image": image,
+        "job_input": {
+            "cluster": "perlmutter-jaws",
+            "image": f"{image_name}@{image_digest}",
+            "params": params or {"input_mount_point": "/input_files",
+                                 "output_mount_point": "/output_files",
+                                 "positional_args": ["/input_files"]},
+            "input_files": [{"file": f} for f in input_files],
+            "output_dir": output_dir,
+            "num_containers": 1,
+            "cpus": 1,
+            "memory": 10_000_000,
+            "runtime": "PT1H",
+        },
+        "outputs": outputs,
+        "input_file_count": len(input_files),
+        "output_file_count": len(outputs),
+    }
+    if error is not None:
+        doc["error"] = error
+    return doc
+
+
+class CtsEmulator:
+    """A threaded HTTP server emulating the CTS admin API. Context manager."""
+
+    def __init__(self, token: str = DEFAULT_TOKEN, host: str = "127.0.0.1", port: int = 0):
+        self.token = token
+        self._host, self._port = host, port
+        self._lock = threading.Lock()
+        self._jobs: dict[str, dict] = {}
+        self._meta: dict[str, dict] = {}
+        self._faults: list[tuple[str, float]] = []  # ("500", 0) or ("hang", seconds)
+        self.meta_puts: list[tuple[str, dict]] = []
+        self.requests: list[tuple[str, str]] = []  # (method, path)
+        self.latency_seconds = 0.0  # added to every request (concurrency tests)
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._jobs_file: Path | None = None
+        self._jobs_file_mtime: float | None = None
+
+    # --- lifecycle -------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        assert self._server, "emulator not started"
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def port(self) -> int:
+        assert self._server, "emulator not started"
+        return self._server.server_address[1]
+
+    def start(self) -> "CtsEmulator":
+        self._server = ThreadingHTTPServer((self._host, self._port), _handler_for(self))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
+                                        name="cts-emulator")
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> "CtsEmulator":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # --- test helpers ----------------------------------------------------------
+    def add_job(self, job: dict | None = None, /, **kwargs) -> dict:
+        """Register a job document (or build one with :func:`job_document` kwargs)."""
+        if job is None:
+            job_id = kwargs.pop("job_id", None) or uuid.uuid4().hex[:12]
+            job = job_document(job_id, **kwargs)
+        with self._lock:
+            self._jobs[job["id"]] = copy.deepcopy(job)
+        return job
+
+    def load_jobs_file(self, path: str | Path) -> int:
+        jobs = json.loads(Path(path).read_text())
+        for job in jobs:
+            self.add_job(job)
+        return len(jobs)
+
+    def watch_jobs_file(self, path: str | Path) -> None:
+        """Serve the jobs in ``path`` and reload them whenever the file changes.
+
+        `python -m localdev` starts the emulator before the demo seeder writes the file.
+        """
+        self._jobs_file = Path(path)
+        self._reload_jobs_file()
+
+    def _reload_jobs_file(self) -> None:
+        if self._jobs_file is None or not self._jobs_file.exists():
+            return
+        mtime = self._jobs_file.stat().st_mtime
+        if mtime != self._jobs_file_mtime:
+            self._jobs_file_mtime = mtime
+            self.load_jobs_file(self._jobs_file)
+
+    def remove_job(self, job_id: str) -> None:
+        with self._lock:
+            self._jobs.pop(job_id, None)
+
+    def fail_next(self, n: int = 1, status: int = 500) -> None:
+        """The next ``n`` requests answer ``status`` with a CTS 5xx error body."""
+        with self._lock:
+            self._faults.extend([(str(status), 0.0)] * n)
+
+    def hang_next(self, n: int = 1, seconds: float = 5.0) -> None:
+        """The next ``n`` requests stall ``seconds`` before answering (client timeouts)."""
+        with self._lock:
+            self._faults.extend([("hang", seconds)] * n)
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def meta(self, job_id: str) -> dict:
+        """The processing metadata recorded on a job so far."""
+        with self._lock:
+            return dict(self._meta.get(job_id, {}))
+
+    # --- request handling (called from server threads) --------------------------
+    def _take_fault(self) -> tuple[str, float] | None:
+        with self._lock:
+            return self._faults.pop(0) if self._faults else None
+
+    def _authorize(self, header: str | None) -> tuple[int, dict] | None:
+        if not header:
+            return 401, error_body(401, "Authorization header required", NO_TOKEN)
+        scheme, _, credentials = header.partition(" ")
+        if scheme.lower() != "bearer" or not credentials.strip():
+            return 401, error_body(401, "Authorization header requires Bearer scheme",
+                                   INVALID_AUTH_HEADER)
+        if credentials.strip() != self.token:
+            return 401, error_body(401, "Invalid token", INVALID_TOKEN)
+        return None
+
+    def _handle(self, method: str, path: str, auth: str | None, body: bytes) -> tuple[int, Any]:
+        with self._lock:
+            self.requests.append((method, path))
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if self.latency_seconds:
+                time.sleep(self.latency_seconds)
+            return self._route(method, path, auth, body)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    def _route(self, method: str, path: str, auth: str | None, body: bytes) -> tuple[int, Any]:
+        fault = self._take_fault()
+        if fault:
+            kind, seconds = fault
+            if kind == "hang":
+                time.sleep(seconds)
+            else:
+                code = int(kind)
+                return code, error_body(code, "An unexpected error occurred")
+        self._reload_jobs_file()
+        path = path.split("?", 1)[0].rstrip("/") or "/"
+        if method == "GET" and path == "/":
+            return 200, {"service_name": SERVICE_NAME, "version": "0.0.0-emulator",
+                         "git_hash": "emulator", "server_time": _now()}
+        job_match, meta_match = _JOB_ROUTE.match(path), _META_ROUTE.match(path)
+        if not (job_match and method == "GET") and not (meta_match and method == "PUT"):
+            return 404, error_body(404, "Not Found", NOT_FOUND)
+        denied = self._authorize(auth)
+        if denied:
+            return denied
+        job_id = (job_match or meta_match).group(1)
+        with self._lock:
+            job = copy.deepcopy(self._jobs.get(job_id))
+        if job is None:
+            return 404, error_body(404, f"No job with ID '{job_id}' exists", NO_SUCH_JOB)
+        if job_match:
+            return 200, job
+        try:
+            update = json.loads(body or b"{}")
+            set_fields = update.get("set_fields") or {}
+            unset_keys = update.get("unset_keys") or []
+            if not isinstance(set_fields, dict) or not isinstance(unset_keys, list):
+                raise ValueError("set_fields must be an object and unset_keys a list")
+        except (ValueError, AttributeError) as e:
+            return 400, error_body(400, f"Invalid meta update: {e}", REQUEST_VALIDATION_FAILED)
+        with self._lock:
+            meta = self._meta.setdefault(job_id, {})
+            meta.update(set_fields)
+            for key in unset_keys:
+                meta.pop(key, None)
+            self.meta_puts.append((job_id, {"set_fields": set_fields, "unset_keys": unset_keys}))
+        return 204, None
+
+
+def _handler_for(emulator: CtsEmulator) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _serve(self, method: str) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            try:
+                code, payload = emulator._handle(
+                    method, self.path, self.headers.get("Authorization"), body)
+            except Exception as e:  # an emulator bug must look like a CTS 500, not hang
+                code, payload = 500, error_body(500, f"emulator error: {e}")
+            data = b"" if payload is None else json.dumps(payload).encode()
+            try:
+                self.send_response(code)
+                if payload is not None:
+                    self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up (timeout tests)
+
+        def do_GET(self) -> None:  # noqa: N802
+            self._serve("GET")
+
+        def do_PUT(self) -> None:  # noqa: N802
+            self._serve("PUT")
+
+        def do_POST(self) -> None:  # noqa: N802
+            self._serve("POST")
+
+        def log_message(self, format: str, *args) -> None:  # quiet; never log headers
+            pass
+
+    return Handler
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Run the CTS emulator (local development only)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--token", default=DEFAULT_TOKEN)
+    parser.add_argument("--jobs-file", type=Path, help="JSON list of job documents to serve")
+    args = parser.parse_args(argv)
+    emulator = CtsEmulator(token=args.token, host=args.host, port=args.port).start()
+    if args.jobs_file:
+        emulator.watch_jobs_file(args.jobs_file)
+    print(f"CTS emulator listening on {emulator.url}", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        emulator.stop()
+
+
+if __name__ == "__main__":
+    main()

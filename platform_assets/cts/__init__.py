@@ -1,0 +1,1 @@
+"""CTS family: import CDM Task Service job outputs into Delta Lake tables."""

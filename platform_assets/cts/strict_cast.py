@@ -1,0 +1,107 @@
+"""Strict typing of tabular report files: every value casts, or the import fails.
+
+The original processor let Spark turn uncastable values into nulls. Here a value that
+cannot be cast to its declared type fails the import with an error naming the file, the
+line and the column (and the value). Empty cells and declared null tokens (e.g. ``N/A``)
+become null only where the schema allows nulls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import pyarrow as pa
+
+
+class StrictCastError(ValueError):
+    """A report value does not fit the importer's schema."""
+
+
+class ReportFormatError(ValueError):
+    """A report file's structure is wrong (missing columns, ragged rows, no header)."""
+
+
+def parse_tsv_lines(path: str, text: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """(header, [(line number, fields)]) of a tab-separated file; checks the field count."""
+    lines = text.splitlines()
+    if not lines or not lines[0].strip():
+        raise ReportFormatError(f"{path}: empty file or missing header line")
+    header = lines[0].split("\t")
+    rows = []
+    for number, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue
+        fields = line.split("\t")
+        if len(fields) != len(header):
+            raise ReportFormatError(
+                f"{path}: line {number} has {len(fields)} fields, the header has {len(header)}"
+            )
+        rows.append((number, fields))
+    return header, rows
+
+
+def require_columns(path: str, header: Sequence[str], columns: Iterable[str]) -> None:
+    missing = [c for c in columns if c not in header]
+    if missing:
+        raise ReportFormatError(f"{path}: missing column(s) {missing}; header is {list(header)}")
+
+
+def _cast_value(raw: str, field: pa.Field):
+    t = field.type
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return raw
+    if pa.types.is_integer(t):
+        value = int(raw)  # "1.5" / "abc" raise; no silent truncation
+        info = (pa.types.is_signed_integer(t), t.bit_width)
+        bound = 2 ** (info[1] - 1) if info[0] else 2 ** info[1]
+        if not (-bound if info[0] else 0) <= value < bound:
+            raise ValueError(f"out of range for {t}")
+        return value
+    if pa.types.is_floating(t):
+        return float(raw)
+    if pa.types.is_boolean(t):
+        lowered = raw.strip().lower()
+        if lowered in {"true", "t", "yes", "1"}:
+            return True
+        if lowered in {"false", "f", "no", "0"}:
+            return False
+        raise ValueError("not a boolean")
+    raise TypeError(f"unsupported column type {t} for column {field.name!r}")
+
+
+def cast_rows(
+    path: str,
+    header: Sequence[str],
+    rows: Sequence[tuple[int, Sequence[str]]],
+    schema: pa.Schema,
+    null_tokens: Iterable[str] = ("",),
+) -> dict[str, list]:
+    """Cast the columns of ``schema`` found in ``header``; values per column name.
+
+    Raises :class:`StrictCastError` naming file, line, column and value on the first
+    value that does not cast, or on a missing value in a non-nullable column.
+    """
+    nulls = set(null_tokens)
+    index = {name: header.index(name) for name in schema.names if name in header}
+    out: dict[str, list] = {name: [] for name in index}
+    for name, position in index.items():
+        field = schema.field(name)
+        column = out[name]
+        for line, fields in rows:
+            raw = fields[position].strip()
+            if raw in nulls:
+                if not field.nullable:
+                    raise StrictCastError(
+                        f"{path}: line {line}, column {name!r}: missing value in a "
+                        f"non-nullable {field.type} column"
+                    )
+                column.append(None)
+                continue
+            try:
+                column.append(_cast_value(raw, field))
+            except ValueError as e:
+                raise StrictCastError(
+                    f"{path}: line {line}, column {name!r}: cannot cast {raw!r} to "
+                    f"{field.type} ({e})"
+                ) from None
+    return out

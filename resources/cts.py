@@ -1,0 +1,165 @@
+"""HTTP client for the CDM Task Service (CTS) admin API.
+
+Only what the platform needs: fetch job documents (singly or many, with bounded
+concurrency) and record processing state on a job (``PUT /admin/jobs/{id}/meta``).
+Transient failures (5xx, 429, timeouts, connection errors) are retried with exponential
+backoff and full jitter; an unknown job (CTS appcode 40040) raises
+:class:`CtsJobNotFound` at once. The admin token is sent as a bearer header and never
+appears in logs, errors or metadata.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import dagster as dg
+import httpx
+from pydantic import PrivateAttr
+
+log = logging.getLogger(__name__)
+
+NO_SUCH_JOB_APPCODE = 40040
+LOCAL_CTS_TOKEN = "local-dev-token"  # the emulator's default; not a secret
+
+
+class CtsError(Exception):
+    """The CTS answered with an error that retrying will not fix."""
+
+    def __init__(self, message: str, httpcode: int | None = None, appcode: int | None = None):
+        super().__init__(message)
+        self.httpcode = httpcode
+        self.appcode = appcode
+
+
+class CtsJobNotFound(CtsError):
+    """The CTS has no such job (appcode 40040)."""
+
+
+class CtsUnavailable(CtsError):
+    """The CTS could not be reached or kept failing after all retries."""
+
+
+def _error_detail(response: httpx.Response) -> tuple[int | None, str]:
+    """(appcode, readable text) from a CTS error body; tolerant of non-JSON bodies."""
+    try:
+        err = response.json().get("error") or {}
+    except (ValueError, AttributeError):
+        return None, response.text[:200]
+    text = "; ".join(str(err[k]) for k in ("apperror", "message") if err.get(k))
+    return err.get("appcode"), text or response.reason_phrase
+
+
+class CtsClient(dg.ConfigurableResource):
+    """CTS admin API client. ``url``/``token`` come from ``CTS_URL``/``CTS_ADMIN_TOKEN``."""
+
+    url: str
+    token: str
+    timeout_seconds: float = 10.0
+    max_attempts: int = 5
+    backoff_base_seconds: float = 0.5
+    backoff_max_seconds: float = 8.0
+
+    _client: httpx.Client | None = PrivateAttr(default=None)
+
+    # --- plumbing ------------------------------------------------------------
+    def _http(self) -> httpx.Client:
+        if self._client is None:
+            self._client = httpx.Client(
+                base_url=self.url.rstrip("/"),
+                headers={"Authorization": f"Bearer {self.token}"},
+                timeout=self.timeout_seconds,
+                limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
+            )
+        return self._client
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def _backoff(self, attempt: int) -> float:
+        """Full jitter: uniform in [0, min(max, base * 2**attempt)]."""
+        return random.uniform(0, min(self.backoff_max_seconds,
+                                     self.backoff_base_seconds * 2 ** attempt))
+
+    def _request(self, method: str, path: str, what: str, **kwargs: Any) -> httpx.Response:
+        last_problem = ""
+        for attempt in range(self.max_attempts):
+            if attempt:
+                time.sleep(self._backoff(attempt - 1))
+            try:
+                response = self._http().request(method, path, **kwargs)
+            except httpx.TimeoutException as e:
+                last_problem = f"timeout after {self.timeout_seconds}s ({type(e).__name__})"
+            except httpx.TransportError as e:
+                last_problem = f"connection error ({type(e).__name__}: {e})"
+            else:
+                if response.status_code < 400:
+                    return response
+                appcode, detail = _error_detail(response)
+                if response.status_code >= 500 or response.status_code == 429:
+                    last_problem = f"HTTP {response.status_code} ({detail})"
+                elif appcode == NO_SUCH_JOB_APPCODE:
+                    raise CtsJobNotFound(f"{what}: no such job in the CTS ({detail})",
+                                         response.status_code, appcode)
+                else:
+                    raise CtsError(f"{what}: CTS refused with HTTP {response.status_code} "
+                                   f"({detail})", response.status_code, appcode)
+            log.warning("CTS %s failed (attempt %d/%d): %s", what, attempt + 1,
+                        self.max_attempts, last_problem)
+        raise CtsUnavailable(f"{what}: CTS at {self.url} unavailable after "
+                             f"{self.max_attempts} attempts; last error: {last_problem}")
+
+    # --- API -----------------------------------------------------------------
+    def service_info(self) -> dict:
+        """``GET /`` (no auth): ``{"service_name": "CDM Task Service", ...}``."""
+        return self._request("GET", "/", "service info").json()
+
+    def get_job(self, job_id: str) -> dict:
+        """The job document of ``job_id`` (``GET /admin/jobs/{id}``)."""
+        return self._request("GET", f"/admin/jobs/{job_id}", f"get job {job_id!r}").json()
+
+    def get_jobs(self, job_ids: Iterable[str], max_concurrency: int = 8
+                 ) -> dict[str, dict | Exception]:
+        """Fetch many jobs with at most ``max_concurrency`` requests in flight.
+
+        Each value is the job document or the exception for that job (e.g.
+        :class:`CtsJobNotFound`), so one bad job never hides the others.
+        """
+        ids = list(dict.fromkeys(job_ids))
+
+        def fetch(job_id: str) -> dict | Exception:
+            try:
+                return self.get_job(job_id)
+            except CtsError as e:
+                return e
+
+        if not ids:
+            return {}
+        self._http()  # create the shared client before the threads race for it
+        with ThreadPoolExecutor(max_workers=max(1, min(max_concurrency, len(ids)))) as pool:
+            return dict(zip(ids, pool.map(fetch, ids)))
+
+    def set_meta(self, job_id: str, set_fields: dict[str, Any] | None = None,
+                 unset_keys: Iterable[str] = ()) -> None:
+        """Record processing state on a job (``PUT /admin/jobs/{id}/meta``)."""
+        body = {"set_fields": dict(set_fields or {}), "unset_keys": list(unset_keys)}
+        self._request("PUT", f"/admin/jobs/{job_id}/meta", f"set meta on job {job_id!r}",
+                      json=body)
+
+
+def cts_client_resource() -> CtsClient:
+    """The ``cts_client`` resource: ``CTS_URL``/``CTS_ADMIN_TOKEN`` or the local emulator."""
+    from resources.config import env_or
+    from resources.settings import LOCAL_CTS_URL
+
+    return CtsClient(url=env_or("CTS_URL", LOCAL_CTS_URL),
+                     token=env_or("CTS_ADMIN_TOKEN", LOCAL_CTS_TOKEN))

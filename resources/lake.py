@@ -1,0 +1,162 @@
+"""The Delta Lake root (``PLATFORM_LAKE_URL``) and an idempotent MERGE into its tables.
+
+``merge`` is the one way the platform writes keyed rows: create the table if missing,
+then ``MERGE ... WHEN MATCHED AND <any non-key column differs> THEN UPDATE
+WHEN NOT MATCHED THEN INSERT``. Re-importing identical rows therefore matches nothing
+and writes **no new table version** (replays are free and invisible).
+
+Concurrency: delta-rs uses optimistic concurrency; a MERGE that lost the race fails with
+``CommitFailedError`` ("a concurrent transaction added new data") and is simply re-run
+against the new snapshot, so two imports into one table at once end with exactly one row
+per key. On local disk the commit is an atomic create-if-absent. On S3 the commit needs
+a conditional put: set ``s3_conditional_put="etag"`` (supported by AWS S3, MinIO, R2) in
+production; without it (the default, since moto's support is flaky) delta-rs falls back
+to unsafe rename and concurrent writers must be serialized by Dagster (the importer
+runs carry a per-importer tag concurrency limit).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+import dagster as dg
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    table_uri: str
+    version: int  # table version after the merge
+    new_version: bool  # False when the merge changed nothing (replay)
+    rows_inserted: int
+    rows_updated: int
+    attempts: int
+
+
+def _quote(column: str) -> str:
+    return "`" + column.replace("`", "``") + "`"
+
+
+def merge_predicates(columns: Sequence[str], keys: Sequence[str]) -> tuple[str, str | None]:
+    """(join predicate on the keys, "any non-key column differs" predicate)."""
+    join = " AND ".join(f"t.{_quote(k)} = s.{_quote(k)}" for k in keys)
+    changed = " OR ".join(f"(t.{_quote(c)} IS DISTINCT FROM s.{_quote(c)})"
+                          for c in columns if c not in keys)
+    return join, (changed or None)
+
+
+class DeltaLake(dg.ConfigurableResource):
+    """Delta tables under ``url`` (``file://...`` or ``s3://bucket/prefix``)."""
+
+    url: str
+    aws_endpoint_url: str | None = None
+    aws_allow_http: bool = False
+    s3_conditional_put: str | None = None  # "etag" for safe concurrent S3 commits
+    max_commit_attempts: int = 20
+
+    # --- locations -----------------------------------------------------------
+    def table_uri(self, table_name: str) -> str:
+        """``<root>/<table_name>``; a local path for ``file://`` roots."""
+        root = self.url.rstrip("/")
+        if root.startswith("file://"):
+            root = urlparse(root).path
+        return f"{root}/{table_name.strip('/')}"
+
+    def storage_options(self) -> dict[str, str]:
+        if not self.url.startswith("s3://"):
+            return {}
+        options = {}
+        if self.aws_endpoint_url:
+            options["AWS_ENDPOINT_URL"] = self.aws_endpoint_url
+        if self.aws_allow_http or (self.aws_endpoint_url or "").startswith("http://"):
+            options["AWS_ALLOW_HTTP"] = "true"
+        if self.s3_conditional_put:
+            options["conditional_put"] = self.s3_conditional_put
+        else:
+            options["AWS_S3_ALLOW_UNSAFE_RENAME"] = "true"
+        return options
+
+    # --- reads -----------------------------------------------------------------
+    def table(self, table_name: str):
+        from deltalake import DeltaTable
+
+        return DeltaTable(self.table_uri(table_name), storage_options=self.storage_options())
+
+    def exists(self, table_name: str) -> bool:
+        from deltalake import DeltaTable
+
+        return DeltaTable.is_deltatable(self.table_uri(table_name),
+                                        storage_options=self.storage_options())
+
+    def read(self, table_name: str):
+        """The whole table as a pyarrow Table (small tables / tests)."""
+        return self.table(table_name).to_pyarrow_table()
+
+    def version(self, table_name: str) -> int | None:
+        return self.table(table_name).version() if self.exists(table_name) else None
+
+    # --- writes ----------------------------------------------------------------
+    def ensure_table(self, table_name: str, schema) -> None:
+        """Create the table with ``schema`` (pyarrow) unless it exists; race-safe."""
+        from deltalake import DeltaTable
+        from deltalake.exceptions import CommitFailedError, DeltaError
+
+        if self.exists(table_name):
+            return
+        try:
+            DeltaTable.create(self.table_uri(table_name), schema=schema, mode="ignore",
+                              storage_options=self.storage_options())
+        except (CommitFailedError, DeltaError):
+            if not self.exists(table_name):  # lost the creation race: fine; else re-raise
+                raise
+
+    def merge(self, table_name: str, data, keys: Sequence[str]) -> MergeResult:
+        """MERGE pyarrow ``data`` into ``table_name`` on ``keys`` (see module docstring).
+
+        ``data`` must not repeat a key (the caller validates and names the offender).
+        Columns new to the table are added (schema evolution, e.g. a fixed importer).
+        """
+        from deltalake.exceptions import CommitFailedError
+
+        missing = [k for k in keys if k not in data.column_names]
+        if missing:
+            raise ValueError(f"merge into {table_name!r}: key columns {missing} not in data")
+        self.ensure_table(table_name, data.schema)
+        for attempt in range(1, self.max_commit_attempts + 1):
+            table = self.table(table_name)
+            before = table.version()
+            existing = {f.name for f in table.schema().fields}
+            added = [c for c in data.column_names if c not in existing]
+            # a schema that grew (fixed importer) updates every matched row once
+            join, changed = merge_predicates(
+                [c for c in data.column_names if c in existing], keys)
+            merger = table.merge(data, predicate=join, source_alias="s", target_alias="t",
+                                 merge_schema=bool(added))
+            if changed or added:
+                merger = merger.when_matched_update_all(predicate=None if added else changed)
+            try:
+                metrics = merger.when_not_matched_insert_all().execute()
+            except CommitFailedError:
+                if attempt == self.max_commit_attempts:
+                    raise
+                time.sleep(random.uniform(0, min(2.0, 0.05 * 2 ** attempt)))
+                continue
+            inserted = int(metrics.get("num_target_rows_inserted", 0))
+            updated = int(metrics.get("num_target_rows_updated", 0))
+            after = table.version()  # the merge updated this snapshot in place
+            return MergeResult(self.table_uri(table_name), after, after != before,
+                               inserted, updated, attempt)
+        raise AssertionError("unreachable")
+
+
+def lake_resource() -> DeltaLake:
+    """The ``lake`` resource from ``PLATFORM_LAKE_URL`` / ``AWS_ENDPOINT_URL``."""
+    from resources.config import env_or
+    from resources.settings import settings
+
+    s = settings()
+    return DeltaLake(url=env_or("PLATFORM_LAKE_URL", s.lake_url),
+                     aws_endpoint_url=env_or("AWS_ENDPOINT_URL", None))

@@ -1,0 +1,123 @@
+"""Test harness of the CTS event sensors (tests/cts/test_events_*.py)."""
+
+from __future__ import annotations
+
+import json
+
+import dagster as dg
+
+CHECKM2_IMAGE = "ghcr.io/kbasetest/cdm_checkm2"
+SENSOR_NAME = "cts_job_events"
+
+
+class EventsHarness:
+    """Drives the event sensors like the daemon does, against real services.
+
+    ``tick()`` evaluates `cts_job_events` with the stored cursor, then does what the
+    sensor daemon does with a successful result: store the cursor, add the requested
+    dynamic partitions and create the requested runs, skipping run keys that already have
+    a run. A tick that raises leaves the cursor untouched.
+    """
+
+    CHECKM2_IMAGE = CHECKM2_IMAGE
+
+    def __init__(self, instance, kafka, cts, emulator, broker, defs):
+        self.instance, self.kafka, self.cts = instance, kafka, cts
+        self.emulator, self.broker, self.defs = emulator, broker, defs
+        self.cursor: str | None = None
+        self.replay_cursor: str | None = None
+        self.runs: list = []  # runs created from run requests, in order
+
+    @staticmethod
+    def event(job_id: str, state: str = "complete", trans_id: str | None = None) -> dict:
+        """A CTS Kafka message as the CTS sends it."""
+        return {"job_id": job_id, "state": state, "time": "2024-03-24T12:00:00+00:00",
+                "trans_id": trans_id or f"{job_id}-{state}"}
+
+    def add_jobs(self, *job_ids: str, image: str | None = None) -> None:
+        for job_id in job_ids:
+            self.emulator.add_job(job_id=job_id, image_name=image or CHECKM2_IMAGE)
+
+    # --- broker -------------------------------------------------------------------------
+    def create_topics(self, partitions: int = 3) -> None:
+        from confluent_kafka.admin import AdminClient, NewTopic
+
+        admin = AdminClient({"bootstrap.servers": self.kafka.bootstrap_servers})
+        futures = admin.create_topics([NewTopic(self.kafka.jobs_topic, partitions, 1),
+                                       NewTopic(self.kafka.dlq_topic, 1, 1)])
+        for future in futures.values():
+            future.result(10)
+
+    def produce(self, *events, partition: int | None = None) -> None:
+        """Produce events (dicts as JSON, bytes as they are) and wait for the acks."""
+        from confluent_kafka import Producer
+
+        producer = Producer({"bootstrap.servers": self.kafka.bootstrap_servers, "acks": "all"})
+        for event in events:
+            value = event if isinstance(event, bytes) else json.dumps(event).encode()
+            kwargs = {} if partition is None else {"partition": partition}
+            producer.produce(self.kafka.jobs_topic, value=value, **kwargs)
+        assert producer.flush(10) == 0
+
+    def read_all(self, topic: str) -> list:
+        """Every message of ``topic`` from the beginning (fresh cursor)."""
+        from resources.kafka import TopicCursor
+
+        return self.kafka.read(topic, TopicCursor(), max_messages=10_000,
+                               idle_seconds=0.5).messages
+
+    def dead_letters(self) -> list[dict]:
+        """DLQ messages as dicts: JSON objects as parsed, raw ones as {"raw": bytes}, each
+        with the Kafka headers under "headers"."""
+        out = []
+        for message in self.read_all(self.kafka.dlq_topic):
+            try:
+                body = json.loads(message.value())
+                body = body if isinstance(body, dict) else {"raw": message.value()}
+            except ValueError:
+                body = {"raw": message.value()}
+            body["headers"] = {k: v.decode() for k, v in (message.headers() or [])}
+            out.append(body)
+        return out
+
+    # --- sensors ------------------------------------------------------------------------
+    def _context(self, cursor):
+        return dg.build_sensor_context(
+            instance=self.instance, cursor=cursor, definitions=self.defs,
+            resources={"kafka": self.kafka, "cts_client": self.cts})
+
+    def tick(self):
+        """One `cts_job_events` tick, applied like the daemon applies it."""
+        from sensors.cts_job_events import cts_job_events
+
+        with self._context(self.cursor) as context:
+            result = cts_job_events(context)
+        self.cursor = result.cursor
+        for request in result.dynamic_partitions_requests or []:
+            self.instance.add_dynamic_partitions(request.partitions_def_name,
+                                                 list(request.partition_keys))
+        for request in result.run_requests or []:
+            self._create_run(request)
+        return result
+
+    def replay_tick(self):
+        """One `cts_dlq_replay` tick (its own cursor)."""
+        from sensors.cts_dlq import cts_dlq_replay
+
+        with self._context(self.replay_cursor) as context:
+            result = cts_dlq_replay(context)
+        self.replay_cursor = result.cursor
+        return result
+
+    def _create_run(self, request) -> None:
+        existing = self.instance.get_runs(dg.RunsFilter(tags={
+            "dagster/run_key": request.run_key, "dagster/sensor_name": SENSOR_NAME}))
+        if existing:
+            return
+        job = self.defs.resolve_job_def(request.job_name)
+        tags = {**request.tags, "dagster/run_key": request.run_key,
+                "dagster/sensor_name": SENSOR_NAME, "dagster/partition": request.partition_key}
+        self.runs.append(self.instance.create_run_for_job(job, tags=tags))
+
+    def run_keys(self) -> list[str]:
+        return [run.tags["dagster/run_key"] for run in self.runs]

@@ -1,0 +1,102 @@
+"""CtsClient against the CTS emulator over real HTTP: retries, errors, concurrency."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from resources.cts import CtsClient, CtsError, CtsJobNotFound, CtsUnavailable
+
+IMAGE = "ghcr.io/kbasetest/cdm_checkm2"
+
+
+def client_for(emulator, **overrides) -> CtsClient:
+    settings = dict(url=emulator.url, token=emulator.token, timeout_seconds=1.0,
+                    max_attempts=4, backoff_base_seconds=0.01, backoff_max_seconds=0.05)
+    settings.update(overrides)
+    return CtsClient(**settings)
+
+
+def test_service_info_and_job_document(cts_emulator):
+    cts_emulator.add_job(job_id="j1", image_name=IMAGE,
+                         outputs=[{"file": "bkt/out/quality_report.tsv", "crc64nvme": "AAAAAAAAAAA="}])
+    client = client_for(cts_emulator)
+    assert client.service_info()["service_name"] == "CDM Task Service"
+    job = client.get_job("j1")
+    assert job["id"] == "j1" and job["state"] == "complete"
+    assert job["image"]["name"] == IMAGE and job["outputs"][0]["file"].startswith("bkt/")
+    assert {t["state"] for t in job["transition_times"]} >= {"created", "complete"}
+
+
+def test_retries_500s_then_succeeds(cts_emulator):
+    cts_emulator.add_job(job_id="j1", image_name=IMAGE)
+    cts_emulator.fail_next(3)
+    assert client_for(cts_emulator).get_job("j1")["id"] == "j1"
+    assert cts_emulator.requests == [("GET", "/admin/jobs/j1")] * 4
+
+
+def test_retries_timeouts_then_succeeds(cts_emulator):
+    cts_emulator.add_job(job_id="j1", image_name=IMAGE)
+    cts_emulator.hang_next(1, seconds=2.0)
+    client = client_for(cts_emulator, timeout_seconds=0.5)
+    assert client.get_job("j1")["id"] == "j1"
+    assert len(cts_emulator.requests) == 2
+
+
+def test_retries_exhausted_raise_cts_unavailable_without_the_token(cts_emulator, caplog):
+    cts_emulator.add_job(job_id="j1", image_name=IMAGE)
+    cts_emulator.fail_next(10)
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(CtsUnavailable, match=r"after 4 attempts.*HTTP 500") as raised:
+        client_for(cts_emulator).get_job("j1")
+    assert len(cts_emulator.requests) == 4
+    assert cts_emulator.token not in str(raised.value)
+    assert cts_emulator.token not in caplog.text
+    assert "attempt 1/4" in caplog.text
+
+
+def test_connection_refused_is_unavailable(cts_emulator):
+    url = cts_emulator.url
+    cts_emulator.stop()
+    with pytest.raises(CtsUnavailable, match="connection error"):
+        CtsClient(url=url, token="t", max_attempts=2, backoff_base_seconds=0.01).get_job("j1")
+
+
+def test_unknown_job_raises_not_found_without_retrying(cts_emulator):
+    with pytest.raises(CtsJobNotFound, match="No such job") as raised:
+        client_for(cts_emulator).get_job("nope")
+    assert raised.value.appcode == 40040 and raised.value.httpcode == 404
+    assert len(cts_emulator.requests) == 1
+
+
+def test_bad_token_is_a_clear_non_retried_error(cts_emulator):
+    cts_emulator.add_job(job_id="j1", image_name=IMAGE)
+    with pytest.raises(CtsError, match="HTTP 401.*Invalid token") as raised:
+        client_for(cts_emulator, token="wrong").get_job("j1")
+    assert not isinstance(raised.value, CtsUnavailable)
+    assert len(cts_emulator.requests) == 1
+
+
+def test_get_jobs_bounded_concurrency_and_per_job_errors(cts_emulator):
+    ids = [f"j{i}" for i in range(12)]
+    for job_id in ids:
+        cts_emulator.add_job(job_id=job_id, image_name=IMAGE)
+    cts_emulator.latency_seconds = 0.2
+    jobs = client_for(cts_emulator).get_jobs([*ids, "missing", "j0"], max_concurrency=3)
+    assert list(jobs) == [*ids, "missing"]  # duplicates fetched once, order kept
+    assert all(jobs[j]["id"] == j for j in ids)
+    assert isinstance(jobs["missing"], CtsJobNotFound)
+    assert 2 <= cts_emulator.max_in_flight <= 3
+
+
+def test_set_meta_sets_and_unsets_fields(cts_emulator):
+    cts_emulator.add_job(job_id="j1", image_name=IMAGE)
+    client = client_for(cts_emulator)
+    client.set_meta("j1", {"odp_import_start": "t0", "odp_import_error": "boom"})
+    client.set_meta("j1", {"odp_import_complete": "t1"}, unset_keys=["odp_import_error"])
+    assert cts_emulator.meta("j1") == {"odp_import_start": "t0", "odp_import_complete": "t1"}
+    assert [put for _, put in cts_emulator.meta_puts][1] == {
+        "set_fields": {"odp_import_complete": "t1"}, "unset_keys": ["odp_import_error"]}
+    with pytest.raises(CtsJobNotFound):
+        client.set_meta("nope", {"x": "y"})

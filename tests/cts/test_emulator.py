@@ -1,0 +1,35 @@
+"""The emulator runs standalone (as `python -m localdev` starts it) and serves a jobs file."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import httpx
+
+from localdev.broker import free_port, wait_for_port
+from localdev.cts_emulator import job_document
+
+
+def test_standalone_emulator_serves_the_jobs_file(tmp_path):
+    jobs_file = tmp_path / "jobs.json"
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "localdev.cts_emulator", "--port",
+                                str(port), "--token", "tok", "--jobs-file", str(jobs_file)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port, timeout=30)
+        url = f"http://127.0.0.1:{port}"
+        assert httpx.get(url + "/").json()["service_name"] == "CDM Task Service"
+        jobs_file.write_text(json.dumps([job_document("j1", image_name="img/x")]))
+        answer = httpx.get(url + "/admin/jobs/j1", headers={"Authorization": "Bearer tok"})
+        assert answer.status_code == 200 and answer.json()["image"]["name"] == "img/x"
+        missing = httpx.get(url + "/admin/jobs/j2", headers={"Authorization": "Bearer tok"})
+        assert missing.status_code == 404 and missing.json()["error"]["appcode"] == 40040
+        unauthorized = httpx.get(url + "/admin/jobs/j1")
+        assert unauthorized.status_code == 401
+        assert unauthorized.json()["error"]["appcode"] == 10010
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -1,0 +1,196 @@
+"""Fault suite of the `cts_job_events` sensor: real Tansu broker, real CTS emulator over
+HTTP, sensor ticks on a real Dagster instance (see `EventsHarness` in conftest.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from platform_assets.cts import registry
+from resources.cts import CtsUnavailable
+from resources.kafka import KafkaPublishError, KafkaResource
+from sensors.cts_messages import IMPORTER_TAG
+
+
+def test_each_event_delivered_three_times_gives_one_run_per_transition(events):
+    events.add_jobs("job-a", "job-b")
+    a, b = events.event("job-a"), events.event("job-b")
+    events.produce(a, a, events.event("job-a", "created"), a, b)
+    first = events.tick()
+    assert sorted(r.run_key for r in first.run_requests) == [
+        "cts:job-a:job-a-complete", "cts:job-b:job-b-complete"]
+    events.produce(b, b)  # the remaining duplicates arrive in a later tick
+    events.tick()
+    events.tick()
+
+    assert sorted(events.run_keys()) == ["cts:job-a:job-a-complete", "cts:job-b:job-b-complete"]
+    importer = registry.importer_for_image(events.CHECKM2_IMAGE)
+    assert sorted(events.instance.get_dynamic_partitions(importer.partitions_def.name)) == [
+        "job-a", "job-b"]
+    for run in events.runs:
+        assert run.job_name == importer.job.name
+        assert run.tags["dagster/partition"] == run.tags["cts/job_id"]
+        assert run.tags["platform/importer"] == importer.name
+    assert events.dead_letters() == []
+
+
+def test_out_of_order_states_request_the_import_once(events):
+    events.add_jobs("job-c")
+    states = ["complete", "created", "job_submitted", "complete", "download_submitted",
+              "upload_submitted"]
+    events.produce(*[events.event("job-c", s) for s in states], partition=1)
+    result = events.tick()
+
+    assert [r.run_key for r in result.run_requests] == ["cts:job-c:job-c-complete"]
+    assert events.run_keys() == ["cts:job-c:job-c-complete"]
+
+
+def test_non_complete_states_are_skipped(events):
+    events.add_jobs("job-d")
+    events.produce(*[events.event("job-d", s) for s in
+                     ["created", "job_submitted", "error", "canceled"]])
+    result = events.tick()
+
+    assert result.run_requests == [] and events.runs == []
+    assert events.dead_letters() == []
+    assert events.emulator.requests == []  # no CTS call for a skipped state
+
+
+def test_malformed_messages_go_to_the_dlq_with_error_dlq(events):
+    bad = [b"not json {", b"[1, 2]", {"state": "complete"}, {"job_id": "x"},
+           {"job_id": "", "state": "complete"}]
+    events.produce(*bad)
+    result = events.tick()
+    assert result.run_requests == []
+
+    letters = events.dead_letters()
+    assert len(letters) == len(bad)
+    raw = {letter["raw"]: letter for letter in letters if "raw" in letter}
+    assert set(raw) == {b"not json {", b"[1, 2]"}  # forwarded byte for byte
+    assert "not valid JSON" in raw[b"not json {"]["headers"]["error_dlq"]
+    assert "not a JSON object" in raw[b"[1, 2]"]["headers"]["error_dlq"]
+    objects = [letter for letter in letters if "raw" not in letter]
+    assert {tuple(sorted(k for k in o if k not in ("error_dlq", "headers"))) for o in objects} == {
+        ("state",), ("job_id",), ("job_id", "state")}
+    assert all("missing required keys" in o["error_dlq"] or "non-empty" in o["error_dlq"]
+               for o in objects)
+    assert all(o["headers"]["error_dlq"] == o["error_dlq"] for o in objects)
+
+    events.tick()  # the cursor moved past them: not dead-lettered twice
+    assert len(events.dead_letters()) == len(bad)
+
+
+def test_unknown_job_goes_to_the_dlq_as_no_such_job(events):
+    events.add_jobs("job-known")
+    events.produce(events.event("job-unknown"), events.event("job-known"))
+    events.tick()
+
+    assert events.run_keys() == ["cts:job-known:job-known-complete"]
+    [letter] = events.dead_letters()
+    assert letter["job_id"] == "job-unknown" and letter["error_dlq"] == "No such job"
+    assert letter["state"] == "complete" and letter["trans_id"] == "job-unknown-complete"
+
+
+def test_image_without_importer_is_marked_no_operation(events):
+    events.add_jobs("job-other", image="ghcr.io/someone/not_imported")
+    events.produce(events.event("job-other"))
+    result = events.tick()
+
+    assert result.run_requests == [] and events.runs == []
+    assert events.dead_letters() == []
+    meta = events.emulator.meta("job-other")
+    assert list(meta) == [f"{registry.META_PREFIX}_no_operation"]
+
+
+def test_cts_500s_are_retried_within_the_tick(events):
+    events.add_jobs("job-e")
+    events.produce(events.event("job-e"))
+    events.emulator.fail_next(2)
+    events.tick()
+
+    assert events.run_keys() == ["cts:job-e:job-e-complete"]
+    gets = [path for method, path in events.emulator.requests if method == "GET"]
+    assert gets == ["/admin/jobs/job-e"] * 3  # two 500s, then the job
+
+
+def test_cts_timeouts_are_retried_within_the_tick(events):
+    events.add_jobs("job-f")
+    events.produce(events.event("job-f"))
+    events.emulator.hang_next(1, seconds=events.cts.timeout_seconds + 1)
+    events.tick()
+
+    assert events.run_keys() == ["cts:job-f:job-f-complete"]
+    assert len(events.emulator.requests) == 2
+
+
+def test_cts_down_fails_the_tick_and_the_next_tick_replays(events):
+    events.add_jobs("job-g", "job-h")
+    events.produce(events.event("job-g"), b"garbage", events.event("job-h"))
+    events.emulator.fail_next(1000)
+    with pytest.raises(CtsUnavailable):
+        events.tick()
+    assert events.cursor is None and events.runs == []
+    assert events.dead_letters() == []  # transient errors are never dead-lettered
+
+    events.emulator.clear_faults()
+    events.tick()
+    assert sorted(events.run_keys()) == ["cts:job-g:job-g-complete", "cts:job-h:job-h-complete"]
+    assert [letter.get("raw") for letter in events.dead_letters()] == [b"garbage"]
+
+
+def test_tick_failing_after_partial_processing_replays_without_duplicates(events):
+    """The tick fetches jobs, records no_operation, then cannot make its dead letters
+    durable: it fails, the cursor stays, and the replay produces each effect once."""
+    events.add_jobs("job-i", "job-j")
+    events.add_jobs("job-noop", image="ghcr.io/someone/not_imported")
+    first = [events.event("job-i"), b"{broken"]
+    events.produce(*first)
+    events.tick()  # a healthy tick first: job-i imported, one dead letter
+    events.produce(events.event("job-j"), events.event("job-noop"), b"{broken again",
+                   events.event("job-i"))
+    good_kafka = events.kafka
+    events.kafka = KafkaResource(bootstrap_servers=good_kafka.bootstrap_servers,
+                                 jobs_topic=good_kafka.jobs_topic, dlq_topic="bad topic name!",
+                                 flush_timeout_seconds=2.0)
+    cursor_before = events.cursor
+    with pytest.raises(KafkaPublishError):
+        events.tick()
+    assert events.cursor == cursor_before
+    assert events.emulator.meta("job-noop")  # partially processed: this effect happened
+    assert events.run_keys() == ["cts:job-i:job-i-complete"]
+
+    events.kafka = good_kafka
+    events.tick()
+    events.tick()
+    assert sorted(events.run_keys()) == ["cts:job-i:job-i-complete", "cts:job-j:job-j-complete"]
+    assert sorted(letter["raw"] for letter in events.dead_letters()) == [
+        b"{broken", b"{broken again"]
+    noop_puts = [j for j, _ in events.emulator.meta_puts if j == "job-noop"]
+    assert len(noop_puts) == 2  # recorded again on replay: idempotent, same fields
+
+
+def test_runs_are_independent_per_job_and_carry_the_importer_concurrency_tag(events):
+    """No head-of-line blocking: each job gets its own run (one partition), tagged for the
+    per-importer tag concurrency limit, and requesting more imports never waits for
+    earlier runs (they are still queued, never started, here)."""
+    events.add_jobs("job-slow", "job-k", "job-l")
+    events.produce(events.event("job-slow"))
+    events.tick()
+    assert events.instance.get_run_by_id(events.runs[0].run_id).status.value == "NOT_STARTED"
+    events.produce(events.event("job-k"), events.event("job-l"))
+    result = events.tick()
+
+    assert sorted(r.partition_key for r in result.run_requests) == ["job-k", "job-l"]
+    assert len({run.run_id for run in events.runs}) == 3
+    assert {run.tags["platform/importer"] for run in events.runs} == {"checkm2"}
+    assert all(run.tags["cts/event"] for run in events.runs)
+
+
+def test_the_instance_limits_concurrency_per_importer_tag():
+    """The tag the import runs carry is the one the run queue limits per unique value."""
+    config = yaml.safe_load((Path(__file__).parents[2] / "dagster.yaml").read_text())
+    limits = config["run_coordinator"]["config"]["tag_concurrency_limits"]
+    assert [limit for limit in limits if limit["key"] == IMPORTER_TAG
+            and (limit.get("value") or {}).get("applyLimitPerUniqueValue")]

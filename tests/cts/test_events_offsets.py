@@ -1,0 +1,117 @@
+"""Offset handling of `cts_job_events`: per-partition cursor, advanced only by a
+successful tick, bounded ticks, and a broker that loses its topics between ticks."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import sensors.cts_job_events as cts_job_events_module
+from resources.cts import CtsUnavailable
+
+
+def positions(cursor: str | None) -> dict[str, int]:
+    if not cursor:
+        return {}
+    return {p: v["next"] for p, v in json.loads(cursor)["partitions"].items()}
+
+
+def test_cursor_holds_per_partition_offsets(events):
+    events.add_jobs("p0-a", "p0-b", "p2-a")
+    events.produce(events.event("p0-a"), events.event("p0-b"), partition=0)
+    events.produce(events.event("p2-a", "created"), events.event("p2-a"), partition=2)
+    events.tick()
+
+    assert positions(events.cursor) == {"0": 2, "2": 2}  # partition 1 is still empty
+    events.produce(events.event("p0-a", "created"), partition=1)
+    events.tick()
+    assert positions(events.cursor) == {"0": 2, "1": 1, "2": 2}
+    assert sorted(events.run_keys()) == ["cts:p0-a:p0-a-complete", "cts:p0-b:p0-b-complete",
+                                         "cts:p2-a:p2-a-complete"]
+
+
+def test_ticks_are_bounded_and_resume_where_they_stopped(events, monkeypatch):
+    monkeypatch.setattr(cts_job_events_module, "MAX_EVENTS_PER_TICK", 3)
+    job_ids = [f"bounded-{i}" for i in range(8)]
+    events.add_jobs(*job_ids)
+    events.produce(*[events.event(j) for j in job_ids], partition=0)
+
+    sizes = []
+    for _ in range(4):
+        before = positions(events.cursor).get("0", 0)
+        events.tick()
+        sizes.append(positions(events.cursor).get("0", 0) - before)
+    assert sizes == [3, 3, 2, 0]
+    assert sorted(events.run_keys()) == sorted(f"cts:{j}:{j}-complete" for j in job_ids)
+
+
+def test_a_failing_tick_does_not_move_the_cursor(events):
+    events.add_jobs("stay-a", "stay-b")
+    events.produce(events.event("stay-a"), partition=0)
+    events.tick()
+    cursor = events.cursor
+    events.produce(events.event("stay-b"), partition=1)
+    events.emulator.fail_next(1000)
+    for _ in range(2):  # failing again and again: still no progress, nothing lost
+        with pytest.raises(CtsUnavailable):
+            events.tick()
+        assert events.cursor == cursor
+    events.emulator.clear_faults()
+    events.tick()
+    assert positions(events.cursor) == {"0": 1, "1": 1}
+    assert sorted(events.run_keys()) == ["cts:stay-a:stay-a-complete",
+                                         "cts:stay-b:stay-b-complete"]
+
+
+def test_redelivered_events_after_a_cursor_loss_create_no_duplicate_runs(events):
+    events.add_jobs("again-a", "again-b")
+    events.produce(events.event("again-a"), events.event("again-b"))
+    events.tick()
+    events.cursor = None  # e.g. an operator reset the sensor cursor
+    result = events.tick()
+    assert result.run_requests == []
+    assert sorted(events.run_keys()) == ["cts:again-a:again-a-complete",
+                                         "cts:again-b:again-b-complete"]
+
+
+def test_broker_restart_between_ticks(events):
+    """Tansu keeps messages in memory: a restart loses topics and offsets. The sensor
+    skips while the topic is missing, detects that its stored offsets are gone, restarts
+    those partitions from the beginning and never crash-loops; replays are deduplicated."""
+    events.add_jobs("before-1", "before-2", "after-1", "after-2")
+    events.produce(events.event("before-1"), events.event("before-2"), partition=0)
+    events.produce(events.event("before-1", "created"), partition=1)
+    events.tick()
+    cursor = events.cursor
+    assert positions(cursor) == {"0": 2, "1": 1}
+
+    events.broker.restart()
+    result = events.tick()  # topic gone: a skip, not an error, cursor kept
+    assert result.run_requests == [] and events.cursor == cursor
+
+    events.create_topics()
+    # fewer messages than before on partition 0, more on partition 1: both detected
+    events.produce(events.event("after-1"), partition=0)
+    events.produce(events.event("before-1"), events.event("after-2"),
+                   events.event("after-2", "created"), partition=1)
+    events.tick()
+    for _ in range(2):
+        events.tick()
+    assert positions(events.cursor) == {"0": 1, "1": 3}
+    assert sorted(events.run_keys()) == ["cts:after-1:after-1-complete",
+                                         "cts:after-2:after-2-complete",
+                                         "cts:before-1:before-1-complete",
+                                         "cts:before-2:before-2-complete"]
+
+
+def test_a_hand_written_cursor_skips_what_it_says(events):
+    """Operators may fast-forward (e.g. past an incident) by setting the cursor in the UI;
+    a position without fingerprint is trusted as it is."""
+    events.add_jobs("old-1", "old-2", "new-1")
+    events.produce(events.event("old-1"), events.event("old-2"), events.event("new-1"),
+                   partition=0)
+    events.cursor = json.dumps({"partitions": {"0": {"next": 2}}})
+    events.tick()
+    assert events.run_keys() == ["cts:new-1:new-1-complete"]
+    assert positions(events.cursor) == {"0": 3}
