@@ -1,0 +1,173 @@
+"""`command_asset`: declare an external program as a provenance-tracked asset in a few lines.
+
+    posterior = command_asset(
+        key=["kalman", "posterior"],
+        image="kalman",
+        command=["kalman-enkf", "iterate", "--config-file", "{inputs[config]}", "--output-dir", "{out}"],
+        inputs={"config": "kalman/cases/{partition_key}/config.json", ...},
+        outputs=["posterior.parquet", "summary.parquet"],
+        output_prefix="kalman/posterior/{partition_key}",
+        program=program_digest(path_of_the_program),
+        partitions_def=..., deps=[...],
+    )
+
+Templates are Python format strings. Blob keys may use ``{partition_key}``; command tokens
+may use ``{inputs[<name>]}`` (staged local path), ``{out}`` (the output folder, also in
+``$OUTPUT_PATH``, Nix's ``$out``) and ``{partition_key}``.
+
+The command template, declared inputs/outputs, program hash and environment are the asset's
+`externals`, so each is part of its automatic code version: change any and every partition
+becomes stale; change none and identical inputs are never recomputed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from platform_assets.command import k8s
+from platform_assets.command.staging import StagingError, publish_outputs, stage_inputs, staged_name
+from platform_assets.provenance import versioned_asset
+from resources.blob import BlobStorage, local_scratch_dir, remove_dir
+from resources.images import image_ref
+from resources.pipes import pipes_client
+from resources.settings import settings
+
+
+def _render(template: str, **values: Any) -> str:
+    try:
+        return template.format(**values)
+    except (KeyError, IndexError, AttributeError) as error:
+        raise dg.Failure(description=f"template {template!r} refers to unknown field {error}") from None
+
+
+def _merged_pipes_metadata(invocation) -> dict[str, Any]:
+    metadata: dict[str, Any] = {}
+    for result in invocation.get_results():
+        if isinstance(result, dg.MaterializeResult):
+            metadata.update(result.metadata or {})
+    return metadata
+
+
+def _run_local(context, *, blob, command, inputs, outputs, output_prefix, env, partition_key):
+    """Stage, run, publish in a private temp dir that is removed whatever happens."""
+    workdir = local_scratch_dir(f"{context.asset_key.to_python_identifier()}-")
+    try:
+        staged = stage_inputs(blob, inputs, workdir / "in")
+        out = workdir / "out"
+        out.mkdir()
+        argv = [
+            _render(token, inputs={k: str(v) for k, v in staged.items()}, out=str(out), partition_key=partition_key)
+            for token in command
+        ]
+        context.log.info(f"running {argv}")
+        invocation = pipes_client().run(
+            context=context, command=argv, env={"OUTPUT_PATH": str(out), **env}, cwd=str(workdir / "in")
+        )
+        version = publish_outputs(
+            blob, out, output_prefix, outputs, manifest={"run_id": context.run_id, "partition": partition_key}
+        )
+        return _merged_pipes_metadata(invocation), version
+    except StagingError as error:
+        raise dg.Failure(description=str(error), allow_retries=False) from error
+    finally:
+        remove_dir(workdir)
+
+
+def _run_k8s(context, *, image, command, inputs, outputs, output_prefix, env, partition_key, k8s_resources):
+    work_in = Path(k8s.WORK) / "in"
+    staged = {name: str(work_in / staged_name(key)) for name, key in inputs.items()}
+    argv = [
+        _render(token, inputs=staged, out=f"{k8s.WORK}/out", partition_key=partition_key) for token in command
+    ]
+    pod_spec = k8s.command_pod_spec(
+        image=image,
+        command=argv,
+        inputs=inputs,
+        output_prefix=output_prefix,
+        declared_outputs=outputs,
+        blob_env={name: os.environ[name] for name in k8s.BLOB_ENV if os.environ.get(name)},
+        program_env=env,
+        resources=k8s_resources,
+    )
+    invocation = pipes_client().run(context=context, base_pod_spec=pod_spec)
+    metadata = _merged_pipes_metadata(invocation)
+    published = metadata.pop("platform/published", None)  # added by the pod's publish container
+    return metadata, str(published.value) if published is not None else ""
+
+
+def command_asset(
+    *,
+    key: str | Sequence[str],
+    image: str,
+    command: Sequence[str],
+    inputs: Mapping[str, str],
+    output_prefix: str,
+    outputs: Sequence[str] = (),
+    program: str | None = None,
+    env: Mapping[str, str] | None = None,
+    externals: Mapping[str, Any] | None = None,
+    k8s_resources: Mapping[str, str] | None = None,
+    step_image: str = "base",
+    **asset_kwargs: Any,
+) -> dg.AssetsDefinition:
+    """An asset computed by running ``command`` (any language) on staged inputs.
+
+    ``inputs``: name -> blob key template; ``outputs``: files the program must write into
+    ``{out}`` (checked before publishing); ``output_prefix``: blob prefix published to;
+    ``program``: hash of the program (e.g. :func:`program_digest`), so a changed program or
+    image recomputes everything. ``image`` is the program's image (its own pod on k8s);
+    ``step_image`` the image of the Dagster step that stages, launches and publishes (it needs
+    the platform code). Both digests are part of the code version. Other keyword arguments
+    go to `versioned_asset`/`dg.asset`.
+    """
+    command = [str(token) for token in command]
+    inputs = dict(inputs)
+    outputs = list(outputs)
+    env = dict(env or {})
+    declared = {
+        "command": command,
+        "inputs": inputs,
+        "outputs": outputs,
+        "output_prefix": output_prefix,
+        "program": program,
+        "env": env,
+        "program_image": image_ref(image),
+        **(externals or {}),
+    }
+
+    @versioned_asset(
+        key=key,
+        image=step_image,
+        k8s_resources={"cpu": "250m", "memory": "512Mi"},
+        externals=declared,
+        required_resource_keys={"blob"},
+        kinds=asset_kwargs.pop("kinds", None) or {"pipes"},
+        **asset_kwargs,
+    )
+    def command_output(context: dg.AssetExecutionContext):
+        blob: BlobStorage = context.resources.blob
+        partition_key = context.partition_key if context.has_partition_key else ""
+        keys = {name: _render(t, partition_key=partition_key) for name, t in inputs.items()}
+        prefix = _render(output_prefix, partition_key=partition_key)
+        common = dict(command=command, inputs=keys, outputs=outputs, output_prefix=prefix, env=env, partition_key=partition_key)
+        if settings().is_k8s:
+            metadata, version = _run_k8s(context, image=image, k8s_resources=k8s_resources, **common)
+        else:
+            metadata, version = _run_local(context, blob=blob, **common)
+        metadata.update(
+            {
+                "platform/published": dg.MetadataValue.path(blob.url_of(version)) if version else "",
+                "platform/output_prefix": dg.MetadataValue.path(blob.url_of(prefix)),
+                "platform/inputs": dg.MetadataValue.json(keys),
+            }
+        )
+        # No data_version: the output is stochastic, so Dagster records the logical version
+        # (code version + input data versions) and downstream does not cascade on noise.
+        return dg.MaterializeResult(metadata=metadata)
+
+    return command_output

@@ -1,0 +1,111 @@
+"""Moving a command's files between blob storage and its private working directory.
+
+The program itself never touches blob storage (hermetic): declared inputs are copied in
+before it starts, declared outputs are published after it succeeded, with one atomic
+pointer write (`BlobStorage.publish_dir`). Locally the asset step calls these functions;
+on k8s the same functions run as the pod's `stage-in` init container and `publish`
+container (``python -m platform_assets.command.staging stage-in|publish SPEC_JSON``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from resources.blob import BlobNotFound, BlobStorage
+from resources.settings import settings
+
+
+class StagingError(RuntimeError):
+    """A declared input is missing or a declared output was not produced."""
+
+
+def staged_name(key: str) -> str:
+    """File name a staged input gets: the blob key's base name."""
+    return key.rstrip("/").rsplit("/", 1)[-1]
+
+
+def stage_inputs(blob: BlobStorage, inputs: Mapping[str, str], dest: Path) -> dict[str, Path]:
+    """Copy each declared input blob into ``dest`` under its file name.
+
+    Inputs keep their base names so relative references between them (a config naming
+    ``prior.parquet``) still hold in the staged folder."""
+    dest.mkdir(parents=True, exist_ok=True)
+    staged: dict[str, Path] = {}
+    for name, key in inputs.items():
+        target = dest / staged_name(key)
+        if target in staged.values():
+            raise StagingError(f"inputs {sorted(inputs)} share the file name {target.name!r}")
+        try:
+            target.write_bytes(blob.read_bytes(key))
+        except BlobNotFound as error:
+            raise StagingError(f"input {name!r} is missing: {blob.url_of(key)}") from error
+        staged[name] = target
+    return staged
+
+
+def publish_outputs(
+    blob: BlobStorage,
+    out_dir: Path,
+    prefix: str,
+    declared: Sequence[str],
+    manifest: Mapping | None = None,
+) -> str:
+    """Check that every declared output exists, then publish ``out_dir`` atomically as a new
+    version of ``prefix``. Returns the published version prefix."""
+    missing = [name for name in declared if not (out_dir / name).is_file()]
+    if missing:
+        raise StagingError(f"program succeeded but did not write declared outputs {missing} in {out_dir}")
+    return blob.publish_dir(out_dir, prefix, manifest=dict(manifest or {}))
+
+
+# ---- container entry points (k8s) ------------------------------------------------------
+
+
+def _blob_from_env() -> BlobStorage:
+    """Outside Dagster no EnvVar gets resolved: read the settings directly."""
+    current = settings()
+    return BlobStorage(url=current.blob_url, aws_endpoint_url=current.aws_endpoint_url)
+
+
+def _stage_in(spec: dict) -> None:
+    staged = stage_inputs(_blob_from_env(), spec["inputs"], Path(spec["dest"]))
+    print(f"staged {len(staged)} inputs into {spec['dest']}", file=sys.stderr)
+
+
+def _publish(spec: dict) -> None:
+    version = publish_outputs(
+        _blob_from_env(), Path(spec["out"]), spec["prefix"], spec["declared"], spec.get("manifest")
+    )
+    # Relay the program's Pipes messages (written to a shared file) on this container's
+    # stderr, where PipesK8sClient reads them, adding where the outputs were published.
+    messages = Path(spec["messages"]) if spec.get("messages") else None
+    if messages is not None and messages.is_file():
+        for line in messages.read_text().splitlines():
+            message = json.loads(line)
+            if message.get("method") == "report_asset_materialization":
+                metadata = message["params"].setdefault("metadata", None) or {}
+                metadata["platform/published"] = {"raw_value": version, "type": "text"}
+                message["params"]["metadata"] = metadata
+            print(json.dumps(message), file=sys.stderr, flush=True)
+    print(f"published {spec['out']} as {version}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m platform_assets.command.staging")
+    parser.add_argument("action", choices=["stage-in", "publish"])
+    parser.add_argument("spec", help="JSON object")
+    args = parser.parse_args(argv)
+    try:
+        (_stage_in if args.action == "stage-in" else _publish)(json.loads(args.spec))
+    except StagingError as error:
+        print(f"staging error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

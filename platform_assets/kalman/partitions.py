@@ -1,0 +1,6 @@
+"""One dynamic partition per case folder `$PLATFORM_BLOB_URL/kalman/cases/<case>/`,
+added by `kalman_case_sensor` when a complete case appears."""
+
+import dagster as dg
+
+kalman_cases = dg.DynamicPartitionsDefinition(name="kalman_cases")

@@ -1,0 +1,3 @@
+from kalman_enkf.cli import main
+
+raise SystemExit(main())

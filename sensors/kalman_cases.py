@@ -1,0 +1,79 @@
+"""`kalman_case_sensor`: discover new and changed Kalman cases in blob storage.
+
+One code path for `file://` and `s3://` (through `BlobStorage.list`). A case's data
+version is the hash of the ETags (content md5) of its three files; the cursor remembers
+the version last seen per case. For each case whose version changed the sensor
+- adds the case as a dynamic partition (if new),
+- records a materialization of `kalman/case_inputs` for that partition carrying the data
+  version (the provenance core compares it with what the posterior was computed from),
+- requests a run of `kalman/posterior` for that partition only.
+A case is picked up only once all three files exist; a half-uploaded case waits.
+"""
+
+import hashlib
+import json
+from collections import defaultdict
+
+import dagster as dg
+
+# Dagster's data-version tag; AssetMaterialization has no data_version argument.
+from dagster._core.definitions.data_version import DATA_VERSION_TAG
+
+from platform_assets.kalman.assets import case_inputs, posterior
+from platform_assets.kalman.cases import CASE_FILES, CASES_PREFIX
+from platform_assets.kalman.partitions import kalman_cases
+from resources.blob import BlobStorage
+
+
+def case_versions(blob: BlobStorage) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """(case -> data version, case -> {file: etag}) for every complete case folder."""
+    etags: dict[str, dict[str, str]] = defaultdict(dict)
+    for info in blob.list(CASES_PREFIX):
+        case, _, filename = info.key[len(CASES_PREFIX):].partition("/")
+        if filename in CASE_FILES:
+            etags[case][filename] = info.etag
+    complete = {case: files for case, files in etags.items() if set(files) == set(CASE_FILES)}
+    versions = {
+        case: hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:24]
+        for case, files in complete.items()
+    }
+    return versions, complete
+
+
+@dg.sensor(
+    name="kalman_case_sensor",
+    asset_selection=[posterior.key],
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description=__doc__.split("\n\n")[0],
+)
+def kalman_case_sensor(context: dg.SensorEvaluationContext, blob: BlobStorage) -> dg.SensorResult:
+    seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
+    versions, etags = case_versions(blob)
+    changed = sorted(case for case, version in versions.items() if seen.get(case) != version)
+    new = [case for case in changed if not context.instance.has_dynamic_partition(kalman_cases.name, case)]
+    if changed:
+        context.log.info(f"kalman cases changed: {changed} (new: {new})")
+    return dg.SensorResult(
+        dynamic_partitions_requests=[kalman_cases.build_add_request(new)] if new else [],
+        asset_events=[
+            dg.AssetMaterialization(
+                asset_key=case_inputs.key,
+                partition=case,
+                tags={DATA_VERSION_TAG: versions[case]},
+                metadata={"etags": dg.MetadataValue.json(etags[case]), "url": blob.url_of(f"{CASES_PREFIX}{case}/")},
+            )
+            for case in changed
+        ],
+        run_requests=[
+            dg.RunRequest(
+                # the transition, not just the version: a case reverted to older inputs runs again
+                run_key=f"{case}:{seen.get(case, 'new')}->{versions[case]}",
+                partition_key=case,
+                asset_selection=[posterior.key],
+                tags={"kalman/case_version": versions[case]},
+            )
+            for case in changed
+        ],
+        cursor=json.dumps(versions, sort_keys=True),
+    )

@@ -1,0 +1,164 @@
+"""The external program on its own: numerics against a known truth and the exact Kalman
+filter, and its command-line behaviour on bad input (run as a real subprocess)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from filterpy.kalman import KalmanFilter
+
+from kalman_enkf.analysis import Localization, es_mda, gaspari_cohn
+from platform_assets.kalman.demo import DEMO_CASES, case_files, make_case
+
+PROGRAM = str(Path(sys.executable).with_name("kalman-enkf"))
+
+
+def write_case(folder: Path, case) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data in case_files(case).items():
+        (folder / name).write_bytes(data)
+    return folder / "config.json"
+
+
+def run_program(config: Path, out: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [PROGRAM, "iterate", "--config-file", str(config), "--output-dir", str(out)],
+        capture_output=True,
+        text=True,
+    )
+
+
+def rmse(estimate: np.ndarray, truth: np.ndarray) -> float:
+    return float(np.sqrt(np.mean((estimate - truth) ** 2)))
+
+
+@pytest.mark.parametrize("case_name", sorted(DEMO_CASES))
+@pytest.mark.parametrize("extra", [{}, {"localization_radius": 12.0, "es_mda_iterations": 3}])
+def test_posterior_is_closer_to_truth_than_prior(tmp_path, case_name, extra):
+    case = make_case(DEMO_CASES[case_name], config=extra)
+    result = run_program(write_case(tmp_path / "case", case), tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+
+    posterior = pd.read_parquet(tmp_path / "out" / "posterior.parquet")
+    assert list(posterior.columns) == list(case.prior.columns)
+    assert posterior.shape == case.prior.shape
+    prior_error = rmse(case.prior.to_numpy().mean(axis=0), case.truth)
+    posterior_error = rmse(posterior.to_numpy().mean(axis=0), case.truth)
+    assert posterior_error < prior_error
+    summary = pd.read_parquet(tmp_path / "out" / "summary.parquet")
+    assert (summary["posterior_std"] <= summary["prior_std"] * 1.05).mean() > 0.9
+
+
+@pytest.mark.parametrize("iterations", [1, 4])
+def test_large_ensemble_approaches_exact_kalman_filter(iterations):
+    """Linear-Gaussian problem: the stochastic EnKF (and ES-MDA) posterior mean and covariance
+    converge to the Kalman filter update of the ensemble's own prior moments."""
+    rng = np.random.default_rng(7)
+    n, members = 8, 40_000
+    case = make_case(3, n_state=n, n_members=members, obs_every=3, obs_error=0.5, length_scale=2.0)
+    prior = case.prior.to_numpy()
+    obs_index = np.array([case.prior.columns.get_loc(v) for v in case.observations["variable"]])
+    y = case.observations["value"].to_numpy()
+    error_std = case.observations["error_std"].to_numpy()
+
+    kf = KalmanFilter(dim_x=n, dim_z=y.size)
+    kf.x = prior.mean(axis=0)
+    kf.P = np.cov(prior, rowvar=False)
+    kf.H = np.eye(n)[obs_index]
+    kf.R = np.diag(error_std**2)
+    kf.update(y)
+
+    posterior = es_mda(prior, y, obs_index, error_std, rng, iterations=iterations)
+    mean_error = posterior.mean(axis=0) - kf.x
+    standard_error = np.sqrt(np.diag(kf.P) / members)
+    assert np.all(np.abs(mean_error) < 5 * standard_error + 1e-3)
+    cov = np.cov(posterior, rowvar=False)
+    assert np.linalg.norm(cov - kf.P) / np.linalg.norm(kf.P) < 0.05
+    # the update must actually have moved the ensemble (guards against a no-op analysis)
+    assert np.linalg.norm(kf.P) < 0.9 * np.linalg.norm(np.cov(prior, rowvar=False))
+
+
+def test_gaspari_cohn_taper_shape():
+    taper = gaspari_cohn(np.array([0.0, 2.5, 5.0, 7.5, 10.0, 12.0]), radius=10.0)
+    assert taper[0] == pytest.approx(1.0)
+    assert np.all(np.diff(taper[:5]) < 0)
+    assert taper[4] == pytest.approx(0.0, abs=1e-12) and taper[5] == 0.0
+
+
+def test_localization_leaves_distant_variables_untouched():
+    case = make_case(5, n_state=60, n_members=30, obs_every=60)  # one observation at x000
+    prior = case.prior.to_numpy()
+    positions = np.arange(60, dtype=float)
+    localization = Localization.for_positions(positions, positions[[0]], radius=10.0)
+    posterior = es_mda(
+        prior, case.observations["value"].to_numpy(), np.array([0]),
+        case.observations["error_std"].to_numpy(), np.random.default_rng(1), localization=localization,
+    )
+    np.testing.assert_array_equal(posterior[:, 10:], prior[:, 10:])
+    assert not np.allclose(posterior[:, 0], prior[:, 0])
+
+
+def test_unseeded_runs_differ_and_seeded_runs_repeat(tmp_path):
+    case = make_case(1, n_state=10, n_members=20)
+    config = write_case(tmp_path / "case", case)
+    runs = {}
+    for label, seed in [("a", None), ("b", None), ("c", 5), ("d", 5)]:
+        data = json.loads(config.read_text()) | {"seed": seed}
+        config.write_text(json.dumps(data))
+        assert run_program(config, tmp_path / label).returncode == 0
+        runs[label] = pd.read_parquet(tmp_path / label / "posterior.parquet").to_numpy()
+    assert not np.array_equal(runs["a"], runs["b"])
+    np.testing.assert_array_equal(runs["c"], runs["d"])
+
+
+def _nan_prior(folder: Path):
+    prior = pd.read_parquet(folder / "prior.parquet")
+    prior.iloc[3, 2] = np.nan
+    prior.to_parquet(folder / "prior.parquet")
+
+
+def _extra_variable(folder: Path):
+    obs = pd.read_parquet(folder / "observations.parquet")
+    obs.loc[0, "variable"] = "no_such_variable"
+    obs.to_parquet(folder / "observations.parquet")
+
+
+def _zero_error(folder: Path):
+    obs = pd.read_parquet(folder / "observations.parquet")
+    obs.loc[1, "error_std"] = 0.0
+    obs.to_parquet(folder / "observations.parquet")
+
+
+def _patch_config(**changes):
+    def patch(folder: Path):
+        path = folder / "config.json"
+        path.write_text(json.dumps(json.loads(path.read_text()) | changes))
+    return patch
+
+
+@pytest.mark.parametrize(
+    "corrupt, message",
+    [
+        (_nan_prior, "prior contains NaN"),
+        (_extra_variable, "not in the prior (shape mismatch): ['no_such_variable']"),
+        (_zero_error, "error_std must be positive"),
+        (lambda f: (f / "observations.parquet").unlink(), "observations file not found"),
+        (_patch_config(inflation=-1), "'inflation' must be > 0"),
+        (_patch_config(es_mda_iterations=1.5), "'es_mda_iterations' must be a int"),
+        (_patch_config(localisation=3), "unknown keys ['localisation']"),
+        (lambda f: (f / "config.json").write_text("{not json"), "is not valid JSON"),
+    ],
+)
+def test_invalid_input_exits_nonzero_naming_the_problem(tmp_path, corrupt, message):
+    config = write_case(tmp_path / "case", make_case(2, n_state=10, n_members=8))
+    corrupt(tmp_path / "case")
+    result = run_program(config, tmp_path / "out")
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert not (tmp_path / "out" / "posterior.parquet").exists()
