@@ -22,11 +22,6 @@ import os
 from typing import Literal
 
 import dagster as dg
-from dagster._core.definitions.data_version import (  # provenance tag names (see provenance/skip.py)
-    CODE_VERSION_TAG,
-    DATA_VERSION_TAG,
-    get_input_data_version_tag,
-)
 from pydantic import Field
 
 from platform_assets.nlp.eligibility import Goal, goals_data_version, load_eligible_goals, recipient_ids
@@ -35,14 +30,17 @@ from platform_assets.nlp.partitions import recipient_id_of, recipient_key, recip
 from platform_assets.nlp.schema import create_output_tables
 from platform_assets.nlp.similarity import DEFAULT_THRESHOLDS, METHOD_PACKAGES, similar_pairs
 from platform_assets.nlp.store import groups_parquet, replace_recipient_groups
-from platform_assets.provenance import FORCE_TAG, content_version, versioned_asset
+from platform_assets.provenance import (
+    content_version,
+    partition_decisions,
+    partition_materialization,
+    versioned_asset,
+)
 from resources.blob import BlobStorage
 from resources.goals_db import GoalsDatabase
 
 GOALS_KEY = dg.AssetKey(["nlp", "goals"])
 GROUPS_KEY = dg.AssetKey(["nlp", "goal_similarity_groups"])
-CONFIG_TAG = "nlp/similarity_config"
-GOALS_VERSION_TAG = get_input_data_version_tag(GOALS_KEY)
 BLOB_PREFIX = "nlp/goal_similarity_groups"
 
 
@@ -87,22 +85,6 @@ def goals(context, goals_db: GoalsDatabase) -> dg.DataVersionsByPartition:
     return dg.DataVersionsByPartition({k: dg.DataVersion(v) for k, v in versions.items() if k in known})
 
 
-def latest_provenance(context: dg.AssetExecutionContext, partition_keys: list[str]) -> dict[str, dict[str, str]]:
-    """Tags of the latest materialization of each partition (the provenance it was computed from)."""
-    latest: dict[str, dict[str, str]] = {}
-    cursor = None
-    while True:
-        result = context.instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=context.asset_key, asset_partitions=partition_keys), limit=1000, cursor=cursor)
-        for record in result.records:
-            m = record.asset_materialization
-            if m and m.partition not in latest:
-                latest[m.partition] = dict(m.tags or {})
-        if not result.has_more or len(latest) == len(partition_keys):
-            return latest
-        cursor = result.cursor
-
-
 def example_groups(groups: list[SimilarityGroup], limit: int = 3) -> list[dict]:
     return [{"goals": [{"goal_id": m.goal_id, "grant_id": m.grant_id, "name": m.name} for m in g.members],
              "min_score": g.min_score, "max_score": g.max_score} for g in groups[:limit]]
@@ -135,39 +117,39 @@ def goal_similarity_groups(context: dg.AssetExecutionContext, config: Similarity
     with goals_db.connect() as conn:
         known = set(recipient_ids(conn))
         goals_by_recipient = load_eligible_goals(conn, [r for r in requested.values() if r in known])
-    code_version = context.assets_def.code_versions_by_key[context.asset_key]
-    forced = str(context.run.tags.get(FORCE_TAG, "")).lower() in {"1", "true", "yes"}
-    previous = latest_provenance(context, keys)
+    versions = {
+        key: {GOALS_KEY: goals_data_version(goals_by_recipient.get(recipient, []))}
+        for key, recipient in requested.items()
+        if recipient in known
+    }
     computed, skipped = [], []
-    for key, recipient in requested.items():
+    for decision in partition_decisions(context, input_versions=versions):
+        recipient = requested[decision.partition_key]
         if recipient not in known:
             continue
-        recipient_goals = goals_by_recipient.get(recipient, [])
-        goals_version = goals_data_version(recipient_goals)
-        provenance = {CODE_VERSION_TAG: code_version, GOALS_VERSION_TAG: goals_version, CONFIG_TAG: config.provenance}
-        before = previous.get(key, {})
-        if not forced and all(before.get(tag) == value for tag, value in provenance.items()):
-            skipped.append(key)
+        if not decision.compute:
+            skipped.append(decision.partition_key)
             continue
+        recipient_goals = goals_by_recipient.get(recipient, [])
         groups = compute_recipient_groups(recipient_goals, config)
         parquet = groups_parquet(recipient, groups, config.method, config.effective_threshold)
         with goals_db.begin() as conn:  # one transaction per recipient: old groups or new, never a mix
             replace_recipient_groups(conn, recipient, groups, method=config.method,
-                                     threshold=config.effective_threshold, data_version=goals_version)
+                                     threshold=config.effective_threshold,
+                                     data_version=decision.input_versions[GOALS_KEY])
         blob_key = f"{BLOB_PREFIX}/recipient={recipient}/groups.parquet"
         blob.write_bytes(blob_key, parquet)
-        computed.append(key)
-        yield dg.AssetMaterialization(
-            asset_key=context.asset_key,
-            partition=key,
-            tags={**provenance, DATA_VERSION_TAG: content_version(parquet).value},
+        computed.append(decision.partition_key)
+        yield partition_materialization(
+            context,
+            decision,
+            data_version=content_version(parquet),
             metadata={
                 "eligible_goals": len(recipient_goals),
                 "groups": len(groups),
                 "goals_in_groups": sum(len(g.members) for g in groups),
                 "method": config.method,
                 "threshold": config.effective_threshold,
-                "forced": forced,
                 "parquet": blob.url_of(blob_key),
                 "example_groups": dg.MetadataValue.json(example_groups(groups)),
             },

@@ -98,9 +98,9 @@ def _code_names(code: types.CodeType) -> set[str]:
 def _is_simple_value(value: Any, depth: int = 0) -> bool:
     if isinstance(value, _SIMPLE_TYPES):
         return True
-    if depth < 3 and isinstance(value, (tuple, list, frozenset, set)):
+    if depth < 3 and type(value) in (tuple, list, frozenset, set):
         return len(value) <= 1000 and all(_is_simple_value(v, depth + 1) for v in value)
-    if depth < 3 and isinstance(value, Mapping):
+    if depth < 3 and type(value) is dict:
         return len(value) <= 1000 and all(
             _is_simple_value(k, depth + 1) and _is_simple_value(v, depth + 1)
             for k, v in value.items()
