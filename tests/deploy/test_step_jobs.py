@@ -158,14 +158,6 @@ def code_location_images(images: dict[str, str]) -> set[str]:
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="KNOWN BUG (platform_assets/command/factory.py, not owned by deploy): command_asset puts "
-    "the PROGRAM image (kalman) into the step's op tags, so the step pod would run "
-    "`dagster api execute_step` in an image without Dagster. Fix: op-tag image 'base' for the "
-    "orchestrating step, program image only for the PipesK8sClient pod (keep its digest in "
-    "externals). Remove this marker when fixed (strict: the test then fails as XPASS).",
-)
 def test_every_step_image_contains_the_code_location(definitions_report, images):
     runnable = code_location_images(images)
     wrong = {
