@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml programs/kalman/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip setuptools wheel
 	# torch==2.13.0 resolves to the CPU wheel shipped on these machines (see ENVIRONMENT.md)
-	$(BIN)/pip install --quiet -e '.[spark,nlp,test]' -e programs/kalman
+	$(BIN)/pip install --quiet -e '.[local,spark,nlp,test]' -e programs/kalman
 	touch $(STAMP)
 
 # Services the tests start themselves but whose binaries must exist: PostgreSQL 15 and a JRE

@@ -18,8 +18,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import dagster as dg
-import httpx
 from pydantic import PrivateAttr
+
+from platform_assets.lazy_imports import lazy_import
+
+httpx = lazy_import("httpx")  # only when a request is made
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +67,7 @@ class CtsClient(dg.ConfigurableResource):
     backoff_base_seconds: float = 0.5
     backoff_max_seconds: float = 8.0
 
-    _client: httpx.Client | None = PrivateAttr(default=None)
+    _client: Any = PrivateAttr(default=None)  # httpx.Client, created on first use
 
     # --- plumbing ------------------------------------------------------------
     def _http(self) -> httpx.Client:

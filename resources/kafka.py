@@ -25,11 +25,12 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import dagster as dg
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message
-from confluent_kafka import Producer, TopicPartition
 
 from resources.config import env_or
 from resources.settings import LOCAL_KAFKA
+from platform_assets.lazy_imports import lazy_import
+
+kafka = lazy_import("confluent_kafka")  # the client library, loaded on first use
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ class TopicCursor:
             for p, pos in sorted(self.positions.items())}}, sort_keys=True)
 
 
-def fingerprint(message: Message) -> str:
+def fingerprint(message: kafka.Message) -> str:
     """Identity of a message beyond its offset: broker timestamp + value hash."""
     digest = hashlib.sha256(message.value() or b"")
     digest.update(str(message.timestamp()[1]).encode())
@@ -92,7 +93,7 @@ class TopicBatch:
     their stored position and restart from the beginning at the next read.
     """
 
-    messages: list[Message]
+    messages: list[kafka.Message]
     cursor: TopicCursor
     reset_partitions: list[int]
     topic_exists: bool = True
@@ -117,10 +118,10 @@ class KafkaResource(dg.ConfigurableResource):
 
     # --- consuming ---------------------------------------------------------------------
     @contextlib.contextmanager
-    def consumer(self) -> Iterator[Consumer]:
+    def consumer(self) -> Iterator[kafka.Consumer]:
         """A consumer for explicit ``assign()``: it never commits and never joins a group
         (librdkafka insists on a ``group.id``, which stays unused)."""
-        consumer = Consumer(self._config(**{
+        consumer = kafka.Consumer(self._config(**{
             "group.id": "platform-sensor-no-commit",
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,
@@ -133,15 +134,15 @@ class KafkaResource(dg.ConfigurableResource):
         finally:
             consumer.close()
 
-    def partitions(self, consumer: Consumer, topic: str) -> list[int] | None:
+    def partitions(self, consumer: kafka.Consumer, topic: str) -> list[int] | None:
         """Partition ids of ``topic``, or None when the topic does not exist."""
         metadata = consumer.list_topics(topic, timeout=self.metadata_timeout_seconds)
         info = metadata.topics.get(topic)
         if info is None or (info.error and info.error.code() ==
-                            KafkaError.UNKNOWN_TOPIC_OR_PART):
+                            kafka.KafkaError.UNKNOWN_TOPIC_OR_PART):
             return None
         if info.error:
-            raise KafkaException(info.error)
+            raise kafka.KafkaException(info.error)
         return sorted(info.partitions)
 
     def read(self, topic: str, cursor: TopicCursor, *, max_messages: int = 500,
@@ -164,9 +165,9 @@ class KafkaResource(dg.ConfigurableResource):
             verifying = {p: pos for p, pos in positions.items()
                          if pos.next_offset > 0 and pos.fingerprint}
             consumer.assign([
-                TopicPartition(topic, p, verifying[p].next_offset - 1 if p in verifying
+                kafka.TopicPartition(topic, p, verifying[p].next_offset - 1 if p in verifying
                                else positions[p].next_offset if p in positions
-                               else OFFSET_BEGINNING)
+                               else kafka.OFFSET_BEGINNING)
                 for p in parts])
             messages, resets, at_end = [], [], set()
             caught_up = False
@@ -181,8 +182,8 @@ class KafkaResource(dg.ConfigurableResource):
                 for message in polled:
                     p = message.partition()
                     if message.error():
-                        if message.error().code() != KafkaError._PARTITION_EOF:
-                            raise KafkaException(message.error())
+                        if message.error().code() != kafka.KafkaError._PARTITION_EOF:
+                            raise kafka.KafkaException(message.error())
                         at_end.add(p)
                         if p in verifying:  # the remembered message is beyond the end
                             resets.append(p)
@@ -207,7 +208,7 @@ class KafkaResource(dg.ConfigurableResource):
             # even the (possibly under-reported) high watermark is below its position
             for p, expected in (verifying.items() if caught_up else ()):
                 _, high = consumer.get_watermark_offsets(
-                    TopicPartition(topic, p), timeout=self.metadata_timeout_seconds,
+                    kafka.TopicPartition(topic, p), timeout=self.metadata_timeout_seconds,
                     cached=False)
                 if high < expected.next_offset:
                     resets.append(p)
@@ -219,9 +220,9 @@ class KafkaResource(dg.ConfigurableResource):
             return TopicBatch(messages, TopicCursor(positions), sorted(resets))
 
     # --- producing ---------------------------------------------------------------------
-    def producer(self) -> Producer:
+    def producer(self) -> kafka.Producer:
         """An idempotent producer (acks=all): retries never duplicate or reorder."""
-        return Producer(self._config(**{"enable.idempotence": True, "acks": "all",
+        return kafka.Producer(self._config(**{"enable.idempotence": True, "acks": "all",
                                         "linger.ms": 5}))
 
     def publish(self, topic: str,
@@ -249,7 +250,7 @@ class KafkaResource(dg.ConfigurableResource):
                     break
                 except BufferError:  # local queue full: let deliveries drain
                     producer.poll(0.5)
-                except KafkaException as e:
+                except kafka.KafkaException as e:
                     raise KafkaPublishError(f"{topic}: cannot produce: {e}") from e
         remaining = producer.flush(self.flush_timeout_seconds)
         if remaining or failures:

@@ -22,8 +22,6 @@ from __future__ import annotations
 import datetime as dt
 
 import dagster as dg
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from platform_assets.cts.checksums import ChecksumMismatch
 from platform_assets.cts.importers.base import (
@@ -44,6 +42,10 @@ from platform_assets.cts.strict_cast import ReportFormatError, StrictCastError
 from platform_assets.provenance import code_version_of, versioned_asset
 from resources.cts import CtsError, CtsUnavailable
 from resources.object_store import CtsOutputNotFound
+from platform_assets.lazy_imports import lazy_import
+
+pa = lazy_import("pyarrow")
+pc = lazy_import("pyarrow.compute")
 
 IMPORTER_TAG = "platform/importer"
 
@@ -70,7 +72,7 @@ def importer_fingerprint(importer: Importer) -> str:
         externals={
             "image_name": importer.image_name,
             "keys": list(importer.keys),
-            "schema": importer.schema.to_string(show_schema_metadata=False),
+            "schema": code_version_of(importer.declare_schema),
             "digest_handling": dict(sorted(importer.digest_handling.items())),
         },
     )

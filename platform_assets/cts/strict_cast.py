@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-import pyarrow as pa
+from platform_assets.lazy_imports import lazy_import
+
+pa = lazy_import("pyarrow")
 
 
 class StrictCastError(ValueError):

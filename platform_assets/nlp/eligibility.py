@@ -18,9 +18,10 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import sqlalchemy as sa
+from platform_assets.lazy_imports import lazy_import
+from platform_assets.nlp.schema import tables
 
-from platform_assets.nlp.schema import activity_report_goals, activity_reports, goals, grants, recipients
+sa = lazy_import("sqlalchemy")
 
 ACTIVITY_REPORT = "activityReport"
 
@@ -41,6 +42,9 @@ def has_meaningful_name(name: str | None) -> bool:
 
 
 def eligible_goals_query(recipient_ids: Iterable[int] | None = None) -> sa.Select:
+    t = tables()
+    goals, grants, recipients = t.goals, t.grants, t.recipients
+    activity_reports, activity_report_goals = t.activity_reports, t.activity_report_goals
     approved_report = (
         sa.select(sa.literal(1))
         .select_from(activity_report_goals.join(activity_reports, activity_reports.c.id == activity_report_goals.c.activityReportId))
@@ -72,6 +76,7 @@ def load_eligible_goals(conn: sa.Connection, recipient_ids: Iterable[int] | None
 
 
 def recipient_ids(conn: sa.Connection) -> list[int]:
+    recipients = tables().recipients
     return list(conn.execute(sa.select(recipients.c.id).order_by(recipients.c.id)).scalars())
 
 

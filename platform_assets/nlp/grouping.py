@@ -13,10 +13,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
+from platform_assets.lazy_imports import lazy_import
 
 from platform_assets.nlp.eligibility import Goal
 from platform_assets.nlp.similarity import SimilarPairs
+
+np = lazy_import("numpy")
 
 
 @dataclass(frozen=True)

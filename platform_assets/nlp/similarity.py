@@ -23,7 +23,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-import numpy as np
+from platform_assets.lazy_imports import lazy_import
+
+np = lazy_import("numpy")
 
 Method = Literal["tfidf", "minilm"]
 METHODS: tuple[str, ...] = ("tfidf", "minilm")

@@ -11,15 +11,17 @@ import datetime as dt
 import io
 from collections.abc import Sequence
 
-import sqlalchemy as sa
-
+from platform_assets.lazy_imports import lazy_import
 from platform_assets.nlp.grouping import SimilarityGroup
-from platform_assets.nlp.schema import goal_similarity_group_goals, goal_similarity_groups
+from platform_assets.nlp.schema import tables
+
+sa = lazy_import("sqlalchemy")
 
 
 def replace_recipient_groups(conn: sa.Connection, recipient_id: int, groups: Sequence[SimilarityGroup], *,
                              method: str, threshold: float, data_version: str) -> None:
     """Replace the groups of one recipient; call inside ONE transaction (`GoalsDatabase.begin()`)."""
+    goal_similarity_groups, goal_similarity_group_goals = tables().goal_similarity_groups, tables().goal_similarity_group_goals
     old_group_ids = sa.select(goal_similarity_groups.c.id).where(goal_similarity_groups.c.recipient_id == recipient_id)
     conn.execute(sa.delete(goal_similarity_group_goals).where(goal_similarity_group_goals.c.group_id.in_(old_group_ids)))
     conn.execute(sa.delete(goal_similarity_groups).where(goal_similarity_groups.c.recipient_id == recipient_id))
@@ -40,6 +42,7 @@ def replace_recipient_groups(conn: sa.Connection, recipient_id: int, groups: Seq
 
 def read_recipient_groups(conn: sa.Connection, recipient_id: int) -> list[dict]:
     """The stored groups of a recipient: [{goal_id: grant_id, ...}, ...] with pairs (for tests and tools)."""
+    goal_similarity_groups, goal_similarity_group_goals = tables().goal_similarity_groups, tables().goal_similarity_group_goals
     groups = conn.execute(sa.select(goal_similarity_groups).where(goal_similarity_groups.c.recipient_id == recipient_id)
                           .order_by(goal_similarity_groups.c.group_index)).mappings().all()
     out = []

@@ -18,7 +18,6 @@ import json
 from pathlib import Path
 
 import dagster as dg
-import numpy as np
 from pydantic import Field
 
 from platform_assets.propagation import plots, records
@@ -34,6 +33,9 @@ from platform_assets.propagation.resume import STATE_FILE, ResumePoint, find_res
 from platform_assets.provenance import versioned_asset
 from resources.blob import BlobStorage, local_scratch_dir, remove_dir
 from resources.dask import DaskResource
+from platform_assets.lazy_imports import lazy_import
+
+np = lazy_import("numpy")
 
 TRAJECTORY_KEY = dg.AssetKey(["propagation", "trajectory"])
 PLOT_POINTS = 4000
@@ -98,7 +100,7 @@ def _publish(blob: BlobStorage, prefix: str, names: tuple[str, ...], dt: float, 
         remove_dir(scratch)
 
 
-def _plot(names: tuple[str, ...], dt: float, run: RunState, relative_error: np.ndarray) -> dg.MetadataValue:
+def _plot(names: tuple[str, ...], dt: float, run: RunState, relative_error: "np.ndarray") -> dg.MetadataValue:
     stride = max(1, len(relative_error) // PLOT_POINTS)
     rows = slice(None, None, stride)
     png = plots.orbit_png(

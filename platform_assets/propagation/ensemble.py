@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 
 from platform_assets.propagation.model import (
     Bodies,
@@ -26,6 +25,9 @@ from platform_assets.propagation.model import (
     validate_state,
     validate_step,
 )
+from platform_assets.lazy_imports import lazy_import
+
+np = lazy_import("numpy")
 
 if TYPE_CHECKING:
     from distributed import Client

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Literal
+from platform_assets.lazy_imports import lazy_import
 
-import numpy as np
+np = lazy_import("numpy")
+
 
 G = 1.0
 METHODS = ("verlet", "rk4")

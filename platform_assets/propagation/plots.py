@@ -11,7 +11,9 @@ import io
 from collections.abc import Sequence
 
 import dagster as dg
-import numpy as np
+from platform_assets.lazy_imports import lazy_import
+
+np = lazy_import("numpy")
 
 
 def orbit_png(

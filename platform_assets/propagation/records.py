@@ -16,9 +16,11 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-import numpy as np
 
 from platform_assets.propagation.model import AXES
+from platform_assets.lazy_imports import lazy_import
+
+np = lazy_import("numpy")
 
 if TYPE_CHECKING:
     import pyarrow as pa

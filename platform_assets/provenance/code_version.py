@@ -23,6 +23,8 @@ import hashlib
 import importlib.metadata
 import inspect
 import json
+import os
+import sys
 import textwrap
 import types
 from collections.abc import Callable, Iterable, Mapping
@@ -46,34 +48,108 @@ def is_project_file(path: str | None, roots: tuple[Path, ...]) -> bool:
     return any(resolved.is_relative_to(root) for root in roots)
 
 
-def _strip_docstrings(tree: ast.AST) -> ast.AST:
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Module)):
-            body = node.body
-            if (
-                body
-                and isinstance(body[0], ast.Expr)
-                and isinstance(body[0].value, ast.Constant)
-                and isinstance(body[0].value.value, str)
-            ):
-                node.body = body[1:] or [ast.Pass()]
-    return tree
+_DOCSTRING_HOLDERS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Module)
+
+
+def _without_docstring(node: ast.AST, body: list[ast.stmt]) -> list[ast.stmt]:
+    if (
+        isinstance(node, _DOCSTRING_HOLDERS)
+        and body
+        and isinstance(body[0], ast.Expr)
+        and isinstance(body[0].value, ast.Constant)
+        and isinstance(body[0].value.value, str)
+    ):
+        return body[1:]
+    return body
+
+
+def _dump(node: Any, drop_decorators: bool = False) -> str:
+    """Like `ast.dump(annotate_fields=False, include_attributes=False)`, but without
+    docstrings (and without the top node's decorators when asked), without copying."""
+    if isinstance(node, ast.AST):
+        parts = []
+        for name, value in ast.iter_fields(node):
+            if name == "decorator_list" and drop_decorators:
+                continue
+            if name == "body":
+                value = _without_docstring(node, value)
+            parts.append(_dump(value))
+        return f"{type(node).__name__}({', '.join(parts)})"
+    if isinstance(node, list):
+        return "[" + ", ".join(_dump(item) for item in node) + "]"
+    return repr(node)
+
+
+def _definitions_in_tree(tree: ast.AST) -> dict[str, ast.AST]:
+    """Every function and class definition of a module by qualified name."""
+    found: dict[str, ast.AST] = {}
+
+    def visit(node: ast.AST, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                qualname = prefix + child.name
+                found[qualname] = child
+                visit(child, qualname + ("." if isinstance(child, ast.ClassDef) else ".<locals>."))
+            elif isinstance(child, ast.stmt):
+                visit(child, prefix)
+
+    visit(tree, "")
+    return found
+
+
+def _cache_path(source: Path) -> Path:
+    """Next to the bytecode cache, like a .pyc: `__pycache__/<name>.ast-<tag>.json`."""
+    return source.parent / "__pycache__" / f"{source.stem}.ast-{sys.implementation.cache_tag}.json"
+
+
+@lru_cache(maxsize=256)
+def _normalized_definitions(path: str) -> dict[str, list[str]]:
+    """qualname -> [normalized dump, normalized dump without decorators] for every
+    definition of a file: one parse per file, cached on disk keyed by size and mtime
+    (loading the code location must stay fast)."""
+    source = Path(path)
+    stat = source.stat()
+    stamp = f"{stat.st_size}:{stat.st_mtime_ns}"
+    cache = _cache_path(source)
+    try:
+        cached = json.loads(cache.read_text())
+        if cached.get("stamp") == stamp:
+            return cached["definitions"]
+    except (OSError, ValueError):
+        pass
+    tree = ast.parse(source.read_text())
+    definitions = {
+        qualname: [_dump(node), _dump(node, drop_decorators=True)]
+        for qualname, node in _definitions_in_tree(tree).items()
+    }
+    try:
+        cache.parent.mkdir(exist_ok=True)
+        temporary = cache.with_suffix(f".{os.getpid()}.tmp")
+        temporary.write_text(json.dumps({"stamp": stamp, "definitions": definitions}))
+        os.replace(temporary, cache)
+    except OSError:  # read-only file system (k8s): just don't cache
+        pass
+    return definitions
 
 
 @lru_cache(maxsize=4096)
 def _normalized_source(obj: Any, drop_decorators: bool) -> str:
-    """`ast.dump` of the object's definition without docstrings (and, for the asset
+    """The object's definition as an AST dump without docstrings (and, for the asset
     function itself, without its decorator, which holds graph wiring, not logic)."""
     try:
-        source = textwrap.dedent(inspect.getsource(obj))
-    except (OSError, TypeError):
-        return _bytecode_fingerprint(obj)
-    tree = ast.parse(source)
-    definition = tree.body[0]
-    if drop_decorators and isinstance(definition, (ast.FunctionDef, ast.AsyncFunctionDef)):
-        definition.decorator_list = []
-    _strip_docstrings(tree)
-    return ast.dump(tree, annotate_fields=False, include_attributes=False)
+        path = inspect.getsourcefile(obj)
+    except TypeError:
+        path = None
+    if path and Path(path).is_file():
+        found = _normalized_definitions(path).get(obj.__qualname__)
+        if found is not None:
+            return found[1 if drop_decorators else 0]
+        try:  # e.g. a definition inside an `if`/`try` at module level: let inspect find it
+            node = ast.parse(textwrap.dedent(inspect.getsource(obj))).body[0]
+            return _dump(node, drop_decorators=drop_decorators)
+        except (OSError, TypeError, SyntaxError):
+            pass
+    return _bytecode_fingerprint(obj)
 
 
 def _bytecode_fingerprint(obj: Any) -> str:
@@ -100,6 +176,8 @@ def _is_simple_value(value: Any, depth: int = 0) -> bool:
         return True
     if depth < 3 and type(value) in (tuple, list, frozenset, set):
         return len(value) <= 1000 and all(_is_simple_value(v, depth + 1) for v in value)
+    if depth < 3 and dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return all(_is_simple_value(getattr(value, f.name), depth + 1) for f in dataclasses.fields(value))
     if depth < 3 and type(value) is dict:
         return len(value) <= 1000 and all(
             _is_simple_value(k, depth + 1) and _is_simple_value(v, depth + 1)
@@ -109,6 +187,11 @@ def _is_simple_value(value: Any, depth: int = 0) -> bool:
 
 
 def _stable_repr(value: Any) -> str:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+        return f"{type(value).__qualname__}({_stable_repr(fields)})"
+    if type(value) in (tuple, list):
+        return "[" + ", ".join(_stable_repr(v) for v in value) + "]"
     if isinstance(value, (set, frozenset)):
         return repr(sorted(value, key=repr))
     if isinstance(value, Mapping):
@@ -163,20 +246,20 @@ class _Collector:
             self.add_function(value)
         elif isinstance(value, type):
             self.add_class(value)
-        elif isinstance(value, (types.MethodType,)):
+        elif isinstance(value, types.MethodType):
             self.add_function(value.__func__)
-        elif name is not None and _is_simple_value(value):
-            self.parts[f"value:{name}"] = _stable_repr(value)
-        elif hasattr(value, "__wrapped__") and callable(value):
-            self.add_value(inspect.unwrap(value), name)
         elif self._is_local(type(value)):
             # an instance of a project class (e.g. an importer spec): its class counts, and
-            # its field values when it is a plain dataclass of simple values
+            # its field values when it is a dataclass
             self.add_class(type(value))
             if name is not None and dataclasses.is_dataclass(value):
                 fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
-                simple = {k: v for k, v in fields.items() if _is_simple_value(v)}
-                self.parts[f"value:{name}"] = _stable_repr(simple)
+                for field_name, field_value in fields.items():
+                    self.add_value(field_value, f"{name}.{field_name}")
+        elif name is not None and _is_simple_value(value):
+            self.parts[f"value:{name}"] = _stable_repr(value)
+        elif callable(value) and hasattr(value, "__wrapped__"):
+            self.add_value(inspect.unwrap(value), name)
 
     def _follow_references(self, fn: types.FunctionType) -> None:
         names = _code_names(fn.__code__)
@@ -195,9 +278,11 @@ class _Collector:
             value = module_globals[name]
             if isinstance(value, types.ModuleType):
                 if is_project_file(getattr(value, "__file__", None), self.roots):
+                    # the module's own namespace: never trigger a lazy module __getattr__
+                    namespace = vars(value)
                     for attr in names:
-                        if hasattr(value, attr):
-                            self.add_value(getattr(value, attr), f"{value.__name__}.{attr}")
+                        if attr in namespace:
+                            self.add_value(namespace[attr], f"{value.__name__}.{attr}")
                 continue
             qualified = f"{fn.__module__}.{name}"
             self.add_value(value, qualified)

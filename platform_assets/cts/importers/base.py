@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import dagster as dg
-import pyarrow as pa
 
 from platform_assets.cts.checksums import verify_crc64nvme
+from platform_assets.lazy_imports import lazy_import
+
+pa = lazy_import("pyarrow")
 
 JOB_ID_COLUMN = "cts_job_id"
 
@@ -97,16 +99,19 @@ class Importer:
     name: str
     image_name: str
     keys: tuple[str, ...]
-    schema: pa.Schema
+    declare_schema: Callable[[], pa.Schema]  # called on first use: pyarrow stays out of load
     parse: Callable[[ImportContext], pa.Table]
     uses_spark: bool = False
     digest_handling: Mapping[str, str] = field(default_factory=dict)
     description: str = ""
 
-    def __post_init__(self) -> None:
-        missing = [k for k in self.keys if k not in self.schema.names]
+    @functools.cached_property
+    def schema(self) -> pa.Schema:
+        schema = self.declare_schema()
+        missing = [k for k in self.keys if k not in schema.names]
         if missing:
             raise ValueError(f"importer {self.name!r}: keys {missing} are not in its schema")
+        return schema
 
     @property
     def asset_key(self) -> dg.AssetKey:

@@ -7,31 +7,34 @@ start-up cost would dominate.
 
 from __future__ import annotations
 
-import pyarrow as pa
-
 from platform_assets.cts.importers.base import JOB_ID_COLUMN, ImportContext, Importer
 from platform_assets.cts.strict_cast import cast_rows, parse_tsv_lines, require_columns
+from platform_assets.lazy_imports import lazy_import
+
+pa = lazy_import("pyarrow")
 
 IMAGE_NAME = "ghcr.io/kbasetest/cdm_checkm2"
 REPORT_FILE = "quality_report.tsv"
 
-SCHEMA = pa.schema([
-    pa.field(JOB_ID_COLUMN, pa.string(), nullable=False),
-    pa.field("Name", pa.string(), nullable=False),
-    pa.field("Completeness", pa.float64(), nullable=False),
-    pa.field("Contamination", pa.float64(), nullable=False),
-    pa.field("Completeness_Model_Used", pa.string()),
-    pa.field("Translation_Table_Used", pa.int32()),
-    pa.field("Coding_Density", pa.float64()),
-    pa.field("Contig_N50", pa.int64()),
-    pa.field("Average_Gene_Length", pa.float64()),
-    pa.field("Genome_Size", pa.int64()),
-    pa.field("GC_Content", pa.float64()),
-    pa.field("Total_Coding_Sequences", pa.int64()),
-    pa.field("Total_Contigs", pa.int64()),
-    pa.field("Max_Contig_Length", pa.int64()),
-    pa.field("Additional_Notes", pa.string()),
-])
+
+def declared_schema() -> pa.Schema:
+    return pa.schema([
+        pa.field(JOB_ID_COLUMN, pa.string(), nullable=False),
+        pa.field("Name", pa.string(), nullable=False),
+        pa.field("Completeness", pa.float64(), nullable=False),
+        pa.field("Contamination", pa.float64(), nullable=False),
+        pa.field("Completeness_Model_Used", pa.string()),
+        pa.field("Translation_Table_Used", pa.int32()),
+        pa.field("Coding_Density", pa.float64()),
+        pa.field("Contig_N50", pa.int64()),
+        pa.field("Average_Gene_Length", pa.float64()),
+        pa.field("Genome_Size", pa.int64()),
+        pa.field("GC_Content", pa.float64()),
+        pa.field("Total_Coding_Sequences", pa.int64()),
+        pa.field("Total_Contigs", pa.int64()),
+        pa.field("Max_Contig_Length", pa.int64()),
+        pa.field("Additional_Notes", pa.string()),
+    ])
 
 # Image digests whose reports differ from the current layout. Early CheckM2 builds did
 # not report contig counts; their rows get nulls there instead of failing.
@@ -44,23 +47,24 @@ OPTIONAL_BY_VARIANT = {"no_contig_stats": {"Total_Contigs", "Max_Contig_Length"}
 def parse_checkm2(ctx: ImportContext) -> pa.Table:
     variant = IMPORTER.variant_for(ctx.image_digest)
     optional = OPTIONAL_BY_VARIANT.get(variant, set())
-    report_columns = [n for n in SCHEMA.names if n != JOB_ID_COLUMN]
-    columns: dict[str, list] = {n: [] for n in SCHEMA.names}
+    schema = IMPORTER.schema
+    report_columns = [n for n in schema.names if n != JOB_ID_COLUMN]
+    columns: dict[str, list] = {n: [] for n in schema.names}
     for path in ctx.outputs.matching(REPORT_FILE):
         header, rows = parse_tsv_lines(path, ctx.outputs.read_text(path))
         require_columns(path, header, [c for c in report_columns if c not in optional])
-        values = cast_rows(path, header, rows, SCHEMA, null_tokens=("", "NA", "N/A"))
+        values = cast_rows(path, header, rows, schema, null_tokens=("", "NA", "N/A"))
         for name in report_columns:
             columns[name].extend(values.get(name, [None] * len(rows)))
         columns[JOB_ID_COLUMN].extend([ctx.job_id] * len(rows))
-    return pa.table(columns, schema=SCHEMA)
+    return pa.table(columns, schema=schema)
 
 
 IMPORTER = Importer(
     name="checkm2",
     image_name=IMAGE_NAME,
     keys=(JOB_ID_COLUMN, "Name"),
-    schema=SCHEMA,
+    declare_schema=declared_schema,
     parse=parse_checkm2,
     digest_handling=DIGEST_HANDLING,
     description="CheckM2 completeness/contamination per genome (quality_report.tsv).",

@@ -8,29 +8,32 @@ did not cast fails the import naming file, line, column and value.
 
 from __future__ import annotations
 
-import pyarrow as pa
-
 from platform_assets.cts.importers.base import JOB_ID_COLUMN, ImportContext, Importer
 from platform_assets.cts.strict_cast import ReportFormatError, StrictCastError, require_columns
+from platform_assets.lazy_imports import lazy_import
+
+pa = lazy_import("pyarrow")
 
 IMAGE_NAME = "ghcr.io/kbasetest/cdm_gtdbtk"
 REPORT_FILES = ("gtdbtk.bac120.summary.tsv", "gtdbtk.ar53.summary.tsv")
 NULL_TOKENS = ("", "N/A")
 
-SCHEMA = pa.schema([
-    pa.field(JOB_ID_COLUMN, pa.string(), nullable=False),
-    pa.field("user_genome", pa.string(), nullable=False),
-    pa.field("marker_set", pa.string(), nullable=False),
-    pa.field("classification", pa.string(), nullable=False),
-    pa.field("closest_genome_reference", pa.string()),
-    pa.field("closest_genome_ani", pa.float64()),
-    pa.field("msa_percent", pa.float64()),
-    pa.field("translation_table", pa.int32()),
-    pa.field("red_value", pa.float64()),
-    pa.field("warnings", pa.string()),
-])
-REPORT_COLUMNS = [n for n in SCHEMA.names if n not in (JOB_ID_COLUMN, "marker_set")]
-_SPARK_TYPES = {pa.string(): "STRING", pa.float64(): "DOUBLE", pa.int32(): "INT"}
+
+def declared_schema() -> pa.Schema:
+    return pa.schema([
+        pa.field(JOB_ID_COLUMN, pa.string(), nullable=False),
+        pa.field("user_genome", pa.string(), nullable=False),
+        pa.field("marker_set", pa.string(), nullable=False),
+        pa.field("classification", pa.string(), nullable=False),
+        pa.field("closest_genome_reference", pa.string()),
+        pa.field("closest_genome_ani", pa.float64()),
+        pa.field("msa_percent", pa.float64()),
+        pa.field("translation_table", pa.int32()),
+        pa.field("red_value", pa.float64()),
+        pa.field("warnings", pa.string()),
+    ])
+NOT_IN_REPORT = (JOB_ID_COLUMN, "marker_set")  # added by the importer, not read from the file
+SPARK_TYPES = {"string": "STRING", "double": "DOUBLE", "int32": "INT"}  # by str(pyarrow type)
 
 
 def _marker_set(path: str) -> str:
@@ -43,20 +46,22 @@ def parse_gtdbtk(ctx: ImportContext) -> pa.Table:
     from pyspark.sql import functions as F
 
     spark = ctx.spark
+    schema = IMPORTER.schema
+    report_columns = [n for n in schema.names if n not in NOT_IN_REPORT]
     frames = []
     for path in ctx.outputs.matching(*REPORT_FILES):
         lines = ctx.outputs.read_text(path).splitlines()
         if not lines or not lines[0].strip():
             raise ReportFormatError(f"{path}: empty file or missing header line")
         header = lines[0].split("\t")
-        require_columns(path, header, REPORT_COLUMNS)
+        require_columns(path, header, report_columns)
         numbered = [(n, line) for n, line in enumerate(lines[1:], start=2) if line.strip()]
         fields = F.split(F.col("_text"), "\t")
         frame = spark.createDataFrame(numbered, "_line INT, _text STRING").select(
             F.lit(path).alias("_file"), "_line", F.size(fields).alias("_width"),
             F.lit(ctx.job_id).alias(JOB_ID_COLUMN), F.lit(_marker_set(path)).alias("marker_set"),
             *[F.try_element_at(fields, F.lit(header.index(c) + 1)).alias(c)
-              for c in REPORT_COLUMNS],
+              for c in report_columns],
         )
         ragged = frame.where(F.col("_width") != len(header)).orderBy("_line").limit(1).collect()
         if ragged:
@@ -66,18 +71,18 @@ def parse_gtdbtk(ctx: ImportContext) -> pa.Table:
     raw = reduce(lambda a, b: a.unionByName(b), frames)
 
     typed, bad = [], []
-    for name in SCHEMA.names:
-        field = SCHEMA.field(name)
+    for name in schema.names:
+        field = schema.field(name)
         text = F.trim(F.col(name))
         is_null = text.isNull() | text.isin(*NULL_TOKENS)
         value = F.when(is_null, F.lit(None)).otherwise(
-            F.expr(f"try_cast(trim(`{name}`) AS {_SPARK_TYPES[field.type]})"))
+            F.expr(f"try_cast(trim(`{name}`) AS {SPARK_TYPES[str(field.type)]})"))
         typed.append(value.alias(name))
         problem = (value.isNull() & ~is_null) if field.nullable else value.isNull()
         bad.append(F.when(problem, F.lit(name)))
     checked = raw.select("_file", "_line", *typed,
                          F.coalesce(*bad).alias("_bad_column"),
-                         *[F.col(n).alias(f"_raw_{n}") for n in SCHEMA.names])
+                         *[F.col(n).alias(f"_raw_{n}") for n in schema.names])
     offender = checked.where(F.col("_bad_column").isNotNull()).orderBy(
         "_file", "_line").limit(1).collect()
     if offender:
@@ -85,17 +90,17 @@ def parse_gtdbtk(ctx: ImportContext) -> pa.Table:
         column = row["_bad_column"]
         raise StrictCastError(
             f"{row['_file']}: line {row['_line']}, column {column!r}: cannot cast "
-            f"{row['_raw_' + column]!r} to {SCHEMA.field(column).type}"
-            + ("" if SCHEMA.field(column).nullable else " (non-nullable column)")
+            f"{row['_raw_' + column]!r} to {schema.field(column).type}"
+            + ("" if schema.field(column).nullable else " (non-nullable column)")
         )
-    return checked.select(*SCHEMA.names).toArrow().cast(SCHEMA)
+    return checked.select(*schema.names).toArrow().cast(schema)
 
 
 IMPORTER = Importer(
     name="gtdbtk",
     image_name=IMAGE_NAME,
     keys=(JOB_ID_COLUMN, "user_genome"),
-    schema=SCHEMA,
+    declare_schema=declared_schema,
     parse=parse_gtdbtk,
     uses_spark=True,
     description="GTDB-Tk classification per genome (bac120/ar53 summary.tsv), parsed with Spark.",
