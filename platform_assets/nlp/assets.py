@@ -103,6 +103,7 @@ def compute_recipient_groups(goals_of_recipient: list[Goal], config: SimilarityC
     partitions_def=recipient_partitions,
     deps=[GOALS_KEY],
     backfill_policy=dg.BackfillPolicy.single_run(),
+    decides_per_partition=True,
     automation_condition=None,  # the daily schedule requests one run over all recipients
     group_name="nlp",
     kinds={"python", "scikitlearn"},

@@ -17,6 +17,7 @@ from platform_assets.provenance.automation import platform_automation_condition
 from platform_assets.provenance.code_version import code_version_of, content_digest
 from platform_assets.provenance.skip import (
     CONFIG_METADATA_KEY,
+    EXECUTION_ONLY_CONFIG_KEY,
     FORCED_METADATA_KEY,
     REASON_METADATA_KEY,
     config_version,
@@ -77,6 +78,8 @@ def versioned_asset(
     k8s_resources: Mapping[str, str] | None = None,
     externals: Mapping[str, Any] | Callable[[], Mapping[str, Any]] | None = None,
     packages: Iterable[str] = (),
+    execution_only_config: Iterable[str] = (),
+    decides_per_partition: bool = False,
     **asset_kwargs: Any,
 ) -> Callable[[Callable[..., Any]], dg.AssetsDefinition]:
     """Declare an asset whose code version is computed, never written by hand.
@@ -84,6 +87,10 @@ def versioned_asset(
     `image` names the slim image the asset runs in (k8s op tags; its digest is part of the
     code version); `externals` are other declared dependencies (program hash, static
     config); `packages` are distributions whose installed version matters.
+    `execution_only_config` names run-config fields that change how, not what, the asset
+    computes (e.g. `use_dask`): they are left out of its provenance.
+    `decides_per_partition=True`: the function decides per partition itself with
+    `partition_decisions` (runs over many partitions); no step-level skip.
     Other keyword arguments go to `dg.asset` unchanged.
     """
     if "code_version" in asset_kwargs:
@@ -100,9 +107,7 @@ def versioned_asset(
 
         @functools.wraps(fn)
         def compute(context: dg.AssetExecutionContext, *args: Any, **kwargs: Any):
-            if context.has_partition_key_range and len(context.partition_keys) > 1:
-                # a run over many partitions decides per partition itself
-                # (platform_assets.provenance.partitions)
+            if decides_per_partition:
                 yield from _as_events(fn(context, *args, **kwargs), None)
                 return
             decision = decide(context)
@@ -126,6 +131,11 @@ def versioned_asset(
         if image is not None:
             op_tags.update(k8s_op_tags(image, k8s_resources))
         asset_kwargs.setdefault("automation_condition", platform_automation_condition())
+        if execution_only_config:
+            asset_kwargs["metadata"] = {
+                **(asset_kwargs.get("metadata") or {}),
+                EXECUTION_ONLY_CONFIG_KEY: sorted(execution_only_config),
+            }
         return dg.asset(
             code_version=code_version,
             output_required=False,

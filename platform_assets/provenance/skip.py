@@ -31,6 +31,8 @@ FORCE_TAG = "platform/force"
 FORCED_METADATA_KEY = "platform/forced"
 REASON_METADATA_KEY = "platform/reason"
 CONFIG_METADATA_KEY = "platform/config_version"
+# definition metadata: run-config fields that change how, not what, an asset computes
+EXECUTION_ONLY_CONFIG_KEY = "platform/execution_only_config"
 INPUT_VERSION_PREFIX = get_input_data_version_tag(dg.AssetKey("_"))[: -len("_")]
 
 
@@ -44,9 +46,19 @@ def is_forced(context: dg.AssetExecutionContext) -> bool:
     return str(context.run.tags.get(FORCE_TAG, "")).lower() in {"1", "true", "yes"}
 
 
+def execution_only_config(context: dg.AssetExecutionContext) -> set[str]:
+    metadata = context.assets_def.metadata_by_key.get(context.asset_key, {})
+    declared = metadata.get(EXECUTION_ONLY_CONFIG_KEY)
+    return set(getattr(declared, "value", declared) or ())
+
+
 def config_version(context: dg.AssetExecutionContext) -> str | None:
-    """Hash of the step's resolved run config, or None for assets without config."""
+    """Hash of the step's resolved run config without its execution-only fields (e.g.
+    whether to use Dask), or None for assets without such config."""
     config = context.op_execution_context.op_config
+    if isinstance(config, dict):
+        excluded = execution_only_config(context)
+        config = {k: v for k, v in config.items() if k not in excluded}
     if not config:
         return None
     canonical = json.dumps(config, sort_keys=True, default=str)

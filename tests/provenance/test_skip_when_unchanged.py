@@ -196,3 +196,26 @@ def test_run_config_is_provenance_and_reaches_downstream(instance):
     assert calls[2:] == [("configured", 2), ("after", None)]
     latest = instance.get_latest_materialization_event(dg.AssetKey(["sample", "configured"]))
     assert "run config changed" in latest.asset_materialization.metadata["platform/reason"].value
+
+
+class PlanConfig(dg.Config):
+    scale: int = 1
+    workers: int = 1  # how, not what: declared execution-only below
+
+
+def test_execution_only_config_is_not_provenance(instance):
+    calls = []
+
+    @versioned_asset(key=["sample", "planned"], execution_only_config=["workers"])
+    def planned(context: dg.AssetExecutionContext, config: PlanConfig):
+        calls.append((config.scale, config.workers))
+
+    def run(**fields):
+        config = dg.RunConfig({"sample__planned": PlanConfig(**fields)})
+        assert dg.materialize([planned], instance=instance, run_config=config).success
+
+    run(scale=1, workers=1)
+    run(scale=1, workers=4)
+    assert calls == [(1, 1)]
+    run(scale=2, workers=4)
+    assert calls == [(1, 1), (2, 4)]
