@@ -8,7 +8,10 @@ import sys
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-HEAVY = ("pyspark", "torch", "sentence_transformers", "distributed", "matplotlib", "sklearn")
+HEAVY = (
+    "pyspark", "torch", "sentence_transformers", "distributed", "matplotlib", "sklearn",
+    "numpy", "pandas", "pyarrow", "sqlalchemy", "httpx", "deltalake", "confluent_kafka",
+)
 
 
 def test_dagster_definitions_validate():
