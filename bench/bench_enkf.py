@@ -1,12 +1,14 @@
-"""Benchmark: kalman-enkf's analysis step vs filterpy's EnsembleKalmanFilter.update.
+"""Benchmark: kalman-enkf's analysis step vs filterpy's EnsembleKalmanFilter.update, and its
+achieved GFLOP/s against numpy's matrix multiply.
 
 Both get the same prior ensemble, observations and noise level on each problem size
-(state n, observations m, members N). Prints, per size, the median time of each (runs
-interleaved, so background load hits both alike) and the speed-up ratio, and the achieved
-GFLOP/s of the analysis (best run) against numpy's own matrix multiply (best run) measured
-in the same process: the practical ceiling on this machine.
+(state n, observations m, members N). Every repetition times, back to back, numpy's
+1024x1024 matmul (the practical ceiling on this machine), filterpy and ours, so background
+load (a shared 2-core machine) hits all three alike and each ratio is taken within one
+repetition. Printed per size: median and [min-max] over the repetitions of the speed-up
+ratio and of the fraction of matmul GFLOP/s reached.
 
-    .venv/bin/python bench/bench_enkf.py [--repeat 5]
+    .venv/bin/python bench/bench_enkf.py [--repeat 9]
 """
 
 from __future__ import annotations
@@ -21,24 +23,13 @@ from filterpy.kalman import EnsembleKalmanFilter
 from kalman_enkf.analysis import Localization, enkf_analysis
 
 SIZES = [(200, 50, 50), (1000, 200, 100), (2000, 500, 200)]  # (n state, m obs, N members)
+MATMUL_SIZE = 1024
 
 
-def timings(fn, repeat: int) -> list[float]:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return times
-
-
-def paired_timings(first, second, repeat: int) -> tuple[list[float], list[float]]:
-    """Alternate the two so that load from other processes hits both alike."""
-    a, b = [], []
-    for _ in range(repeat):
-        a += timings(first, 1)
-        b += timings(second, 1)
-    return a, b
+def seconds(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
 
 
 def analysis_flops(n: int, m: int, members: int) -> float:
@@ -48,60 +39,73 @@ def analysis_flops(n: int, m: int, members: int) -> float:
     return common + min(2 * members**2 * (m + n), 4 * n * m * members)
 
 
-def matmul_gflops(size: int, repeat: int) -> float:
-    a = np.random.default_rng(0).standard_normal((size, size))
-    b = np.random.default_rng(1).standard_normal((size, size))
-    return 2 * size**3 / min(timings(lambda: a @ b, repeat)) / 1e9  # best case: the ceiling
+def spread(values: list[float], fmt: str) -> str:
+    return f"{format(statistics.median(values), fmt)} [{format(min(values), fmt)}-{format(max(values), fmt)}]"
+
+
+def bench_size(n: int, m: int, members: int, repeat: int) -> dict[str, list[float]]:
+    rng = np.random.default_rng(42)
+    prior = rng.standard_normal((members, n))
+    obs_index = np.linspace(0, n - 1, m).astype(np.intp)
+    observations = rng.standard_normal(m)
+    error_std = np.full(m, 0.5)
+    positions = np.arange(n, dtype=float)
+    localization = Localization.for_positions(positions, positions[obs_index], radius=n / 10)
+    a = np.random.default_rng(0).standard_normal((MATMUL_SIZE, MATMUL_SIZE))
+    b = np.random.default_rng(1).standard_normal((MATMUL_SIZE, MATMUL_SIZE))
+
+    enkf = EnsembleKalmanFilter(
+        x=np.zeros(n), P=np.eye(n), dim_z=m, dt=1.0, N=members, hx=lambda x: x[obs_index], fx=lambda x, dt: x
+    )
+    enkf.R = np.diag(error_std**2)
+
+    def filterpy_update():
+        enkf.sigmas = prior.copy()
+        enkf.x = prior.mean(axis=0)
+        enkf.P = np.eye(n)
+        enkf.update(observations)
+
+    def ours():
+        enkf_analysis(prior, observations, obs_index, error_std, np.random.default_rng())
+
+    def localized():
+        enkf_analysis(prior, observations, obs_index, error_std, np.random.default_rng(), localization=localization)
+
+    ours()  # warm-up (first-call allocations)
+    results: dict[str, list[float]] = {"ratio": [], "gflops": [], "matmul": [], "share": [], "theirs": [], "ours": [], "localized": []}
+    for _ in range(repeat):
+        matmul_t = seconds(lambda: a @ b)
+        theirs_t, ours_t, localized_t = seconds(filterpy_update), seconds(ours), seconds(localized)
+        matmul = 2 * MATMUL_SIZE**3 / matmul_t / 1e9
+        gflops = analysis_flops(n, m, members) / ours_t / 1e9
+        results["ratio"].append(theirs_t / ours_t)
+        results["gflops"].append(gflops)
+        results["matmul"].append(matmul)
+        results["share"].append(100 * gflops / matmul)
+        results["theirs"].append(theirs_t)
+        results["ours"].append(ours_t)
+        results["localized"].append(localized_t)
+    return results
 
 
 def run(repeat: int) -> None:
-    peak = matmul_gflops(1024, repeat)
-    print(f"numpy matmul 1024x1024: {peak:.1f} GFLOP/s (baseline)")
-    header = f"{'n':>6} {'m':>5} {'N':>5} | {'filterpy s':>10} {'ours s':>9} {'ratio':>7} | {'GFLOP/s':>8} {'% matmul':>8} | {'localized s':>11}"
+    print(f"median [min-max] over {repeat} repetitions; matmul {MATMUL_SIZE}x{MATMUL_SIZE} timed in each repetition")
+    header = (
+        f"{'n':>5} {'m':>4} {'N':>4} | {'filterpy s':>10} {'ours s':>8} {'ratio (x)':>20} | "
+        f"{'matmul GFLOP/s':>20} {'ours GFLOP/s':>20} {'% of matmul':>20} | {'localized s':>11}"
+    )
     print(header)
     print("-" * len(header))
     for n, m, members in SIZES:
-        rng = np.random.default_rng(42)
-        prior = rng.standard_normal((members, n))
-        obs_index = np.linspace(0, n - 1, m).astype(np.intp)
-        observations = rng.standard_normal(m)
-        error_std = np.full(m, 0.5)
-
-        positions = np.arange(n, dtype=float)
-        localization = Localization.for_positions(positions, positions[obs_index], radius=n / 10)
-        localized = statistics.median(timings(
-            lambda: enkf_analysis(
-                prior, observations, obs_index, error_std, np.random.default_rng(), localization=localization
-            ),
-            repeat,
-        ))
-
-        enkf = EnsembleKalmanFilter(
-            x=np.zeros(n), P=np.eye(n), dim_z=m, dt=1.0, N=members,
-            hx=lambda x: x[obs_index], fx=lambda x, dt: x,
-        )
-        enkf.R = np.diag(error_std**2)
-
-        def filterpy_update():
-            enkf.sigmas = prior.copy()
-            enkf.x = prior.mean(axis=0)
-            enkf.P = np.eye(n)
-            enkf.update(observations)
-
-        theirs_t, ours_t = paired_timings(
-            filterpy_update,
-            lambda: enkf_analysis(prior, observations, obs_index, error_std, np.random.default_rng()),
-            repeat,
-        )
-        theirs, ours = statistics.median(theirs_t), statistics.median(ours_t)
-        gflops = analysis_flops(n, m, members) / min(ours_t) / 1e9  # best case, like the baseline
+        r = bench_size(n, m, members, repeat)
         print(
-            f"{n:>6} {m:>5} {members:>5} | {theirs:>10.4f} {ours:>9.4f} {theirs / ours:>6.1f}x"
-            f" | {gflops:>8.2f} {100 * gflops / peak:>7.1f}% | {localized:>11.4f}"
+            f"{n:>5} {m:>4} {members:>4} | {statistics.median(r['theirs']):>10.4f} {statistics.median(r['ours']):>8.4f}"
+            f" {spread(r['ratio'], '.1f'):>20} | {spread(r['matmul'], '.1f'):>20} {spread(r['gflops'], '.2f'):>20}"
+            f" {spread(r['share'], '.1f'):>20} | {statistics.median(r['localized']):>11.4f}"
         )
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=9)
     run(parser.parse_args().repeat)

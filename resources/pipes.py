@@ -1,15 +1,18 @@
 """Which Dagster Pipes client runs external programs: a local subprocess or a k8s pod.
 
-`PLATFORM_ENV=local` -> :class:`LoggedPipesSubprocessClient` (a `PipesSubprocessClient` whose
-program output lands in the Dagster event log); `PLATFORM_ENV=k8s` -> `PipesK8sClient`, which
+`PLATFORM_ENV=local` -> :class:`LoggedPipesSubprocessClient` (a `PipesSubprocessClient` that
+gives the program only PATH/HOME/LANG/LC_ALL/TMPDIR plus declared variables, and whose
+program output lands in the Dagster event log as it runs); `PLATFORM_ENV=k8s` -> `PipesK8sClient`, which
 runs the program in a pod with the asset's own image.
 """
 
 from __future__ import annotations
 
 import os
+import queue
 import subprocess
 import sys
+import threading
 from collections.abc import Mapping, Sequence
 
 import dagster as dg
@@ -18,20 +21,72 @@ from dagster._core.pipes.utils import open_pipes_session  # not re-exported
 
 from resources.settings import settings
 
-OUTPUT_LOG_LIMIT = 20_000  # characters of stdout/stderr kept in the event log and failure
+OUTPUT_LOG_LIMIT = 20_000  # characters of stdout/stderr kept in the failure metadata
+LOG_BATCH_SECONDS = 1.0  # program output is forwarded to the event log at most this often
+# The only variables of the worker's environment a program inherits (hermetic: no AWS_*,
+# PLATFORM_*, DAGSTER_* ...); everything else must be declared (`env=`) by the asset.
+INHERITED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR")
 
 
 def _tail(text: str, limit: int = OUTPUT_LOG_LIMIT) -> str:
     return text if len(text) <= limit else f"...[{len(text) - limit} characters cut]...\n{text[-limit:]}"
 
 
-class LoggedPipesSubprocessClient(dg.PipesSubprocessClient):
-    """`PipesSubprocessClient` that captures the program's stdout/stderr, logs them to the
-    Dagster event log and raises a `dg.Failure` carrying them on a non-zero exit.
+def program_environment(*declared: Mapping[str, str] | None) -> dict[str, str]:
+    """The environment of an external program: the few inherited variables, then the
+    declared ones (later mappings win)."""
+    env = {name: os.environ[name] for name in INHERITED_ENV if name in os.environ}
+    for mapping in declared:
+        env.update(mapping or {})
+    return env
 
-    The stock client either forwards output to the worker's terminal (invisible in the UI for
-    in-process runs) or discards it; for an external program the output is the diagnosis.
-    If the step is interrupted, `subprocess.run` kills the program before re-raising.
+
+def _pump(stream, name: str, lines: queue.Queue) -> None:
+    for line in iter(stream.readline, ""):
+        lines.put((name, line))
+    stream.close()
+
+
+def _stream_output(context, process: subprocess.Popen) -> dict[str, str]:
+    """Forward the program's stdout/stderr to the event log while it runs (in batches, from
+    this thread: the Dagster logger is not used from the reader threads); return both."""
+    lines: queue.Queue = queue.Queue()
+    readers = [
+        threading.Thread(target=_pump, args=(getattr(process, name), name, lines), daemon=True)
+        for name in ("stdout", "stderr")
+    ]
+    for reader in readers:
+        reader.start()
+    captured: dict[str, list[str]] = {"stdout": [], "stderr": []}
+    while True:
+        finished = not any(reader.is_alive() for reader in readers)
+        batch: dict[str, list[str]] = {"stdout": [], "stderr": []}
+        while not lines.empty():
+            name, line = lines.get_nowait()
+            batch[name].append(line)
+        for name, chunk in batch.items():
+            captured[name] += chunk
+            if "".join(chunk).strip():
+                context.log.info(f"[program {name}]\n{_tail(''.join(chunk))}")
+        if finished:
+            return {name: "".join(chunk) for name, chunk in captured.items()}
+        try:  # returns as soon as the program exits, else batches output per interval
+            process.wait(timeout=LOG_BATCH_SECONDS)
+        except subprocess.TimeoutExpired:
+            continue
+        for reader in readers:  # the pipes reach EOF right after the exit
+            reader.join(timeout=LOG_BATCH_SECONDS)
+
+
+class LoggedPipesSubprocessClient(dg.PipesSubprocessClient):
+    """`PipesSubprocessClient` that runs the program in a minimal environment, streams its
+    stdout/stderr to the Dagster event log as it runs and raises a `dg.Failure` carrying
+    them on a non-zero exit.
+
+    The stock client passes the worker's whole environment (cloud credentials, platform and
+    Dagster settings) and either forwards output to the worker's terminal (invisible in the
+    UI for in-process runs) or discards it; for an external program the output is the
+    diagnosis. If the step is interrupted, the program is killed before re-raising.
     """
 
     def run(  # type: ignore[override]
@@ -50,31 +105,35 @@ class LoggedPipesSubprocessClient(dg.PipesSubprocessClient):
             extras=extras,
         ) as session:
             try:
-                completed = subprocess.run(
+                process = subprocess.Popen(
                     command,
                     cwd=cwd or self.cwd,
-                    env={**os.environ, **self.env, **(env or {}), **session.get_bootstrap_env_vars()},
-                    capture_output=True,
+                    env=program_environment(self.env, env, session.get_bootstrap_env_vars()),
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
                     text=True,
                     errors="replace",
                 )
             except FileNotFoundError as error:
                 raise dg.Failure(description=f"program not found: {error.filename}") from error
-            for stream in ("stdout", "stderr"):
-                text = getattr(completed, stream)
-                if text.strip():
-                    context.log.info(f"[program {stream}]\n{_tail(text)}")
-            if completed.returncode != 0:
+            try:
+                output = _stream_output(context, process)
+                returncode = process.wait()
+            finally:
+                if process.poll() is None:  # interrupted: do not leave the program running
+                    process.kill()
+                    process.wait()
+            if returncode != 0:
                 raise dg.Failure(
                     description=(
-                        f"external program exited with code {completed.returncode}: "
-                        f"{_tail(completed.stderr.strip(), 2000) or '(no stderr)'}"
+                        f"external program exited with code {returncode}: "
+                        f"{_tail(output['stderr'].strip(), 2000) or '(no stderr)'}"
                     ),
                     metadata={
-                        "exit_code": completed.returncode,
+                        "exit_code": returncode,
                         "command": dg.MetadataValue.text(" ".join(map(str, command))),
-                        "stdout": dg.MetadataValue.text(_tail(completed.stdout)),
-                        "stderr": dg.MetadataValue.text(_tail(completed.stderr)),
+                        "stdout": dg.MetadataValue.text(_tail(output["stdout"])),
+                        "stderr": dg.MetadataValue.text(_tail(output["stderr"])),
                     },
                     allow_retries=False,  # deterministic failure: retrying repeats it
                 )

@@ -6,8 +6,12 @@ the version last seen per case. For each case whose version changed the sensor
 - adds the case as a dynamic partition (if new),
 - records a materialization of `kalman/case_inputs` for that partition carrying the data
   version (the provenance core compares it with what the posterior was computed from),
-- requests a run of `kalman/posterior` for that partition only.
-A case is picked up only once all three files exist; a half-uploaded case waits.
+- requests a run of `kalman/posterior` for that partition only, tagged
+  `platform/kalman_case=<case>` (dagster.yaml limits those runs to one per case).
+A case is picked up only once all three files exist; a half-uploaded case waits, and so
+does a changed case whose posterior is being computed (queued or running, whoever asked):
+its cursor entry is kept, so the next tick after that run ends requests it. This sensor is
+the only requester of new and changed cases; automation only handles new code versions.
 """
 
 import hashlib
@@ -23,6 +27,22 @@ from platform_assets.kalman.assets import case_inputs, posterior
 from platform_assets.kalman.cases import CASE_FILES, CASES_PREFIX
 from platform_assets.kalman.partitions import kalman_cases
 from resources.blob import BlobStorage
+
+CASE_TAG = "platform/kalman_case"  # run tag; tag_concurrency_limits: one run per case
+
+
+def cases_in_progress(instance: dg.DagsterInstance, cases: list[str]) -> set[str]:
+    """Cases with an unfinished run (queued, starting, running) that materializes the posterior."""
+    if not cases:
+        return set()
+    from dagster._core.storage.dagster_run import NOT_FINISHED_STATUSES  # not re-exported
+
+    records = instance.get_run_records(dg.RunsFilter(statuses=NOT_FINISHED_STATUSES))
+    return {
+        record.dagster_run.tags.get("dagster/partition")
+        for record in records
+        if posterior.key in (record.dagster_run.asset_selection or ())
+    } & set(cases)
 
 
 def case_versions(blob: BlobStorage) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
@@ -51,9 +71,13 @@ def kalman_case_sensor(context: dg.SensorEvaluationContext, blob: BlobStorage) -
     seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
     versions, etags = case_versions(blob)
     changed = sorted(case for case, version in versions.items() if seen.get(case) != version)
+    busy = cases_in_progress(context.instance, changed)
+    changed = [case for case in changed if case not in busy]
     new = [case for case in changed if not context.instance.has_dynamic_partition(kalman_cases.name, case)]
-    if changed:
-        context.log.info(f"kalman cases changed: {changed} (new: {new})")
+    if changed or busy:
+        context.log.info(f"kalman cases changed: {changed} (new: {new}); waiting for running: {sorted(busy)}")
+    cursor = {case: version for case, version in versions.items() if case not in busy}
+    cursor.update({case: seen[case] for case in busy if case in seen})
     return dg.SensorResult(
         dynamic_partitions_requests=[kalman_cases.build_add_request(new)] if new else [],
         asset_events=[
@@ -71,9 +95,9 @@ def kalman_case_sensor(context: dg.SensorEvaluationContext, blob: BlobStorage) -
                 run_key=f"{case}:{seen.get(case, 'new')}->{versions[case]}",
                 partition_key=case,
                 asset_selection=[posterior.key],
-                tags={"kalman/case_version": versions[case]},
+                tags={CASE_TAG: case, "kalman/case_version": versions[case]},
             )
             for case in changed
         ],
-        cursor=json.dumps(versions, sort_keys=True),
+        cursor=json.dumps(cursor, sort_keys=True),
     )

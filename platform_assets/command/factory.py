@@ -11,9 +11,12 @@
         partitions_def=..., deps=[...],
     )
 
-Templates are Python format strings. Blob keys may use ``{partition_key}``; command tokens
-may use ``{inputs[<name>]}`` (staged local path), ``{out}`` (the output folder, also in
-``$OUTPUT_PATH``, Nix's ``$out``) and ``{partition_key}``.
+Placeholders: blob keys may use ``{partition_key}``; command tokens may use
+``{inputs[<name>]}`` (staged local path of a declared input), ``{out}`` (the output folder,
+also in ``$OUTPUT_PATH``, Nix's ``$out``) and ``{partition_key}``. Only these whole
+placeholders are replaced (not ``str.format``), so every other brace is passed through
+unchanged: ``sh -c 'echo ${HOME}'`` and ``awk '{print $1}'`` work as written. A
+placeholder naming an undeclared input is an error when the asset is defined.
 
 The command template, declared inputs/outputs, program hash and environment are the asset's
 `externals`, so each is part of its automatic code version: change any and every partition
@@ -23,6 +26,7 @@ becomes stale; change none and identical inputs are never recomputed.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,7 +34,13 @@ from typing import Any
 import dagster as dg
 
 from platform_assets.command import k8s
-from platform_assets.command.staging import StagingError, publish_outputs, stage_inputs, staged_name
+from platform_assets.command.staging import (
+    PUBLISHED_MESSAGE_KEY,
+    StagingError,
+    publish_outputs,
+    stage_inputs,
+    staged_name,
+)
 from platform_assets.provenance import versioned_asset
 from resources.blob import BlobStorage, local_scratch_dir, remove_dir
 from resources.images import image_ref
@@ -38,11 +48,30 @@ from resources.pipes import pipes_client
 from resources.settings import settings
 
 
-def _render(template: str, **values: Any) -> str:
-    try:
-        return template.format(**values)
-    except (KeyError, IndexError, AttributeError) as error:
-        raise dg.Failure(description=f"template {template!r} refers to unknown field {error}") from None
+PLACEHOLDER = re.compile(r"\{(?:inputs\[([A-Za-z_][\w-]*)\]|(out|partition_key))\}")
+
+
+def _render(template: str, inputs: Mapping[str, str] | None = None, **values: str) -> str:
+    """Replace the whole placeholders ``{inputs[name]}``, ``{out}``, ``{partition_key}``
+    (those given); leave every other brace alone."""
+
+    def replace(match: re.Match) -> str:
+        name, field = match.groups()
+        if name is not None:
+            return str(inputs[name]) if inputs is not None and name in inputs else match.group(0)
+        return str(values[field]) if field in values else match.group(0)
+
+    return PLACEHOLDER.sub(replace, template)
+
+
+def _check_placeholders(command: Sequence[str], inputs: Mapping[str, str]) -> None:
+    undeclared = sorted(
+        {m.group(1) for token in command for m in PLACEHOLDER.finditer(token) if m.group(1)} - set(inputs)
+    )
+    if undeclared:
+        raise dg.DagsterInvalidDefinitionError(
+            f"command refers to undeclared inputs {undeclared}; declared: {sorted(inputs)}"
+        )
 
 
 def _merged_pipes_metadata(invocation) -> dict[str, Any]:
@@ -69,7 +98,7 @@ def _run_local(context, *, blob, command, inputs, outputs, output_prefix, env, p
             context=context, command=argv, env={"OUTPUT_PATH": str(out), **env}, cwd=str(workdir / "in")
         )
         version = publish_outputs(
-            blob, out, output_prefix, outputs, manifest={"run_id": context.run_id, "partition": partition_key}
+            blob, out, output_prefix, outputs, manifest={"run_id": context.run.run_id, "partition": partition_key}
         )
         return _merged_pipes_metadata(invocation), version
     except StagingError as error:
@@ -95,9 +124,16 @@ def _run_k8s(context, *, image, command, inputs, outputs, output_prefix, env, pa
         resources=k8s_resources,
     )
     invocation = pipes_client().run(context=context, base_pod_spec=pod_spec)
-    metadata = _merged_pipes_metadata(invocation)
-    published = metadata.pop("platform/published", None)  # added by the pod's publish container
-    return metadata, str(published.value) if published is not None else ""
+    return _merged_pipes_metadata(invocation), published_version(invocation.get_custom_messages())
+
+
+def published_version(custom_messages: Sequence[Any]) -> str:
+    """The version the pod's `publish` container reported (it always reports one after a
+    successful publish; the program's own reports are optional)."""
+    for payload in reversed(custom_messages):
+        if isinstance(payload, Mapping) and payload.get(PUBLISHED_MESSAGE_KEY):
+            return str(payload[PUBLISHED_MESSAGE_KEY])
+    raise dg.Failure(description="the pod's publish container reported no published version", allow_retries=False)
 
 
 def command_asset(
@@ -120,7 +156,8 @@ def command_asset(
     ``inputs``: name -> blob key template; ``outputs``: files the program must write into
     ``{out}`` (checked before publishing); ``output_prefix``: blob prefix published to;
     ``program``: hash of the program (e.g. :func:`program_digest`), so a changed program or
-    image recomputes everything. ``image`` is the program's image (its own pod on k8s);
+    image recomputes everything; ``env``: the only variables the program gets besides PATH,
+    HOME, LANG, LC_ALL, TMPDIR, ``OUTPUT_PATH`` and the Pipes ones (hermetic). ``image`` is the program's image (its own pod on k8s);
     ``step_image`` the image of the Dagster step that stages, launches and publishes (it needs
     the platform code). Both digests are part of the code version. Other keyword arguments
     go to `versioned_asset`/`dg.asset`.
@@ -129,6 +166,7 @@ def command_asset(
     inputs = dict(inputs)
     outputs = list(outputs)
     env = dict(env or {})
+    _check_placeholders(command, inputs)
     declared = {
         "command": command,
         "inputs": inputs,
@@ -161,7 +199,7 @@ def command_asset(
             metadata, version = _run_local(context, blob=blob, **common)
         metadata.update(
             {
-                "platform/published": dg.MetadataValue.path(blob.url_of(version)) if version else "",
+                "platform/published": dg.MetadataValue.path(blob.url_of(version)),
                 "platform/output_prefix": dg.MetadataValue.path(blob.url_of(prefix)),
                 "platform/inputs": dg.MetadataValue.json(keys),
             }

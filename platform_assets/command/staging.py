@@ -76,21 +76,29 @@ def _stage_in(spec: dict) -> None:
     print(f"staged {len(staged)} inputs into {spec['dest']}", file=sys.stderr)
 
 
+PUBLISHED_MESSAGE_KEY = "platform/published"
+
+
+def pipes_message(method: str, params: dict | None) -> dict:
+    return {"__dagster_pipes_version": "0.1", "method": method, "params": params}
+
+
 def _publish(spec: dict) -> None:
     version = publish_outputs(
         _blob_from_env(), Path(spec["out"]), spec["prefix"], spec["declared"], spec.get("manifest")
     )
     # Relay the program's Pipes messages (written to a shared file) on this container's
-    # stderr, where PipesK8sClient reads them, adding where the outputs were published.
+    # stderr, where PipesK8sClient reads them, and always add this container's own report of
+    # where the outputs were published (a custom message, before the program's `closed`), so
+    # the step knows the version even when the program reports nothing.
     messages = Path(spec["messages"]) if spec.get("messages") else None
-    if messages is not None and messages.is_file():
-        for line in messages.read_text().splitlines():
-            message = json.loads(line)
-            if message.get("method") == "report_asset_materialization":
-                metadata = message["params"].setdefault("metadata", None) or {}
-                metadata["platform/published"] = {"raw_value": version, "type": "text"}
-                message["params"]["metadata"] = metadata
-            print(json.dumps(message), file=sys.stderr, flush=True)
+    relayed = [json.loads(line) for line in messages.read_text().splitlines() if line.strip()] if (
+        messages is not None and messages.is_file()
+    ) else []
+    own = pipes_message("report_custom_message", {"payload": {PUBLISHED_MESSAGE_KEY: version}})
+    closed = next((i for i, message in enumerate(relayed) if message.get("method") == "closed"), len(relayed))
+    for message in [*relayed[:closed], own, *relayed[closed:]]:
+        print(json.dumps(message), file=sys.stderr, flush=True)
     print(f"published {spec['out']} as {version}", file=sys.stderr)
 
 

@@ -31,6 +31,19 @@ def kalman_program_digest() -> str:
     return program_digest(KALMAN_PROGRAM_DIR)
 
 
+def code_version_automation() -> dg.AutomationCondition:
+    """Automation for the posterior: only a new code version (program hash, image digest,
+    command template) requests partitions, once per change and never while one is running.
+
+    New and changed cases are requested by `kalman_case_sensor` alone (with the per-case run
+    tag `platform/kalman_case`), so the platform default (missing / upstream data version
+    changed) would request the same partition a second time, possibly concurrently."""
+    condition = dg.AutomationCondition
+    return (
+        condition.code_version_changed().since_last_handled() & ~condition.in_progress()
+    ).with_label("code version changed")
+
+
 def posterior_asset(program: str | None = None) -> dg.AssetsDefinition:
     """The posterior asset; ``program`` overrides the program hash (tests, pinned releases)."""
     return command_asset(
@@ -44,6 +57,7 @@ def posterior_asset(program: str | None = None) -> dg.AssetsDefinition:
         k8s_resources={"cpu": "1", "memory": "2Gi"},
         partitions_def=kalman_cases,
         deps=[case_inputs],
+        automation_condition=code_version_automation(),
         group_name="kalman",
         description=(
             "Posterior ensemble, per-variable summary and innovation statistics of a stochastic "

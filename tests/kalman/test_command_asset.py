@@ -11,6 +11,7 @@ import dagster as dg
 import pytest
 
 from platform_assets.command import command_asset, program_digest
+from platform_assets.command.factory import published_version
 from platform_assets.command.k8s import MESSAGES_FILE, command_pod_spec
 
 # A bash program that speaks the Pipes protocol itself: it decodes the two Pipes params
@@ -161,6 +162,91 @@ def test_program_sees_only_its_staged_inputs(instance, blob):
     assert blob.read_bytes(f"{blob.resolve('tools/lister')}/listing.txt") == b"words.txt\n"
 
 
+def test_program_sees_only_declared_environment(instance, blob, monkeypatch):
+    """Hermetic: worker secrets and settings do not reach the program; declared env does."""
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "worker-secret")
+    monkeypatch.setenv("PLATFORM_UNDECLARED_SETTING", "worker-setting")
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    blob.write_bytes("tools/in/words.txt", b"alpha\n")
+    printer = command_asset(
+        key=["tools", "printenv"],
+        image="base",
+        command=["sh", "-c", 'env > "$OUTPUT_PATH/env.txt"'],
+        inputs={"text": "tools/in/words.txt"},
+        outputs=["env.txt"],
+        output_prefix="tools/printenv",
+        env={"TOOL_MODE": "strict"},
+    )
+    assert run(printer, instance, blob).success
+    lines = blob.read_bytes(f"{blob.resolve('tools/printenv')}/env.txt").decode().splitlines()
+    seen = dict(line.split("=", 1) for line in lines if "=" in line)
+    assert "AWS_SECRET_ACCESS_KEY" not in seen and "PLATFORM_UNDECLARED_SETTING" not in seen
+    assert not [name for name in seen if name.startswith(("DAGSTER_HOME", "PLATFORM_", "AWS_"))]
+    assert seen["TOOL_MODE"] == "strict" and seen["LANG"] == "C.UTF-8"
+    assert "DAGSTER_PIPES_CONTEXT" in seen and "OUTPUT_PATH" in seen
+
+
+def test_command_with_braces_runs_as_written(instance, blob):
+    """Only the declared placeholders are replaced: shell ${VAR} and awk {...} pass through."""
+    blob.write_bytes("tools/in/words.txt", b"alpha beta\ngamma delta\n")
+    awk = command_asset(
+        key=["tools", "awk"],
+        image="base",
+        command=[
+            "sh", "-c",
+            'awk \'{print $2}\' "$1" > "${OUTPUT_PATH}/second.txt"; echo "{partition_key}{out}" > "${OUTPUT_PATH}/raw.txt"',
+            "awk", "{inputs[text]}",
+        ],
+        inputs={"text": "tools/in/words.txt"},
+        outputs=["second.txt"],
+        output_prefix="tools/awk",
+    )
+    result = run(awk, instance, blob)
+    assert result.success, step_failure(result)
+    published = blob.resolve("tools/awk")
+    assert blob.read_bytes(f"{published}/second.txt") == b"beta\ndelta\n"
+    out = blob.read_bytes(f"{published}/raw.txt").decode().strip()
+    assert out.endswith("/out") and "{" not in out  # placeholders inside a token are replaced too
+
+
+def test_command_naming_an_undeclared_input_is_rejected():
+    with pytest.raises(dg.DagsterInvalidDefinitionError, match=r"undeclared inputs \['txet'\]"):
+        command_asset(
+            key=["tools", "typo"],
+            image="base",
+            command=["cat", "{inputs[txet]}"],
+            inputs={"text": "tools/in/words.txt"},
+            output_prefix="tools/typo",
+        )
+
+
+def test_interrupted_publish_leaves_the_previous_output_visible(instance, blob, bash_program, monkeypatch):
+    """A failure between the uploads and the pointer write (killed worker, lost network)
+    publishes nothing: readers still get the previous, complete version."""
+    from platform_assets.provenance import FORCE_TAG
+    from resources.blob import CURRENT_POINTER, BlobStorage
+
+    blob.write_bytes("tools/in/words.txt", b"alpha\n")
+    assert run(shout_asset(bash_program), instance, blob).success
+    before = blob.current("tools/shout")
+
+    blob.write_bytes("tools/in/words.txt", b"changed\n")
+    write_bytes = BlobStorage.write_bytes
+
+    def fail_on_pointer(self, key, data):
+        if key.endswith(CURRENT_POINTER):
+            raise ConnectionError("connection lost before the pointer write")
+        return write_bytes(self, key, data)
+
+    monkeypatch.setattr(BlobStorage, "write_bytes", fail_on_pointer)
+    result = run(shout_asset(bash_program), instance, blob, tags={FORCE_TAG: "true"})
+    monkeypatch.undo()
+    assert not result.success
+    assert result.get_asset_materialization_events() == []
+    assert blob.current("tools/shout") == before
+    assert blob.read_bytes(f"{blob.resolve('tools/shout')}/shout.txt") == b"ALPHA\n"
+
+
 def test_k8s_pod_runs_stage_in_program_publish_in_order():
     """The pod PipesK8sClient would create (built offline with dagster-k8s)."""
     from dagster_k8s.pipes import build_pod_body
@@ -215,9 +301,18 @@ def test_k8s_staging_containers_stage_publish_and_relay_pipes_messages(tmp_path,
     version = blob.resolve("posterior/a")
     assert blob.read_bytes(f"{version}/posterior.parquet") == b"data"
     relayed = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
-    (message,) = relayed
-    assert message["params"]["metadata"]["platform/published"]["raw_value"] == version
-    assert message["params"]["metadata"]["n"]["raw_value"] == 3
+    program_report, own_report = relayed
+    assert program_report["params"]["metadata"]["n"]["raw_value"] == 3  # relayed unchanged
+    assert published_version([own_report["params"]["payload"]]) == version
+
+    # a program that reports nothing over Pipes: the publish container still reports the version
+    (work / "pipes" / "messages.jsonl").unlink()
+    assert staging.main(["publish", json.dumps(publish)]) == 0
+    (silent_report,) = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
+    assert published_version([silent_report["params"]["payload"]]) == blob.resolve("posterior/a") != version
+    version = blob.resolve("posterior/a")
+    with pytest.raises(dg.Failure, match="reported no published version"):
+        published_version([])
 
     # a missing declared output: non-zero exit, nothing new published
     publish["declared"] = ["summary.parquet"]

@@ -4,6 +4,7 @@ filter, and its command-line behaviour on bad input (run as a real subprocess)."
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -162,3 +163,40 @@ def test_invalid_input_exits_nonzero_naming_the_problem(tmp_path, corrupt, messa
     assert result.returncode == 2
     assert message in result.stderr
     assert not (tmp_path / "out" / "posterior.parquet").exists()
+
+
+def test_relative_output_paths_follow_cwd_for_cli_and_env_and_config_folder_for_config(tmp_path):
+    """--output-dir and $OUTPUT_PATH are relative to the current directory (like any CLI);
+    only paths inside the config file are relative to the config's folder."""
+    config = write_case(tmp_path / "case", make_case(2, n_state=10, n_members=8))
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    command = [PROGRAM, "iterate", "--config-file", str(config)]
+    env = {k: v for k, v in os.environ.items() if k != "OUTPUT_PATH"}
+
+    assert subprocess.run([*command, "--output-dir", "cli-out"], cwd=cwd, env=env).returncode == 0
+    assert (cwd / "cli-out" / "posterior.parquet").is_file()
+
+    assert subprocess.run(command, cwd=cwd, env=env | {"OUTPUT_PATH": "env-out"}).returncode == 0
+    assert (cwd / "env-out" / "posterior.parquet").is_file()
+
+    config.write_text(json.dumps(json.loads(config.read_text()) | {"output_dir": "config-out"}))
+    assert subprocess.run(command, cwd=cwd, env=env).returncode == 0
+    assert (tmp_path / "case" / "config-out" / "posterior.parquet").is_file()
+    assert not (cwd / "config-out").exists()
+    assert not (tmp_path / "case" / "cli-out").exists() and not (tmp_path / "case" / "env-out").exists()
+
+
+def test_inflation_widens_the_posterior_spread():
+    """Multiplicative prior inflation > 1 must leave a wider posterior ensemble (same
+    perturbations, so the difference is the inflation alone)."""
+    case = make_case(6, n_state=20, n_members=40, obs_every=5)
+    prior = case.prior.to_numpy()
+    obs_index = np.array([case.prior.columns.get_loc(v) for v in case.observations["variable"]])
+    args = (prior, case.observations["value"].to_numpy(), obs_index, case.observations["error_std"].to_numpy())
+    spread = {
+        inflation: es_mda(*args, np.random.default_rng(3), inflation=inflation).std(axis=0, ddof=1)
+        for inflation in (1.0, 1.5)
+    }
+    assert np.all(spread[1.5] > spread[1.0])
+    assert spread[1.5].mean() > 1.2 * spread[1.0].mean()

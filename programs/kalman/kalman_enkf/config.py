@@ -1,7 +1,9 @@
 """The run configuration (cfg.json) and its validation.
 
-Paths in the config are relative to the config file's folder, so a case folder staged
-anywhere (a temp dir, a pod's emptyDir) runs unchanged.
+Paths in the config file are relative to the config file's folder, so a case folder staged
+anywhere (a temp dir, a pod's emptyDir) runs unchanged. Paths from the command line
+(``--output-dir``) and the environment (``OUTPUT_PATH``) are relative to the current
+directory, as for any command-line tool.
 """
 
 from __future__ import annotations
@@ -79,14 +81,21 @@ def load_config(path: str | os.PathLike, output_dir: str | None = None) -> RunCo
             raise InputError(f"config '{key}' must be a file path, got {value!r}")
         return base / value
 
-    out = output_dir or raw.get("output_dir") or os.environ.get("OUTPUT_PATH")
-    if not out:
+    if output_dir:
+        out = Path.cwd() / output_dir
+    elif raw.get("output_dir"):
+        if not isinstance(raw["output_dir"], str):
+            raise InputError(f"config 'output_dir' must be a folder path, got {raw['output_dir']!r}")
+        out = base / raw["output_dir"]
+    elif os.environ.get("OUTPUT_PATH"):
+        out = Path.cwd() / os.environ["OUTPUT_PATH"]
+    else:
         raise InputError("no output directory: pass --output-dir, set 'output_dir' or OUTPUT_PATH")
 
     return RunConfig(
         prior=file_key("prior", "prior.parquet"),
         observations=file_key("observations", "observations.parquet"),
-        output_dir=base / out,
+        output_dir=out,
         inflation=_number(raw, "inflation", 1.0, minimum=0.0, exclusive=True),
         localization_radius=_number(raw, "localization_radius", None, minimum=0.0, exclusive=True),
         es_mda_iterations=_number(raw, "es_mda_iterations", 1, kind=int, minimum=1),
