@@ -25,21 +25,24 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from platform_assets.nlp.assets import SimilarityConfig, compute_recipient_groups  # noqa: E402
 from platform_assets.nlp.eligibility import Goal  # noqa: E402
 from platform_assets.nlp.grouping import connected_groups  # noqa: E402
-from platform_assets.nlp.similarity import DEFAULT_THRESHOLDS, pairs_above, vectorize  # noqa: E402
+from platform_assets.nlp.similarity import DEFAULT_THRESHOLDS, vectorize  # noqa: E402
 from platform_assets.nlp.synthetic import synthetic_corpus  # noqa: E402
 
 ORIGINAL_BATCH = 500
 
 
 def recipient_vectors(texts: list[str], method: str):
+    """The vectors the shipped similar_pairs scores (identical texts embedded once), for the original."""
     unique, inverse = np.unique(np.asarray(texts, dtype=object), return_inverse=True)
     return vectorize(list(unique), method)[inverse]
 
 
-def ours(goals: list[Goal], vectors, threshold: float) -> list[set[int]]:
-    return [set(g.goal_ids) for g in connected_groups(goals, pairs_above(vectors, threshold))]
+def ours(goals: list[Goal], config: SimilarityConfig) -> list[set[int]]:
+    """What the asset runs per recipient: the shipped compute_recipient_groups."""
+    return [set(g.goal_ids) for g in compute_recipient_groups(goals, config)]
 
 
 def original(goals: list[Goal], vectors, threshold: float) -> list[tuple[int, int]]:
@@ -81,39 +84,42 @@ def components_of_matches(goals: list[Goal], matches: list[tuple[int, int]]) -> 
 def bench_method(method: str, by_recipient: dict[int, list[Goal]], planted: set[tuple[int, int]], threshold: float):
     in_scope = {g.id for goals in by_recipient.values() for g in goals}
     planted = {p for p in planted if p[0] in in_scope}
+    config = SimilarityConfig(method=method, threshold=threshold)
     t_vec = t_ours = t_orig = 0.0
     ours_components, original_components, group_count = [], [], 0
     for goals in by_recipient.values():
         t0 = time.perf_counter()
-        vectors = recipient_vectors([g.name for g in goals], method)
+        groups = ours(goals, config)  # vectorize + all pairs + groups, as shipped
         t1 = time.perf_counter()
-        groups = ours(goals, vectors, threshold)
+        vectors = recipient_vectors([g.name for g in goals], method)  # the same vectors, for the original
         t2 = time.perf_counter()
         matches = original(goals, vectors, threshold)
         t3 = time.perf_counter()
-        t_vec, t_ours, t_orig = t_vec + t1 - t0, t_ours + t2 - t1, t_orig + t3 - t2
+        t_ours, t_vec, t_orig = t_ours + t1 - t0, t_vec + t2 - t1, t_orig + t3 - t2
         ours_components += groups
         group_count += len(groups)
         original_components += components_of_matches(goals, matches)
     return {
         "goals": len(in_scope), "recipients": len(by_recipient), "planted_pairs": len(planted),
-        "embed_s": t_vec, "ours_pairs_groups_s": t_ours, "original_matching_s": t_orig, "groups": group_count,
+        "embed_s": t_vec, "ours_s": t_ours, "original_matching_s": t_orig, "groups": group_count,
         "recall_ours": recall_of_components(ours_components, planted),
         "recall_original": recall_of_components(original_components, planted),
     }
 
 
 def print_result(method: str, threshold: float, r: dict, extrapolate_to: int | None = None) -> None:
-    total = r["embed_s"] + r["ours_pairs_groups_s"]
+    total = r["ours_s"]
     print(f"\n== {method} (threshold {threshold}) on {r['goals']:,} goals / {r['recipients']:,} recipients, "
           f"{r['planted_pairs']:,} planted pairs")
-    print(f"  time ours: {total:8.1f} s  (vectorize {r['embed_s']:.1f} s + all-pairs & groups {r['ours_pairs_groups_s']:.1f} s)"
-          f"   original matching on the same vectors: {r['original_matching_s']:.1f} s")
-    print(f"  throughput: {r['goals'] / total:,.0f} goals/s   groups: {r['groups']:,}")
+    print(f"  time ours (shipped compute_recipient_groups: vectorize + all pairs + groups): {total:8.1f} s"
+          f"   of which vectorizing alone takes ~{r['embed_s']:.1f} s")
+    print(f"  original matching on the same vectors (vectorizing excluded): {r['original_matching_s']:.1f} s")
+    print(f"  throughput ours: {r['goals'] / total:,.0f} goals/s   groups: {r['groups']:,}")
     if extrapolate_to:
         print(f"  EXTRAPOLATED (linear) to {extrapolate_to:,} goals: {total * extrapolate_to / r['goals'] / 60:.1f} min")
     print(f"  recall of planted duplicates: ours {r['recall_ours']:.3f}   original (batches of 500, greedy) "
-          f"{r['recall_original']:.3f}   ratio {r['recall_ours'] / max(r['recall_original'], 1e-9):.2f}x")
+          f"{r['recall_original']:.3f}   recall ratio ours/original "
+          f"{r['recall_ours'] / max(r['recall_original'], 1e-9):.2f}")
 
 
 def main() -> None:

@@ -1,17 +1,22 @@
 """Propagation benchmark: prints ratios against baselines measured in the same run.
 
-    .venv/bin/python bench/bench_propagation.py [--members 128] [--steps 500]
+    .venv/bin/python bench/bench_propagation.py [--members 128] [--steps 500] [--rounds 3]
+
+Every comparison runs its variants interleaved, round after round, and reports the median
+and the spread (min..max) of the rounds.
 
 1. vectorized ensemble (numpy, in-process) vs a re-implementation of the original
    service's loop: one Python call per agent per step, each reading the universe from a
    range store that scans its whole list (same members, same step count);
 2. Dask LocalCluster, 2 worker processes vs 1 (compute time; cluster start-up reported apart),
-   plus 2 thread workers, which is how the resource default was chosen;
+   plus 2 thread workers, which is how the resource default was chosen; one cluster alive
+   at a time, each against the in-process run timed in the same window;
 3. resume N -> 2N (load the stored N-step state, propagate N more) vs from-scratch 2N.
 """
 
 import argparse
 import logging
+import statistics
 import sys
 import time
 from functools import reduce
@@ -28,7 +33,7 @@ from platform_assets.propagation.ensemble import (  # noqa: E402
     initial_ensemble,
     propagate_ensemble,
 )
-from platform_assets.propagation.model import default_bodies  # noqa: E402
+from platform_assets.propagation.model import default_bodies, propagate  # noqa: E402
 from resources.dask import DaskResource  # noqa: E402
 
 DT = 0.01
@@ -96,14 +101,26 @@ def original_ensemble(positions, velocities, names, masses, steps):
 
 
 # ---- harness -------------------------------------------------------------------------
-def timed(fn, repeat=1):
-    best = float("inf")
-    result = None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, result
+def interleaved(variants, rounds):
+    """Run every variant once per round, round after round (so load changes hit all of
+    them alike); returns {name: [seconds per round]} and the last result of each."""
+    times = {name: [] for name in variants}
+    results = {}
+    for _ in range(rounds):
+        for name, fn in variants.items():
+            start = time.perf_counter()
+            results[name] = fn()
+            times[name].append(time.perf_counter() - start)
+    return times, results
+
+
+def summary(seconds):
+    """Median and spread (min-max) over the rounds."""
+    return f"median {statistics.median(seconds):.3f} s (min {min(seconds):.3f}, max {max(seconds):.3f})"
+
+
+def ratio(slow, fast):
+    return statistics.median(slow) / statistics.median(fast)
 
 
 def main():
@@ -113,58 +130,68 @@ def main():
     parser.add_argument("--dask-members", type=int, default=2048)
     parser.add_argument("--resume-members", type=int, default=1024)
     parser.add_argument("--chunk-size", type=int, default=128)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per comparison (median reported)")
     args = parser.parse_args()
     logging.getLogger("distributed").setLevel(logging.ERROR)
     bodies = default_bodies()
+    rounds = args.rounds
+    print(f"(median of {rounds} interleaved rounds; spread = min..max)")
 
-    print(f"# 1. vectorized vs original per-agent loop: {args.members} members x {args.steps} steps")
+    print(f"\n# 1. vectorized vs original per-agent loop: {args.members} members x {args.steps} steps")
     spec = EnsembleSpec(args.members, 1e-3, 1e-3, 0, args.chunk_size)
     p0, v0 = initial_ensemble(bodies, spec)
-    t_orig, _ = timed(lambda: original_ensemble(p0, v0, bodies.names, bodies.masses, args.steps))
-    t_vec, _ = timed(lambda: propagate_ensemble(bodies, spec, DT, args.steps, "verlet"), repeat=3)
-    print(f"original loop {t_orig:.2f} s | vectorized (verlet, mean+cov) {t_vec:.3f} s | speed-up x{t_orig / t_vec:.0f}")
+    times, _ = interleaved({
+        # same work: every member's trajectory, kept (the original keeps its whole store)
+        "original loop + list-scanning store": lambda: original_ensemble(p0, v0, bodies.names, bodies.masses, args.steps),
+        "vectorized trajectories (propagate)": lambda: propagate(p0, v0, bodies.masses, DT, args.steps),
+        # more work than the original: nominal run + per-step mean and covariance
+        "vectorized ensemble (nominal + mean/cov)": lambda: propagate_ensemble(bodies, spec, DT, args.steps, "verlet"),
+    }, rounds)
+    for name, seconds in times.items():
+        print(f"{name}: {summary(seconds)}")
+    original = times["original loop + list-scanning store"]
+    print(f"speed-up, same work (trajectories): x{ratio(original, times['vectorized trajectories (propagate)']):.0f}")
+    print(f"speed-up, full ensemble product:    x{ratio(original, times['vectorized ensemble (nominal + mean/cov)']):.0f}")
 
     print(f"\n# 2. Dask LocalCluster: {args.dask_members} members x {args.steps} steps, chunks of {args.chunk_size}")
+    print("one cluster at a time; each timed interleaved with the in-process run of the same window")
     spec = EnsembleSpec(args.dask_members, 1e-3, 1e-3, 0, args.chunk_size)
     reference = propagate_ensemble(bodies, spec, DT, args.steps, "verlet")
-    setups = {("processes", 1): (True, 1), ("processes", 2): (True, 2), ("threads", 2): (False, 2)}
-    clients, resources = {}, []
-    for name, (processes, workers) in setups.items():
+    vs_local = {}
+    for label, processes, workers in (("1 worker process", True, 1), ("2 worker processes", True, 2),
+                                      ("2 worker threads", False, 2)):
         resource = DaskResource(n_workers=workers, processes=processes, threads_per_worker=1)
-        resources.append(resource)
-        startup, clients[name] = timed(resource.get_client)
-        propagate_ensemble(bodies, spec, DT, 5, "verlet", clients[name])  # warm the workers
-        print(f"{name[1]} worker {name[0]}: start-up {startup:.2f} s")
-    clients[("in-process", 0)] = None
-    timings = dict.fromkeys(clients, float("inf"))
-    for _ in range(3):  # interleaved rounds, best of three: fairer on a shared machine
-        for name, client in clients.items():
-            compute, result = timed(lambda: propagate_ensemble(bodies, spec, DT, args.steps, "verlet", client))
-            assert np.array_equal(result.mean, reference.mean), "Dask result differs from in-process"
-            timings[name] = min(timings[name], compute)
-    for resource in resources:
-        resource.close()
-    for name, compute in timings.items():
-        print(f"{name[1]} worker {name[0]}: compute {compute:.2f} s" if name[1] else f"in-process: {compute:.2f} s")
-    t_local = timings[("in-process", 0)]
-    print(f"2 vs 1 worker processes: speed-up x{timings[('processes', 1)] / timings[('processes', 2)]:.2f}")
-    print(f"2 processes vs 2 threads: speed-up x{timings[('threads', 2)] / timings[('processes', 2)]:.2f}")
-    print(f"2 processes vs in-process: speed-up x{t_local / timings[('processes', 2)]:.2f}")
+        try:
+            start = time.perf_counter()
+            client = resource.get_client()
+            startup = time.perf_counter() - start
+            propagate_ensemble(bodies, spec, DT, 5, "verlet", client)  # warm the workers
+            times, results = interleaved({
+                "in-process": lambda: propagate_ensemble(bodies, spec, DT, args.steps, "verlet"),
+                label: lambda: propagate_ensemble(bodies, spec, DT, args.steps, "verlet", client),
+            }, rounds)
+        finally:
+            resource.close()
+        assert np.array_equal(results[label].mean, reference.mean), "Dask result differs from in-process"
+        vs_local[label] = ratio(times["in-process"], times[label])
+        print(f"{label}: start-up {startup:.2f} s, compute {summary(times[label])}; "
+              f"in-process {summary(times['in-process'])}; speed-up vs in-process x{vs_local[label]:.2f}")
+    print(f"2 vs 1 worker processes: x{vs_local['2 worker processes'] / vs_local['1 worker process']:.2f} "
+          "(ratio of the two speed-ups vs in-process)")
+    print(f"2 processes vs 2 threads: x{vs_local['2 worker processes'] / vs_local['2 worker threads']:.2f}")
 
     n = args.steps
     print(f"\n# 3. resume {n} -> {2 * n} vs from-scratch {2 * n} ({args.resume_members} members)")
     spec = EnsembleSpec(args.resume_members, 1e-3, 1e-3, 0, args.chunk_size)
     stored = propagate_ensemble(bodies, spec, DT, n, "verlet").to_npz()
-    t_resume = t_scratch = float("inf")
-    for _ in range(3):  # interleaved rounds, best of three
-        elapsed, resumed = timed(
-            lambda: propagate_ensemble(bodies, spec, DT, n, "verlet", start=RunState.from_npz(stored))
-        )
-        t_resume = min(t_resume, elapsed)
-        elapsed, scratch = timed(lambda: propagate_ensemble(bodies, spec, DT, 2 * n, "verlet"))
-        t_scratch = min(t_scratch, elapsed)
+    times, results = interleaved({
+        "resume": lambda: propagate_ensemble(bodies, spec, DT, n, "verlet", start=RunState.from_npz(stored)),
+        "from scratch": lambda: propagate_ensemble(bodies, spec, DT, 2 * n, "verlet"),
+    }, rounds)
+    resumed, scratch = results["resume"], results["from scratch"]
     assert np.array_equal(resumed.mean, scratch.mean) and np.array_equal(resumed.covariance, scratch.covariance)
-    print(f"resume {t_resume:.3f} s | from scratch {t_scratch:.3f} s | speed-up x{t_scratch / t_resume:.2f} (identical arrays)")
+    print(f"resume: {summary(times['resume'])} | from scratch: {summary(times['from scratch'])} | "
+          f"speed-up x{ratio(times['from scratch'], times['resume']):.2f} (identical arrays)")
 
 
 if __name__ == "__main__":

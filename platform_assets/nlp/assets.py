@@ -60,10 +60,6 @@ class SimilarityConfig(dg.Config):
     def effective_threshold(self) -> float:
         return self.threshold if self.threshold is not None else DEFAULT_THRESHOLDS[self.method]
 
-    @property
-    def provenance(self) -> str:
-        return f"{self.method}_{self.effective_threshold:g}"
-
 
 def recipient_goal_versions(goals_db: GoalsDatabase) -> dict[str, str]:
     """Data version of every recipient in the database (recipients without goals included)."""
@@ -111,8 +107,12 @@ def compute_recipient_groups(goals_of_recipient: list[Goal], config: SimilarityC
 )
 def goal_similarity_groups(context: dg.AssetExecutionContext, config: SimilarityConfig, goals_db: GoalsDatabase,
                            blob: BlobStorage):
-    keys = list(context.partition_keys)
-    requested = {key: recipient_id_of(key) for key in keys}
+    requested, malformed = {}, []
+    for key in context.partition_keys:
+        try:
+            requested[key] = recipient_id_of(key)
+        except ValueError:
+            malformed.append(key)
     with goals_db.begin() as conn:
         create_output_tables(conn)
     with goals_db.connect() as conn:
@@ -125,8 +125,8 @@ def goal_similarity_groups(context: dg.AssetExecutionContext, config: Similarity
     }
     computed, skipped = [], []
     for decision in partition_decisions(context, input_versions=versions):
-        recipient = requested[decision.partition_key]
-        if recipient not in known:
+        recipient = requested.get(decision.partition_key)
+        if recipient not in known:  # malformed or unknown: reported after the others are done
             continue
         if not decision.compute:
             skipped.append(decision.partition_key)
@@ -157,9 +157,17 @@ def goal_similarity_groups(context: dg.AssetExecutionContext, config: Similarity
         )
     context.log.info(f"recipients recomputed: {len(computed)}, unchanged (skipped): {len(skipped)}")
     unknown = sorted(k for k, r in requested.items() if r not in known)
+    problems = []
     if unknown:
+        problems.append(f"unknown recipient(s) {', '.join(unknown)}: not in \"Recipients\" of the goals database "
+                        f"({goals_db.safe_location})")
+    if malformed:
+        problems.append(f"partition key(s) {', '.join(map(repr, malformed))} are not recipient ids (expected integers)")
+    if problems:
+        # Bad input, not an outage: retrying (the job's database RetryPolicy) cannot help.
         raise dg.Failure(
-            description=f"unknown recipient(s) {', '.join(unknown)}: not in \"Recipients\" of the goals database "
-                        f"({goals_db.safe_location}); the other {len(computed) + len(skipped)} recipient(s) were processed",
-            metadata={"unknown_recipients": json.dumps(unknown)},
+            description="; ".join(problems)
+            + f"; the other {len(computed) + len(skipped)} recipient(s) were processed",
+            metadata={"unknown_recipients": json.dumps(unknown), "malformed_partition_keys": json.dumps(malformed)},
+            allow_retries=False,
         )

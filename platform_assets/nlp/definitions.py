@@ -14,7 +14,6 @@ DATABASE_RETRY_POLICY = dg.RetryPolicy(max_retries=3, delay=30, backoff=dg.Backo
 nlp_similarity_job = dg.define_asset_job(
     "nlp_similarity_job",
     selection=dg.AssetSelection.assets(GROUPS_KEY),
-    partitions_def=recipient_partitions,
     op_retry_policy=DATABASE_RETRY_POLICY,
     description="On demand: pick one recipient, or a range (one run); unchanged recipients are skipped.",
 )

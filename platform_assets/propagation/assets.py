@@ -14,7 +14,6 @@ ensemble in chunks on Dask, and publishes atomically to blob storage:
 
 
 import hashlib
-import json
 from pathlib import Path
 
 import dagster as dg
@@ -30,7 +29,7 @@ from platform_assets.propagation.model import (
 )
 from platform_assets.propagation.partitions import DEFAULT_MAX_STEPS, parse_steps, propagation_steps
 from platform_assets.propagation.resume import STATE_FILE, ResumePoint, find_resume_point
-from platform_assets.provenance import versioned_asset
+from platform_assets.provenance import config_version, versioned_asset
 from resources.blob import BlobStorage, local_scratch_dir, remove_dir
 from resources.dask import DaskResource
 from platform_assets.lazy_imports import lazy_import
@@ -41,8 +40,15 @@ TRAJECTORY_KEY = dg.AssetKey(["propagation", "trajectory"])
 PLOT_POINTS = 4000
 
 
+# Fields that change how, not what, is computed: left out of the provenance, so asking
+# again for an existing N with only these changed computes nothing, and resume matches
+# runs regardless of them. chunk_size is NOT one of them: the chunks' moments are merged
+# in chunk order, so another chunking changes the last bits of the mean and covariance.
+EXECUTION_ONLY_CONFIG = ["max_steps", "use_dask"]
+
+
 class PropagationConfig(dg.Config):
-    """Run parameters. All but ``max_steps`` and ``use_dask`` decide the numbers (config hash)."""
+    """Run parameters. All but EXECUTION_ONLY_CONFIG decide the numbers (config version)."""
 
     max_steps: int = Field(default=DEFAULT_MAX_STEPS, description="Largest step count accepted.")
     dt: float = Field(default=0.01, description="Fixed time step (G = 1 units).")
@@ -51,7 +57,9 @@ class PropagationConfig(dg.Config):
     position_sigma: float = Field(default=1e-3, description="Std dev of position perturbations.")
     velocity_sigma: float = Field(default=1e-3, description="Std dev of velocity perturbations.")
     seed: int = Field(default=0, description="Seed of the perturbations.")
-    chunk_size: int = Field(default=64, description="Members per Dask task.")
+    chunk_size: int = Field(
+        default=64, description="Members per Dask task (sets the merge order, so it is part of the result)."
+    )
     use_dask: bool = Field(default=True, description="Run chunks on the `dask` resource (else in-process).")
 
     def ensemble_spec(self) -> EnsembleSpec:
@@ -59,14 +67,9 @@ class PropagationConfig(dg.Config):
             self.ensemble_size, self.position_sigma, self.velocity_sigma, self.seed, self.chunk_size
         )
 
-    def config_hash(self) -> str:
-        """Hash of the parameters that change the result (the resume key, with the code version)."""
-        relevant = self.model_dump(exclude={"max_steps", "use_dask"})
-        return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
-
-def run_prefix(code_version: str, config_hash: str, steps: int) -> str:
-    run_id = hashlib.sha256(f"{code_version}:{config_hash}".encode()).hexdigest()[:16]
+def run_prefix(code_version: str, config: str | None, steps: int) -> str:
+    run_id = hashlib.sha256(f"{code_version}:{config}".encode()).hexdigest()[:16]
     return f"propagation/trajectory/{run_id}/{steps}"
 
 
@@ -115,6 +118,7 @@ def _plot(names: tuple[str, ...], dt: float, run: RunState, relative_error: "np.
     image="propagation",
     k8s_resources={"cpu": "1", "memory": "2Gi"},
     packages=["numpy", "pyarrow"],
+    execution_only_config=EXECUTION_ONLY_CONFIG,
     partitions_def=propagation_steps,
     group_name="propagation",
     kinds={"python", "dask", "parquet"},
@@ -129,9 +133,9 @@ def trajectory(
     spec = config.ensemble_spec()
     bodies = default_bodies()
     code_version = context.assets_def.code_versions_by_key[context.asset_key]
-    config_hash = config.config_hash()
+    result_config = config_version(context)  # as the core records it (platform/config_version)
 
-    point = find_resume_point(context.instance, context.asset_key, steps, code_version, config_hash)
+    point = find_resume_point(context.instance, context.asset_key, steps, code_version, result_config)
     start = _load_resume_state(context, blob, point)
     first_step = start.steps if start is not None else 0
     context.log.info(
@@ -144,7 +148,7 @@ def trajectory(
         total_energy(run.nominal_positions, run.nominal_velocities, bodies.masses)
     )
     published, records_bytes = _publish(
-        blob, run_prefix(code_version, config_hash, steps), bodies.names, config.dt, run
+        blob, run_prefix(code_version, result_config, steps), bodies.names, config.dt, run
     )
     return dg.MaterializeResult(
         metadata={
@@ -156,7 +160,6 @@ def trajectory(
                 else f"started from zero; computed steps 1..{steps}"
             ),
             "computed_steps": steps - first_step,
-            "config_hash": config_hash,
             "config": dg.MetadataValue.json(config.model_dump()),
             "blob_prefix": published,
             "records_url": dg.MetadataValue.url(blob.url_of(f"{published}/records.parquet")),

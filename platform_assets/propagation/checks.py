@@ -12,7 +12,7 @@ from platform_assets.propagation.assets import TRAJECTORY_KEY
 from platform_assets.propagation.ensemble import RunState
 from platform_assets.propagation.model import relative_energy_drift, total_energy
 from platform_assets.propagation.partitions import propagation_steps
-from platform_assets.propagation.resume import STATE_FILE
+from platform_assets.propagation.resume import STATE_FILE, latest_materialization
 from resources.blob import BlobStorage
 
 
@@ -32,12 +32,10 @@ def energy_drift(
     context: dg.AssetCheckExecutionContext, config: EnergyDriftConfig, blob: BlobStorage
 ) -> dg.AssetCheckResult:
     partition = context.partition_key
-    record = context.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=TRAJECTORY_KEY, asset_partitions=[partition]), limit=1
-    ).records
-    if not record:
+    materialization = latest_materialization(context.instance, TRAJECTORY_KEY, partition)
+    if materialization is None:
         return dg.AssetCheckResult(passed=False, metadata={"error": f"partition {partition} not materialized"})
-    prefix = record[0].asset_materialization.metadata["blob_prefix"].value
+    prefix = materialization.metadata["blob_prefix"].value
     run = RunState.from_npz(blob.read_bytes(f"{prefix}/{STATE_FILE}"))
     drift = relative_energy_drift(total_energy(run.nominal_positions, run.nominal_velocities, run.masses))
     return dg.AssetCheckResult(

@@ -1,9 +1,10 @@
 """Ensemble propagation: K perturbed initial states, chunked, reduced to mean/covariance.
 
 The ensemble is split into fixed-size chunks. Each chunk is propagated vectorized
-(one numpy call per step for the whole chunk) and reduced on the spot to per-step
-count / mean / M2 (sum of squared deviations), so only O(steps * D^2) travels back
-per chunk, never the members' trajectories. Chunks run on Dask when a client is
+(one numpy call per step for the whole chunk) and reduced, block of steps by block of
+steps as the integrator produces them, to per-step count / mean / M2 (sum of squared
+deviations): a task holds O(steps * D^2) plus one block, and only the moments and the
+final member states travel back, never the members' trajectories. Chunks run on Dask when a client is
 given, in-process otherwise; the partial results are merged in chunk order with
 Chan's parallel formula, so the result does not depend on where or in which order
 chunks ran (Dask and in-process agree bit for bit).
@@ -12,7 +13,7 @@ chunks ran (Dask and in-process agree bit for bit).
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,7 @@ from platform_assets.propagation.model import (
     Method,
     PropagationInputError,
     propagate,
+    propagate_blocks,
     validate_state,
     validate_step,
 )
@@ -32,8 +34,11 @@ np = lazy_import("numpy")
 if TYPE_CHECKING:
     from distributed import Client
 
+# Floats per array of one integrator block (positions, velocities, states): ~4 MB each.
+BLOCK_VALUES = 1 << 19
 
-@dataclass(frozen=True, repr=False)  # repr=False: code_version_of cannot read a generated __repr__
+
+@dataclass(frozen=True)
 class EnsembleSpec:
     """How the ensemble is drawn and cut into chunks."""
 
@@ -54,7 +59,7 @@ class EnsembleSpec:
                 raise PropagationInputError(f"{name} must be a finite number >= 0, got {value!r}")
 
 
-@dataclass(frozen=True, repr=False)  # repr=False: code_version_of cannot read a generated __repr__
+@dataclass(frozen=True)
 class ChunkStats:
     """Per-step moments of one chunk: count, mean (S, D), M2 (S, D, D), and its final state."""
 
@@ -65,7 +70,7 @@ class ChunkStats:
     final_velocities: np.ndarray
 
 
-@dataclass(frozen=True, repr=False)  # repr=False: code_version_of cannot read a generated __repr__
+@dataclass(frozen=True)
 class EnsembleResult:
     """Per-step ensemble mean (S, D) and covariance (S, D, D); final member states (K, n, 3).
 
@@ -94,6 +99,11 @@ def state_vectors(positions: np.ndarray, velocities: np.ndarray) -> np.ndarray:
     return stacked.reshape(*stacked.shape[:-2], -1)
 
 
+def block_steps_for(members: int, n_bodies: int) -> int:
+    """Steps per integrator block so one block's arrays stay around BLOCK_VALUES floats."""
+    return max(1, BLOCK_VALUES // (members * n_bodies * 6))
+
+
 def propagate_chunk(
     positions: np.ndarray,
     velocities: np.ndarray,
@@ -102,19 +112,33 @@ def propagate_chunk(
     steps: int,
     method: Method,
 ) -> ChunkStats:
-    """Propagate one chunk (k, n, 3) and reduce it to per-step moments."""
-    traj_p, traj_v = propagate(positions, velocities, masses, dt, steps, method)
-    states = state_vectors(traj_p, traj_v)  # (S, k, D)
-    mean = states.mean(axis=1)
-    centered = states - mean[:, None, :]
-    m2 = np.matmul(centered.transpose(0, 2, 1), centered)
-    return ChunkStats(positions.shape[0], mean, m2, traj_p[-1], traj_v[-1])
+    """Propagate one chunk (k, n, 3), reducing each block of steps to per-step moments as
+    the integrator produces it: memory is O(steps * D^2 + block * k), never O(steps * k)."""
+    k, n = positions.shape[0], positions.shape[1]
+    d = n * 6
+    mean = np.empty((steps + 1, d))
+    m2 = np.empty((steps + 1, d, d))
+    row = 0
+    blocks = propagate_blocks(positions, velocities, masses, dt, steps, method, block_steps_for(k, n))
+    for block_p, block_v in blocks:
+        states = state_vectors(block_p, block_v)  # (b, k, D)
+        block_mean = states.mean(axis=1)
+        centered = states - block_mean[:, None, :]
+        rows = slice(row, row + states.shape[0])
+        mean[rows] = block_mean
+        m2[rows] = np.matmul(centered.transpose(0, 2, 1), centered)
+        row += states.shape[0]
+        final_p, final_v = block_p[-1].copy(), block_v[-1].copy()
+    return ChunkStats(k, mean, m2, final_p, final_v)
 
 
-def merge_moments(parts: Sequence[ChunkStats]) -> tuple[int, np.ndarray, np.ndarray]:
-    """Merge chunk moments in the given order (Chan et al.); deterministic."""
-    count, mean, m2 = parts[0].count, parts[0].mean, parts[0].m2
-    for part in parts[1:]:
+def merge_moments(parts: Iterable[ChunkStats]) -> tuple[int, np.ndarray, np.ndarray]:
+    """Merge chunk moments in the given order (Chan et al.); deterministic. Consumes the
+    parts one at a time, so only the running total and one chunk are held."""
+    parts = iter(parts)
+    first = next(parts)
+    count, mean, m2 = first.count, first.mean, first.m2
+    for part in parts:
         total = count + part.count
         delta = part.mean - mean
         mean = mean + delta * (part.count / total)
@@ -148,19 +172,26 @@ def run_ensemble(
     args: list[tuple[Any, ...]] = [
         (positions[lo:hi], velocities[lo:hi], masses, dt, steps, method) for lo, hi in bounds
     ]
+    finals: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def in_chunk_order(parts: Iterable[ChunkStats]) -> Iterator[ChunkStats]:
+        for part in parts:
+            finals.append((part.final_positions, part.final_velocities))
+            yield part
+
     if client is None:
-        parts = [propagate_chunk(*a) for a in args]
+        parts: Iterable[ChunkStats] = (propagate_chunk(*a) for a in args)
     else:
         _ship_model_by_value()
         futures = [client.submit(_chunk_task, *a, pure=False) for a in args]
-        parts = [ChunkStats(*fields) for fields in client.gather(futures)]
-    count, mean, m2 = merge_moments(parts)
+        parts = (ChunkStats(*future.result()) for future in futures)
+    count, mean, m2 = merge_moments(in_chunk_order(parts))
     covariance = m2 / (count - 1) if count > 1 else np.zeros_like(m2)
     return EnsembleResult(
         mean=mean,
         covariance=covariance,
-        final_positions=np.concatenate([p.final_positions for p in parts]),
-        final_velocities=np.concatenate([p.final_velocities for p in parts]),
+        final_positions=np.concatenate([p for p, _ in finals]),
+        final_velocities=np.concatenate([v for _, v in finals]),
     )
 
 
@@ -180,7 +211,7 @@ def _ship_model_by_value() -> None:
     cloudpickle.register_pickle_by_value(ensemble)
 
 
-@dataclass(frozen=True, repr=False)  # repr=False: code_version_of cannot read a generated __repr__
+@dataclass(frozen=True)
 class RunState:
     """Everything a run produced, rows 0..steps; enough to continue it."""
 

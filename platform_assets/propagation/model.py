@@ -14,6 +14,7 @@ small but positive, so the two-body problem reduces to the original's Kepler orb
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 from platform_assets.lazy_imports import lazy_import
@@ -31,7 +32,7 @@ class PropagationInputError(ValueError):
     """Raised for invalid model input (the message names the problem)."""
 
 
-@dataclass(frozen=True, repr=False)  # repr=False: code_version_of cannot read a generated __repr__
+@dataclass(frozen=True)
 class Bodies:
     """A nominal n-body system: names, masses (n,), positions and velocities (n, 3)."""
 
@@ -128,18 +129,24 @@ def accelerations(positions: np.ndarray, masses: np.ndarray) -> np.ndarray:
     return G * np.einsum("kij,j,kijc->kic", inv_r3, masses, delta)
 
 
-def _verlet(positions, velocities, masses, dt, steps, out_p, out_v):
+def _verlet(positions, velocities, masses, dt, out_p, out_v):
+    """Fill out_p/out_v (b, K, n, 3) with the next b states; returns the last one.
+
+    The acceleration at the start is recomputed from the positions (a pure function of
+    them), so splitting a run into blocks changes no bit of the result.
+    """
     acc = accelerations(positions, masses)
-    for s in range(1, steps + 1):
+    for s in range(out_p.shape[0]):
         half = velocities + 0.5 * dt * acc
         positions = positions + dt * half
         acc = accelerations(positions, masses)
         velocities = half + 0.5 * dt * acc
         out_p[s], out_v[s] = positions, velocities
+    return positions, velocities
 
 
-def _rk4(positions, velocities, masses, dt, steps, out_p, out_v):
-    for s in range(1, steps + 1):
+def _rk4(positions, velocities, masses, dt, out_p, out_v):
+    for s in range(out_p.shape[0]):
         k1p, k1v = velocities, accelerations(positions, masses)
         k2p, k2v = velocities + 0.5 * dt * k1v, accelerations(positions + 0.5 * dt * k1p, masses)
         k3p, k3v = velocities + 0.5 * dt * k2v, accelerations(positions + 0.5 * dt * k2p, masses)
@@ -147,6 +154,57 @@ def _rk4(positions, velocities, masses, dt, steps, out_p, out_v):
         positions = positions + dt / 6.0 * (k1p + 2 * k2p + 2 * k3p + k4p)
         velocities = velocities + dt / 6.0 * (k1v + 2 * k2v + 2 * k3v + k4v)
         out_p[s], out_v[s] = positions, velocities
+    return positions, velocities
+
+
+def propagate_blocks(
+    positions: np.ndarray,
+    velocities: np.ndarray,
+    masses: np.ndarray,
+    dt: float,
+    steps: int,
+    method: Method = "verlet",
+    block_steps: int | None = None,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Integrate ``steps`` fixed steps, yielding consecutive blocks of rows 0..steps.
+
+    Each block is (b, K, n, 3) positions and velocities, at most ``block_steps`` rows
+    (default: all in one block); row 0 of the first block is the initial state. The
+    buffers are reused: a consumer that keeps a block must copy it. Memory is
+    O(block_steps * K), whatever ``steps`` is. Raises PropagationInputError for bad input
+    and FloatingPointError naming the step when the state stops being finite (a close
+    encounter the step size can't resolve).
+    """
+    positions = np.asarray(positions, dtype=np.float64)
+    velocities = np.asarray(velocities, dtype=np.float64)
+    masses = np.asarray(masses, dtype=np.float64)
+    validate_step(dt, steps, method)
+    validate_state(positions, velocities, masses)
+    rows = steps + 1 if block_steps is None else max(1, min(int(block_steps), steps + 1))
+    integrate = _verlet if method == "verlet" else _rk4
+    buffer_p = np.empty((rows, *positions.shape))
+    buffer_v = np.empty_like(buffer_p)
+    buffer_p[0], buffer_v[0] = positions, velocities
+    filled, first_row = 1, 0
+    while True:
+        todo = min(rows - filled, steps - (first_row + filled - 1))
+        if todo:
+            with np.errstate(all="ignore"):
+                positions, velocities = integrate(
+                    positions, velocities, masses, dt, buffer_p[filled:filled + todo], buffer_v[filled:filled + todo]
+                )
+        block_p, block_v = buffer_p[:filled + todo], buffer_v[:filled + todo]
+        finite = np.isfinite(block_p).all(axis=(1, 2, 3)) & np.isfinite(block_v).all(axis=(1, 2, 3))
+        if not finite.all():
+            raise FloatingPointError(
+                f"state became non-finite at step {first_row + int(np.argmin(finite))} "
+                f"(bodies collided or dt={dt} is too large)"
+            )
+        yield block_p, block_v
+        first_row += filled + todo
+        if first_row > steps:
+            return
+        filled = 0
 
 
 def propagate(
@@ -159,27 +217,11 @@ def propagate(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Integrate ``steps`` fixed steps; returns positions and velocities (steps + 1, K, n, 3).
 
-    Row 0 is the initial state. Raises PropagationInputError for bad input and
-    FloatingPointError naming the step when the state stops being finite (a close
-    encounter the step size can't resolve).
+    Row 0 is the initial state. The whole trajectory in memory: for the nominal run and
+    tests; ensembles use `propagate_blocks`.
     """
-    positions = np.asarray(positions, dtype=np.float64)
-    velocities = np.asarray(velocities, dtype=np.float64)
-    masses = np.asarray(masses, dtype=np.float64)
-    validate_step(dt, steps, method)
-    validate_state(positions, velocities, masses)
-    out_p = np.empty((steps + 1, *positions.shape))
-    out_v = np.empty_like(out_p)
-    out_p[0], out_v[0] = positions, velocities
-    with np.errstate(all="ignore"):
-        (_verlet if method == "verlet" else _rk4)(positions, velocities, masses, dt, steps, out_p, out_v)
-    finite = np.isfinite(out_p).all(axis=(1, 2, 3)) & np.isfinite(out_v).all(axis=(1, 2, 3))
-    if not finite.all():
-        first = int(np.argmin(finite))
-        raise FloatingPointError(
-            f"state became non-finite at step {first} (bodies collided or dt={dt} is too large)"
-        )
-    return out_p, out_v
+    [(traj_p, traj_v)] = list(propagate_blocks(positions, velocities, masses, dt, steps, method))
+    return traj_p, traj_v
 
 
 def total_energy(positions: np.ndarray, velocities: np.ndarray, masses: np.ndarray) -> np.ndarray:

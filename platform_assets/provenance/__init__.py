@@ -9,9 +9,16 @@ from platform_assets.provenance.partitions import (
     partition_materialization,
 )
 from platform_assets.provenance.code_version import code_version_of, code_version_parts
-from platform_assets.provenance.skip import FORCE_TAG, FORCED_METADATA_KEY, REASON_METADATA_KEY
+from platform_assets.provenance.skip import (
+    CONFIG_METADATA_KEY,
+    FORCE_TAG,
+    FORCED_METADATA_KEY,
+    REASON_METADATA_KEY,
+    config_version,
+)
 
 __all__ = [
+    "CONFIG_METADATA_KEY",
     "FORCED_METADATA_KEY",
     "PartitionDecision",
     "partition_decisions",
@@ -19,6 +26,7 @@ __all__ = [
     "FORCE_TAG",
     "REASON_METADATA_KEY",
     "code_version_of",
+    "config_version",
     "code_version_parts",
     "content_version",
     "platform_automation_condition",

@@ -238,8 +238,8 @@ class _Collector:
                 member = member.__func__
             if isinstance(member, property):
                 member = member.fget
-            if isinstance(member, types.FunctionType):
-                self._follow_references(member)
+            if isinstance(member, types.FunctionType) and self._is_local(member):
+                self._follow_references(member)  # not generated ones (dataclass __repr__)
 
     def add_value(self, value: Any, name: str | None = None) -> None:
         if isinstance(value, types.FunctionType):

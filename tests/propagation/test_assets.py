@@ -80,6 +80,28 @@ def test_asking_again_for_an_existing_n_computes_nothing(instance, blob):
     assert second.asset_materializations_for_node(ASSET_OP) == []
 
 
+def test_execution_settings_alone_do_not_recompute_but_dt_does(instance, blob):
+    request_steps(instance, 20)
+    assert materialize(instance, blob, 20).success
+    again = materialize(instance, blob, 20, use_dask=True, max_steps=500)  # how, not what
+    assert again.success and again.asset_materializations_for_node(ASSET_OP) == []
+    assert len(materializations(instance, 20)) == 1
+    changed = materialize(instance, blob, 20, dt=0.02)  # a different result
+    assert changed.success and len(changed.asset_materializations_for_node(ASSET_OP)) == 1
+    assert len(materializations(instance, 20)) == 2
+    assert metadata(instance, 20)["platform/reason"] == "run config changed"
+
+
+def test_resume_ignores_execution_settings_but_not_dt(instance, blob):
+    for steps in (10, 20, 30):
+        request_steps(instance, steps)
+    assert materialize(instance, blob, 10).success
+    assert materialize(instance, blob, 20, use_dask=True, max_steps=500).success
+    assert metadata(instance, 20)["resumed_from_steps"] == 10
+    assert materialize(instance, blob, 30, dt=0.02).success
+    assert metadata(instance, 30)["resumed_from_steps"] == 0
+
+
 def test_n_resumes_from_the_largest_matching_m_and_equals_from_scratch(instance, blob, tmp_path):
     for steps in (10, 20, 40):
         request_steps(instance, steps)

@@ -58,6 +58,41 @@ def test_resume_from_m_equals_from_scratch(method):
     assert_same_run(resumed, run(80, method=method))  # bit for bit
 
 
+def test_integrator_block_size_changes_no_bit(monkeypatch):
+    """The moments are reduced block by block inside the integrator loop; where the blocks
+    fall must not matter (resume relies on it: its blocks start at M, not at 0)."""
+    from platform_assets.propagation import ensemble
+
+    whole = run(70)
+    monkeypatch.setattr(ensemble, "BLOCK_VALUES", 5 * 2 * 6 * 3)  # 3 steps per block of a 5-member chunk
+    assert ensemble.block_steps_for(5, 2) == 3
+    assert_same_run(run(70), whole)
+
+
+def test_chunk_memory_does_not_grow_with_steps_times_members(monkeypatch):
+    """A task holds the per-step moments and one block of steps, not the chunk's trajectory."""
+    import tracemalloc
+
+    from platform_assets.propagation import ensemble
+    from platform_assets.propagation.ensemble import initial_ensemble, propagate_chunk
+
+    monkeypatch.setattr(ensemble, "BLOCK_VALUES", 1 << 12)
+    spec = EnsembleSpec(size=256, position_sigma=1e-3, velocity_sigma=1e-3, seed=1, chunk_size=256)
+    p0, v0 = initial_ensemble(BODIES, spec)
+    steps, d = 400, 12
+    trajectory_bytes = 2 * (steps + 1) * p0.size * 8  # what keeping positions + velocities would take
+    moments_bytes = (steps + 1) * (d + d * d) * 8
+    tracemalloc.start()
+    try:
+        stats = propagate_chunk(p0, v0, BODIES.masses, 0.01, steps, "verlet")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert stats.mean.shape == (steps + 1, d)
+    assert trajectory_bytes > 4 * moments_bytes  # the comparison below means something
+    assert peak < moments_bytes + trajectory_bytes / 4, (peak, moments_bytes, trajectory_bytes)
+
+
 def test_dask_and_in_process_agree(dask_client):
     assert_same_run(run(50, client=dask_client), run(50))
 
