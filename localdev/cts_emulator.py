@@ -32,6 +32,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 SERVICE_NAME = "CDM Task Service"
 DEFAULT_TOKEN = "local-dev-token"
@@ -46,6 +47,8 @@ NO_SUCH_JOB = (40040, "No such job")
 
 _JOB_ROUTE = re.compile(r"^/admin/jobs/([^/]+)$")
 _META_ROUTE = re.compile(r"^/admin/jobs/([^/]+)/meta$")
+JOB_ID_PATTERN = re.compile(r"[\w-]{1,50}", re.ASCII)  # the CTS's job id path parameter
+META_VALUE_TYPES = (str, int, float, bool)  # set_fields values: JSON scalars only
 
 
 def _now() -> str:
@@ -289,7 +292,11 @@ class CtsEmulator:
         denied = self._authorize(auth)
         if denied:
             return denied
-        job_id = (job_match or meta_match).group(1)
+        job_id = unquote((job_match or meta_match).group(1))
+        if not JOB_ID_PATTERN.fullmatch(job_id):
+            return 400, error_body(400, f"job_id: String should match pattern "
+                                        f"'^{JOB_ID_PATTERN.pattern}$'",
+                                   REQUEST_VALIDATION_FAILED)
         with self._lock:
             job = copy.deepcopy(self._jobs.get(job_id))
         if job is None:
@@ -302,6 +309,11 @@ class CtsEmulator:
             unset_keys = update.get("unset_keys") or []
             if not isinstance(set_fields, dict) or not isinstance(unset_keys, list):
                 raise ValueError("set_fields must be an object and unset_keys a list")
+            bad = [k for k, v in set_fields.items()
+                   if not k or v is None or not isinstance(v, META_VALUE_TYPES)]
+            if bad or not all(isinstance(k, str) and k for k in unset_keys):
+                raise ValueError(f"set_fields values must be strings, numbers or booleans "
+                                 f"and keys non-empty (bad: {bad}); unset_keys strings")
         except (ValueError, AttributeError) as e:
             return 400, error_body(400, f"Invalid meta update: {e}", REQUEST_VALIDATION_FAILED)
         with self._lock:

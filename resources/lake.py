@@ -9,17 +9,21 @@ Concurrency: delta-rs uses optimistic concurrency; a MERGE that lost the race fa
 ``CommitFailedError`` ("a concurrent transaction added new data") and is simply re-run
 against the new snapshot, so two imports into one table at once end with exactly one row
 per key. On local disk the commit is an atomic create-if-absent. On S3 the commit needs
-a conditional put: set ``s3_conditional_put="etag"`` (supported by AWS S3, MinIO, R2) in
-production; without it (the default, since moto's support is flaky) delta-rs falls back
-to unsafe rename and concurrent writers must be serialized by Dagster (the importer
-runs carry a per-importer tag concurrency limit).
+a conditional put: ``PLATFORM_LAKE_S3_CONDITIONAL_PUT=etag`` (AWS S3, MinIO, R2) sets
+deltalake's ``conditional_put``; unset, delta-rs falls back to unsafe rename, where two
+concurrent commits can overwrite each other (lost rows), and every S3 merge logs a
+warning (tests leave it unset: moto's conditional put is flaky).
+
+Each MERGE may be restricted to a slice of the target (``target_filter``, e.g. the CTS
+job id all rows share), so an import neither scans nor conflicts with the whole table.
 """
 
 from __future__ import annotations
 
+import logging
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
@@ -36,13 +40,26 @@ class MergeResult:
     attempts: int
 
 
+log = logging.getLogger(__name__)
+
+CONDITIONAL_PUT_MODES = ("etag",)  # deltalake storage option ``conditional_put``
+
+
 def _quote(column: str) -> str:
     return "`" + column.replace("`", "``") + "`"
 
 
-def merge_predicates(columns: Sequence[str], keys: Sequence[str]) -> tuple[str, str | None]:
-    """(join predicate on the keys, "any non-key column differs" predicate)."""
-    join = " AND ".join(f"t.{_quote(k)} = s.{_quote(k)}" for k in keys)
+def _literal(value: str) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def merge_predicates(columns: Sequence[str], keys: Sequence[str],
+                     target_filter: Mapping[str, str] | None = None) -> tuple[str, str | None]:
+    """(join predicate on the keys (+ ``t.col = 'value'`` per ``target_filter``),
+    "any non-key column differs" predicate)."""
+    join = " AND ".join([f"t.{_quote(k)} = s.{_quote(k)}" for k in keys]
+                        + [f"t.{_quote(c)} = {_literal(v)}"
+                           for c, v in sorted((target_filter or {}).items())])
     changed = " OR ".join(f"(t.{_quote(c)} IS DISTINCT FROM s.{_quote(c)})"
                           for c in columns if c not in keys)
     return join, (changed or None)
@@ -54,7 +71,8 @@ class DeltaLake(dg.ConfigurableResource):
     url: str
     aws_endpoint_url: str | None = None
     aws_allow_http: bool = False
-    s3_conditional_put: str | None = None  # "etag" for safe concurrent S3 commits
+    # "etag" for safe concurrent S3 commits (PLATFORM_LAKE_S3_CONDITIONAL_PUT)
+    s3_conditional_put: str | None = None
     max_commit_attempts: int = 20
 
     # --- locations -----------------------------------------------------------
@@ -74,6 +92,10 @@ class DeltaLake(dg.ConfigurableResource):
         if self.aws_allow_http or (self.aws_endpoint_url or "").startswith("http://"):
             options["AWS_ALLOW_HTTP"] = "true"
         if self.s3_conditional_put:
+            if self.s3_conditional_put not in CONDITIONAL_PUT_MODES:
+                raise ValueError(f"PLATFORM_LAKE_S3_CONDITIONAL_PUT must be one of "
+                                 f"{CONDITIONAL_PUT_MODES} or unset, not "
+                                 f"{self.s3_conditional_put!r}")
             options["conditional_put"] = self.s3_conditional_put
         else:
             options["AWS_S3_ALLOW_UNSAFE_RENAME"] = "true"
@@ -113,13 +135,26 @@ class DeltaLake(dg.ConfigurableResource):
             if not self.exists(table_name):  # lost the creation race: fine; else re-raise
                 raise
 
-    def merge(self, table_name: str, data, keys: Sequence[str]) -> MergeResult:
+    @property
+    def concurrent_writes_safe(self) -> bool:
+        return not self.url.startswith("s3://") or bool(self.s3_conditional_put)
+
+    def merge(self, table_name: str, data, keys: Sequence[str],
+              target_filter: Mapping[str, str] | None = None, logger=None) -> MergeResult:
         """MERGE pyarrow ``data`` into ``table_name`` on ``keys`` (see module docstring).
 
         ``data`` must not repeat a key (the caller validates and names the offender).
-        Columns new to the table are added (schema evolution, e.g. a fixed importer).
+        ``target_filter`` (column -> value every row of ``data`` has) limits the target
+        rows the merge reads. Columns new to the table are added (schema evolution, e.g.
+        a fixed importer).
         """
         from deltalake.exceptions import CommitFailedError
+
+        if not self.concurrent_writes_safe:
+            (logger or log).warning(
+                f"merge into {table_name!r} on S3 without PLATFORM_LAKE_S3_CONDITIONAL_PUT: "
+                "delta-rs commits by unsafe rename, concurrent writers can lose rows; set it "
+                "to 'etag' (AWS S3, MinIO, R2)")
 
         missing = [k for k in keys if k not in data.column_names]
         if missing:
@@ -132,7 +167,7 @@ class DeltaLake(dg.ConfigurableResource):
             added = [c for c in data.column_names if c not in existing]
             # a schema that grew (fixed importer) updates every matched row once
             join, changed = merge_predicates(
-                [c for c in data.column_names if c in existing], keys)
+                [c for c in data.column_names if c in existing], keys, target_filter)
             merger = table.merge(data, predicate=join, source_alias="s", target_alias="t",
                                  merge_schema=bool(added))
             if changed or added:
@@ -153,10 +188,12 @@ class DeltaLake(dg.ConfigurableResource):
 
 
 def lake_resource() -> DeltaLake:
-    """The ``lake`` resource from ``PLATFORM_LAKE_URL`` / ``AWS_ENDPOINT_URL``."""
+    """The ``lake`` resource from ``PLATFORM_LAKE_URL`` / ``AWS_ENDPOINT_URL`` /
+    ``PLATFORM_LAKE_S3_CONDITIONAL_PUT``."""
     from resources.config import env_or
     from resources.settings import settings
 
     s = settings()
     return DeltaLake(url=env_or("PLATFORM_LAKE_URL", s.lake_url),
-                     aws_endpoint_url=env_or("AWS_ENDPOINT_URL", None))
+                     aws_endpoint_url=env_or("AWS_ENDPOINT_URL", None),
+                     s3_conditional_put=env_or("PLATFORM_LAKE_S3_CONDITIONAL_PUT", None))

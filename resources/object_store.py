@@ -23,11 +23,15 @@ class CtsOutputNotFound(FileNotFoundError):
     """A file named in the CTS job document is not in the object store."""
 
 
+class InvalidOutputPath(ValueError):
+    """A job document names an output path that is not ``bucket/key``."""
+
+
 def split_s3_path(path: str) -> tuple[str, str]:
     """``"bucket/some/key"`` -> ``("bucket", "some/key")``; rejects ``s3://`` and bad paths."""
     bucket, _, key = path.strip().partition("/")
     if "://" in path or len(bucket) < 3 or not key:
-        raise ValueError(f"not a CTS S3 path ('bucket/key' without scheme): {path!r}")
+        raise InvalidOutputPath(f"not a CTS S3 path ('bucket/key' without scheme): {path!r}")
     return bucket, key
 
 

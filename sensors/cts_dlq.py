@@ -1,11 +1,18 @@
 """Dead-lettering of failed CTS imports, and replay of the dead-letter topic.
 
-`cts_import_failures` (run-failure sensor on the importer jobs): once an import run has
-failed for good (its step retries are exhausted and Dagster will not re-execute the run;
-see ``dagster/will_retry``), it publishes the original event plus ``error_dlq`` (root
-error) and ``error_dlq_trace`` (full trace) to ``CTS_JOBS_DLQ_TOPIC`` and marks the job
-``<prefix>_error`` on the CTS. If either effect fails the sensor tick fails and Dagster
-re-evaluates that run later (at-least-once).
+`cts_import_failures`: once an import run has failed for good (its step retries are
+exhausted and Dagster will not re-execute the run; see ``dagster/will_retry``), it marks
+the job ``<prefix>_error`` on the CTS and publishes the original event plus ``error_dlq``
+(root error) and ``error_dlq_trace`` (full trace) to ``CTS_JOBS_DLQ_TOPIC``.
+
+Why a plain sensor and not ``@run_failure_sensor``: Dagster advances a run-status
+sensor's cursor even when its function raises, so a failure that happened while Kafka or
+the CTS was down would never be dead-lettered. This sensor keeps its own cursor (the
+event-log storage id of the last ``RUN_FAILURE`` it fully handled; storage ids grow in
+the order failures happen, so a run queued early and failing late is never skipped) and
+moves it only past failures whose ``_error`` meta was recorded and whose dead letter the
+broker acknowledged. A tick that handles nothing because of an outage raises (visible in
+the UI) and the next tick starts from the same failure.
 
 `cts_dlq_replay` (stopped by default; an operator turns it on to drain the DLQ): each
 tick re-publishes a bounded batch of dead-lettered events, with the error fields
@@ -19,13 +26,12 @@ cursor only moves after the broker acknowledged the batch. Messages that are not
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 
 import dagster as dg
 
 from platform_assets.cts import registry
-from resources.cts import CtsClient
+from resources.cts import CtsClient, CtsJobNotFound, utc_now
 from resources.kafka import KafkaResource, TopicCursor, fingerprint
 from sensors.cts_messages import (
     EVENT_TAG,
@@ -38,8 +44,10 @@ from sensors.cts_messages import (
     strip_dead_letter,
 )
 
+FAILURE_SENSOR_NAME = "cts_import_failures"
 WILL_RETRY_TAG = "dagster/will_retry"  # set by Dagster on failed runs when run retries are on
 PARTITION_TAG = "dagster/partition"
+MAX_FAILURES_PER_TICK = 100
 MAX_REPLAYS = 3
 MAX_REPLAYS_PER_TICK = 200
 
@@ -51,44 +59,111 @@ def _root_error(error) -> object:
     return error
 
 
-def failure_details(context: dg.RunFailureSensorContext) -> tuple[str, str]:
+def _described(error) -> tuple[str, str]:
+    root = _root_error(error)
+    return f"{root.cls_name}: {root.message.strip()}", error.to_string()
+
+
+def failure_details(instance: dg.DagsterInstance, run_id: str,
+                    failure_event: dg.EventLogEntry | None) -> tuple[str, str]:
     """(``error_dlq``, ``error_dlq_trace``) of a failed run: the first failed step's root
-    error and its full trace; the run-level error when no step failed."""
-    for event in context.get_step_failure_events():
-        error = event.step_failure_data.error
+    error and its full trace; else the run-level error; else the failure message. The
+    trace is never empty (the DLQ contract requires both fields)."""
+    for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE):
+        error = record.dagster_event.step_failure_data.error
         if error is not None:
-            root = _root_error(error)
-            return f"{root.cls_name}: {root.message.strip()}", error.to_string()
-    error = getattr(context.failure_event.event_specific_data, "error", None)
+            return _described(error)
+    dagster_event = failure_event.dagster_event if failure_event else None
+    error = getattr(getattr(dagster_event, "event_specific_data", None), "error", None)
     if error is not None:
-        root = _root_error(error)
-        return f"{root.cls_name}: {root.message.strip()}", error.to_string()
-    return context.failure_event.message or "run failed", ""
+        return _described(error)
+    message = (dagster_event.message if dagster_event else None) or "run failed"
+    return message, f"run {run_id} failed without an error trace: {message}"
 
 
-@dg.run_failure_sensor(
-    name="cts_import_failures",
-    monitored_jobs=[importer.job for importer in registry.IMPORTERS.values()],
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=30,
-    description="Failed CTS imports (after all retries) -> DLQ topic + <prefix>_error on the job.",
-)
-def cts_import_failures(context: dg.RunFailureSensorContext, kafka: KafkaResource,
-                        cts_client: CtsClient):
-    run = context.instance.get_run_by_id(context.dagster_run.run_id) or context.dagster_run
-    if run.tags.get(WILL_RETRY_TAG) == "true":
-        context.log.info(f"run {run.run_id} failed but Dagster will retry it; not dead-lettering")
-        return
-    error, trace = failure_details(context)
-    event_json = run.tags.get(EVENT_TAG)
-    if event_json:
-        kafka.publish(kafka.dlq_topic, [dead_letter(json.loads(event_json), error, trace)])
+def _failure_cursor(raw: str | None) -> int:
+    """Storage id of the last RUN_FAILURE event fully handled (0: none yet)."""
+    if not raw:
+        return 0
+    try:
+        return int(json.loads(raw)["after_storage_id"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"unreadable {FAILURE_SENSOR_NAME} cursor {raw[:200]!r}: {e}") from e
+
+
+def _failure_cursor_json(storage_id: int) -> str:
+    return json.dumps({"after_storage_id": storage_id})
+
+
+class _NotFinalYet(Exception):
+    """Run retries are on and Dagster has not yet tagged whether it retries this run."""
+
+
+def dead_letter_failed_run(instance: dg.DagsterInstance, run: dg.DagsterRun,
+                           failure_event: dg.EventLogEntry | None, kafka: KafkaResource,
+                           cts_client: CtsClient, log) -> str:
+    """Mark the job ``_error`` and dead-letter the run's event; returns what was done.
+    Raises when an effect could not be made durable (the caller keeps its cursor)."""
+    will_retry = run.tags.get(WILL_RETRY_TAG)
+    if will_retry == "true":
+        return f"run {run.run_id} failed but Dagster will retry it; not dead-lettering"
+    if will_retry is None and instance.run_retries_enabled:
+        raise _NotFinalYet(run.run_id)
+    error, trace = failure_details(instance, run.run_id, failure_event)
     job_id = run.tags.get(JOB_ID_TAG) or run.tags.get(PARTITION_TAG)
     if job_id:
-        cts_client.set_meta(job_id, {f"{registry.META_PREFIX}_error":
-                                     dt.datetime.now(dt.timezone.utc).isoformat()})
-    context.log.info(f"CTS job {job_id}: import run {run.run_id} failed for good: {error}"
-                     + ("; event dead-lettered" if event_json else ""))
+        try:
+            cts_client.set_meta(job_id, {registry.META_ERROR: utc_now()})
+        except CtsJobNotFound:
+            log.warning(f"CTS job {job_id!r} no longer exists; cannot record {registry.META_ERROR}")
+    event_json = run.tags.get(EVENT_TAG)
+    if event_json:  # runs without an event (manual backfills) only get _error
+        kafka.publish(kafka.dlq_topic, [dead_letter(json.loads(event_json), error, trace)])
+    return (f"CTS job {job_id}: import run {run.run_id} failed for good: {error}"
+            + ("; event dead-lettered" if event_json else ""))
+
+
+@dg.sensor(
+    name=FAILURE_SENSOR_NAME,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30,
+    description="Failed CTS imports (after all retries) -> DLQ topic + <prefix>_error on the "
+                "job; the cursor moves only past failures whose effects are durable.",
+)
+def cts_import_failures(context: dg.SensorEvaluationContext, kafka: KafkaResource,
+                        cts_client: CtsClient) -> dg.SensorResult:
+    instance = context.instance
+    after = _failure_cursor(context.cursor)
+    failures = instance.fetch_run_status_changes(
+        dg.RunStatusChangeRecordsFilter(event_type=dg.DagsterEventType.RUN_FAILURE,
+                                        after_storage_id=after or None),
+        limit=MAX_FAILURES_PER_TICK, ascending=True).records
+    import_jobs = [importer.job.name for importer in registry.IMPORTERS.values()]
+    run_ids = list(dict.fromkeys(record.run_id for record in failures))
+    runs = {record.dagster_run.run_id: record.dagster_run for job_name in import_jobs
+            for record in instance.get_run_records(dg.RunsFilter(
+                run_ids=run_ids, job_name=job_name,
+                statuses=[dg.DagsterRunStatus.FAILURE]))} if run_ids else {}
+    handled, done = after, []
+    for record in failures:
+        run = runs.get(record.run_id)
+        if run is not None:
+            try:
+                done.append(dead_letter_failed_run(instance, run, record.event_log_entry,
+                                                   kafka, cts_client, context.log))
+            except _NotFinalYet:
+                break  # decided by Dagster moments later: look again next tick
+            except Exception:
+                if not done:
+                    raise  # nothing handled: fail the tick visibly, cursor unchanged
+                context.log.exception(f"dead-lettering run {run.run_id} failed; "
+                                      "retrying from it next tick")
+                break
+        handled = record.storage_id
+    for line in done:
+        context.log.info(line)
+    return dg.SensorResult(cursor=_failure_cursor_json(handled),
+                           skip_reason=f"{len(done)} failed import run(s) handled")
 
 
 def replay_message(message) -> tuple[bytes, list] | None:

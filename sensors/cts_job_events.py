@@ -7,42 +7,62 @@ nothing is lost and nothing is committed early. Replays never duplicate runs bec
 run key names the (job, transition), and runs of different jobs are independent, so one
 long import never holds up the others (unlike one-event-at-a-time per partition).
 
-Per tick: read at most ``MAX_EVENTS_PER_TICK`` messages within ``MAX_TICK_SECONDS``;
+Per tick: read at most ``MAX_EVENTS_PER_TICK`` messages within ``MAX_READ_SECONDS``;
 ``complete`` events fetch their jobs from the CTS (bounded concurrency, retried by
 :class:`CtsClient`), route by image name to an importer, add the job id as a dynamic
 partition of the importer's asset and request its import. Other states are skipped.
 Unusable messages and unknown jobs go to the DLQ (acknowledged before the cursor moves);
 jobs whose image has no importer are marked ``<prefix>_no_operation`` on the CTS.
+
+The tick has a deadline (``TICK_DEADLINE_SECONDS``, well inside the daemon's 60 s sensor
+timeout): messages are handled in chunks in read order and every CTS call is bounded by
+the deadline. When it comes near (a slow CTS), the remaining messages are left for the
+next tick and the cursor of each partition advances only past its last fully handled
+message.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
+import time
 from collections import defaultdict
 
 import dagster as dg
 
 from platform_assets.cts import registry
-from resources.cts import CtsClient, CtsError, CtsJobNotFound
-from resources.kafka import KafkaResource, TopicCursor
+from platform_assets.cts.importers.base import IMPORTER_TAG
+from resources.cts import (
+    CtsClient,
+    CtsDeadlineReached,
+    CtsError,
+    CtsJobNotFound,
+    CtsUnavailable,
+    utc_now,
+)
+from resources.kafka import KafkaResource, PartitionPosition, TopicCursor, fingerprint
 from sensors.cts_messages import (
     COMPLETE,
     EVENT_TAG,
-    IMPORTER_TAG,
     JOB_ID_TAG,
     TRANSITION_TAG,
     BadEvent,
     JobEvent,
     dead_letter,
     parse_event,
+    trace_of,
 )
 
 SENSOR_NAME = "cts_job_events"
 MAX_EVENTS_PER_TICK = 500
-MAX_TICK_SECONDS = 15.0  # reading; CTS calls add at most a few seconds per tick
+MAX_READ_SECONDS = 15.0
+# reading + CTS calls; the DLQ flush (<= KafkaResource.flush_timeout_seconds, 15 s) comes
+# after, and the whole tick must stay under the daemon's 60 s sensor evaluation timeout
+TICK_DEADLINE_SECONDS = 35.0
 IDLE_SECONDS = 1.0
 CTS_CONCURRENCY = 8
+# messages whose CTS work is done together: about one round of concurrent fetches, so a
+# chunk fits in the time left after reading even when the CTS is slow
+CHUNK_SIZE = 2 * CTS_CONCURRENCY
 RUN_KEY_TAG, SENSOR_NAME_TAG = "dagster/run_key", "dagster/sensor_name"  # set by the daemon
 # CTS refusals that concern the whole configuration, not one message: fail the tick
 _CONFIG_ERRORS = {401, 403}
@@ -60,9 +80,14 @@ class TickPlan:
     no_operation: list[str] = dataclasses.field(default_factory=list)
     skipped_states: int = 0
     already_requested: int = 0
+    handled: int = 0  # messages (a prefix of the batch) whose effects are all planned/done
+    deadline_reached: bool = False
 
     def summary(self, messages: int) -> str:
-        return (f"{messages} messages: {len(self.run_requests)} imports requested, "
+        left = messages - self.handled
+        return (f"{messages} messages"
+                + (f" ({left} left for the next tick: deadline)" if left else "")
+                + f": {len(self.run_requests)} imports requested, "
                 f"{self.skipped_states} non-complete skipped, {self.already_requested} "
                 f"already requested, {len(self.no_operation)} without importer, "
                 f"{len(self.dead_letters)} dead-lettered")
@@ -88,54 +113,118 @@ def _existing_run_keys(instance: dg.DagsterInstance, keys: list[str]) -> set[str
     return {run.tags[RUN_KEY_TAG] for run in runs}
 
 
-def plan_tick(messages, cts: CtsClient, instance: dg.DagsterInstance | None) -> TickPlan:
-    """Decide the effects of a batch of messages. Raises on transient CTS failures."""
-    plan = TickPlan()
+def _bad(plan: TickPlan, original, error: BaseException, text: str | None = None) -> None:
+    plan.dead_letters.append(dead_letter(original, text or str(error), trace_of(error)))
+
+
+def plan_chunk(plan: TickPlan, messages, cts: CtsClient, instance: dg.DagsterInstance | None,
+               deadline: float | None = None) -> None:
+    """Add the effects of ``messages`` to ``plan`` (``no_operation`` meta is recorded on
+    the CTS here). Raises :class:`CtsUnavailable` (also when ``deadline`` passes) and
+    configuration errors; then ``plan`` holds nothing of this chunk."""
+    chunk = TickPlan()
+    requested = {r.run_key for r in plan.run_requests}
     completed: dict[str, JobEvent] = {}
     for message in messages:
         try:
             event = parse_event(message.value())
         except BadEvent as e:
-            plan.dead_letters.append(dead_letter(message.value(), str(e)))
+            _bad(chunk, message.value(), e)
             continue
         if event.state != COMPLETE:
-            plan.skipped_states += 1
+            chunk.skipped_states += 1
             continue
-        completed.setdefault(event.run_key, event)  # duplicates within the batch
+        if event.run_key not in requested:
+            completed.setdefault(event.run_key, event)  # duplicates within the tick
     if instance is not None:
         done = _existing_run_keys(instance, list(completed))
-        plan.already_requested = len(done)
+        chunk.already_requested = len(done)
         completed = {k: e for k, e in completed.items() if k not in done}
 
-    jobs = cts.get_jobs([e.job_id for e in completed.values()], max_concurrency=CTS_CONCURRENCY)
+    jobs = cts.get_jobs([e.job_id for e in completed.values()],
+                        max_concurrency=CTS_CONCURRENCY, deadline=deadline)
     for event in completed.values():
         job = jobs[event.job_id]
         if isinstance(job, CtsJobNotFound):
-            plan.dead_letters.append(dead_letter(event.body, "No such job"))
+            _bad(chunk, event.body, job, "No such job")
             continue
         if isinstance(job, CtsError) and job.httpcode and 400 <= job.httpcode < 500 \
                 and job.httpcode not in _CONFIG_ERRORS:
-            plan.dead_letters.append(dead_letter(event.body, str(job)))
+            _bad(chunk, event.body, job)
             continue
         if isinstance(job, Exception):
             raise job  # CTS unavailable after retries / misconfigured: replay next tick
         try:
             importer = registry.importer_for_image(image_name(job))
         except BadEvent as e:
-            plan.dead_letters.append(dead_letter(event.body, str(e)))
+            _bad(chunk, event.body, e)
             continue
         if importer is None:
-            plan.no_operation.append(event.job_id)
+            chunk.no_operation.append(event.job_id)
             continue
-        plan.partitions[importer.partitions_def.name].add(event.job_id)
-        plan.run_requests.append(dg.RunRequest(
+        chunk.partitions[importer.partitions_def.name].add(event.job_id)
+        chunk.run_requests.append(dg.RunRequest(
             run_key=event.run_key,
             job_name=importer.job.name,
             partition_key=event.job_id,
             tags={EVENT_TAG: event.to_json(), JOB_ID_TAG: event.job_id,
                   TRANSITION_TAG: event.trans_id or "", IMPORTER_TAG: importer.name},
         ))
+    for job_id in dict.fromkeys(chunk.no_operation):  # idempotent: safe to repeat on replay
+        cts.set_meta(job_id, {registry.META_NO_OPERATION: utc_now()}, deadline=deadline)
+    # the chunk is fully handled: merge it
+    plan.run_requests += chunk.run_requests
+    for name, keys in chunk.partitions.items():
+        plan.partitions[name] |= keys
+    plan.dead_letters += chunk.dead_letters
+    plan.no_operation += chunk.no_operation
+    plan.skipped_states += chunk.skipped_states
+    plan.already_requested += chunk.already_requested
+    plan.handled += len(messages)
+
+
+def plan_tick(messages, cts: CtsClient, instance: dg.DagsterInstance | None,
+              deadline: float | None = None, chunk_size: int | None = None) -> TickPlan:
+    """Handle ``messages`` chunk by chunk in read order until ``deadline``.
+
+    ``plan.handled`` counts the messages (a prefix) whose effects are in the plan. A CTS
+    outage raises when nothing was handled yet (the tick fails, nothing moves); after
+    some progress, or when the deadline cut a CTS call short, the tick ends early with
+    what is done.
+    """
+    plan = TickPlan()
+    size = chunk_size or CHUNK_SIZE
+    for start in range(0, len(messages), size):
+        if deadline is not None and time.monotonic() >= deadline:
+            plan.deadline_reached = True
+            break
+        try:
+            plan_chunk(plan, messages[start:start + size], cts, instance, deadline)
+        except CtsUnavailable as e:
+            if plan.handled or isinstance(e, CtsDeadlineReached):
+                plan.deadline_reached = True
+                break  # keep what is done; the rest is read again next tick
+            raise
     return plan
+
+
+def handled_cursor(before: TopicCursor, batch, handled: int) -> TopicCursor:
+    """The cursor after the first ``handled`` messages of ``batch``: per partition, past
+    its last handled message; where nothing was handled, where the read started."""
+    if handled >= len(batch.messages):
+        return batch.cursor
+    positions = dict(batch.cursor.positions)
+    pending = {m.partition() for m in batch.messages[handled:]}
+    for p in pending:
+        if p in batch.reset_partitions or p not in before.positions:
+            positions.pop(p, None)
+        else:
+            positions[p] = before.positions[p]
+    for message in batch.messages[:handled]:
+        if message.partition() in pending:
+            positions[message.partition()] = PartitionPosition(message.offset() + 1,
+                                                               fingerprint(message))
+    return TopicCursor(positions)
 
 
 def _partition_requests(plan: TickPlan) -> list[dg.AddDynamicPartitionsRequest]:
@@ -153,25 +242,23 @@ def _partition_requests(plan: TickPlan) -> list[dg.AddDynamicPartitionsRequest]:
 )
 def cts_job_events(context: dg.SensorEvaluationContext, kafka: KafkaResource,
                    cts_client: CtsClient) -> dg.SensorResult:
+    deadline = time.monotonic() + TICK_DEADLINE_SECONDS
     topic = kafka.jobs_topic
-    batch = kafka.read(topic, TopicCursor.from_json(context.cursor),
-                       max_messages=MAX_EVENTS_PER_TICK, max_seconds=MAX_TICK_SECONDS,
-                       idle_seconds=IDLE_SECONDS)
+    before = TopicCursor.from_json(context.cursor)
+    batch = kafka.read(topic, before, max_messages=MAX_EVENTS_PER_TICK,
+                       max_seconds=MAX_READ_SECONDS, idle_seconds=IDLE_SECONDS)
     if not batch.topic_exists:
         return dg.SensorResult(skip_reason=f"topic {topic!r} does not exist (yet)",
                                cursor=context.cursor)
-    plan = plan_tick(batch.messages, cts_client, context.instance)
-    now = dt.datetime.now(dt.timezone.utc).isoformat()
-    for job_id in plan.no_operation:
-        cts_client.set_meta(job_id, {f"{registry.META_PREFIX}_no_operation": now})
+    plan = plan_tick(batch.messages, cts_client, context.instance, deadline=deadline)
     kafka.publish(kafka.dlq_topic, plan.dead_letters)  # durable before the cursor moves
     summary = plan.summary(len(batch.messages))
     if batch.reset_partitions:
         summary += f"; partitions {batch.reset_partitions} reset to their beginning"
-    context.log.info(summary)
+    (context.log.warning if plan.deadline_reached else context.log.info)(summary)
     return dg.SensorResult(
         run_requests=plan.run_requests,
         dynamic_partitions_requests=_partition_requests(plan),
-        cursor=batch.cursor.to_json(),
+        cursor=handled_cursor(before, batch, plan.handled).to_json(),
         skip_reason=None if plan.run_requests else summary,
     )

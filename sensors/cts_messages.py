@@ -2,18 +2,23 @@
 
 A CTS event is a JSON object ``{"job_id", "state", "time", "trans_id"}`` (no key, one per
 state transition, delivered at least once). Dead-lettered messages keep the original
-fields and add ``error_dlq`` (+ ``error_dlq_trace``); a message that is not a JSON object
-cannot carry fields, so it goes to the DLQ byte for byte and the error travels in the
-Kafka headers of the same names (every DLQ message carries those headers).
+fields and add ``error_dlq`` and ``error_dlq_trace`` (always both); a message that is
+not a JSON object cannot carry fields, so it goes to the DLQ byte for byte and the error
+travels in the Kafka headers of the same names (every DLQ message carries both headers).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import re
+import traceback
 from typing import Any
 
 REQUIRED_FIELDS = ("job_id", "state")
+# the CTS's own job-id pattern: anything else cannot be a CTS job (and must never reach
+# a URL path, a run key or a partition key)
+JOB_ID_PATTERN = re.compile(r"[\w-]{1,50}", re.ASCII)
 COMPLETE = "complete"
 ERROR_FIELD = "error_dlq"
 TRACE_FIELD = "error_dlq_trace"
@@ -25,7 +30,6 @@ REPLAY_COUNT_FIELD = "dlq_replays"
 EVENT_TAG = "cts/event"  # the original event JSON, published to the DLQ if the run fails
 JOB_ID_TAG = "cts/job_id"
 TRANSITION_TAG = "cts/trans_id"
-IMPORTER_TAG = "platform/importer"  # tag concurrency limits per importer (dagster.yaml)
 
 
 class BadEvent(ValueError):
@@ -71,16 +75,26 @@ def parse_event(value: bytes | None) -> JobEvent:
     bad = [k for k in REQUIRED_FIELDS if not isinstance(body[k], str) or not body[k].strip()]
     if bad:
         raise BadEvent(f"Message keys {bad} must be non-empty strings: {_short(body)}")
-    return JobEvent(job_id=body["job_id"].strip(), state=body["state"].strip(), body=body)
+    job_id = body["job_id"].strip()
+    if not JOB_ID_PATTERN.fullmatch(job_id):
+        raise BadEvent(f"Message job_id {job_id[:60]!r} is not a CTS job id "
+                       f"(pattern {JOB_ID_PATTERN.pattern}): {_short(body)}")
+    return JobEvent(job_id=job_id, state=body["state"].strip(), body=body)
+
+
+def trace_of(error: BaseException) -> str:
+    """``error_dlq_trace`` for an exception raised while handling a message."""
+    return "".join(traceback.format_exception(error)).strip()
 
 
 def dead_letter(original: bytes | dict[str, Any] | None, error: str,
-                trace: str | None = None) -> tuple[bytes, list[tuple[str, bytes]]]:
+                trace: str) -> tuple[bytes, list[tuple[str, bytes]]]:
     """``(value, headers)`` of the DLQ message for ``original`` (raw bytes or an event).
 
-    JSON objects get ``error_dlq``/``error_dlq_trace`` added (without mutating the input);
-    anything else is forwarded unchanged. The error is always in the headers too.
+    JSON objects get ``error_dlq`` and ``error_dlq_trace`` added (without mutating the
+    input); anything else is forwarded unchanged. Both are always in the headers too.
     """
+    trace = trace or error  # the contract requires both fields, never an empty trace
     body: dict[str, Any] | None = None
     if isinstance(original, dict):
         body = dict(original)
@@ -90,14 +104,11 @@ def dead_letter(original: bytes | dict[str, Any] | None, error: str,
             body = parsed if isinstance(parsed, dict) else None
         except (UnicodeDecodeError, ValueError):
             body = None
-    headers = [(ERROR_FIELD, error.encode("utf-8"))]
-    if trace:
-        headers.append((TRACE_FIELD, trace.encode("utf-8")))
+    headers = [(ERROR_FIELD, error.encode("utf-8")), (TRACE_FIELD, trace.encode("utf-8"))]
     if body is None:
         return (original or b""), headers
     body[ERROR_FIELD] = error
-    if trace:
-        body[TRACE_FIELD] = trace
+    body[TRACE_FIELD] = trace
     return json.dumps(body).encode("utf-8"), headers
 
 

@@ -19,16 +19,16 @@ names the problem; the run-failure sensor then dead-letters the event.
 
 from __future__ import annotations
 
-import datetime as dt
-
 import dagster as dg
 
 from platform_assets.cts.checksums import ChecksumMismatch
 from platform_assets.cts.importers.base import (
+    IMPORTER_TAG,
     JOB_ID_COLUMN,
     ImportContext,
     Importer,
     NoReportFiles,
+    UnknownOutputFile,
     VerifiedOutputs,
 )
 from platform_assets.cts.registry import (
@@ -38,16 +38,18 @@ from platform_assets.cts.registry import (
     META_START,
     importer_for_job,
 )
-from platform_assets.cts.strict_cast import ReportFormatError, StrictCastError
+from platform_assets.cts.strict_cast import (
+    ReportFormatError,
+    StrictCastError,
+    UnsupportedColumnType,
+)
 from platform_assets.provenance import code_version_of, versioned_asset
-from resources.cts import CtsError, CtsUnavailable
-from resources.object_store import CtsOutputNotFound
+from resources.cts import CtsError, CtsUnavailable, utc_now
+from resources.object_store import CtsOutputNotFound, InvalidOutputPath
 from platform_assets.lazy_imports import lazy_import
 
 pa = lazy_import("pyarrow")
 pc = lazy_import("pyarrow.compute")
-
-IMPORTER_TAG = "platform/importer"
 
 IMPORT_RETRY_POLICY = dg.RetryPolicy(
     max_retries=3,
@@ -58,7 +60,8 @@ IMPORT_RETRY_POLICY = dg.RetryPolicy(
 
 # Errors that retrying cannot fix: fail the step at once (no RetryPolicy attempts).
 PERMANENT_ERRORS = (ChecksumMismatch, StrictCastError, ReportFormatError, NoReportFiles,
-                    CtsOutputNotFound, UnicodeDecodeError)
+                    CtsOutputNotFound, UnicodeDecodeError, UnknownOutputFile,
+                    InvalidOutputPath, UnsupportedColumnType)
 
 
 class ImportRejected(ValueError):
@@ -76,10 +79,6 @@ def importer_fingerprint(importer: Importer) -> str:
             "digest_handling": dict(sorted(importer.digest_handling.items())),
         },
     )
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat()
 
 
 def check_job(importer: Importer, job: dict, job_id: str) -> None:
@@ -118,7 +117,7 @@ def run_import(context: dg.AssetExecutionContext, importer: Importer) -> dg.Mate
     cts = context.resources.cts_client
     job = cts.get_job(job_id)
     check_job(importer, job, job_id)
-    cts.set_meta(job_id, {META_START: _now()}, unset_keys=[META_COMPLETE, META_ERROR])
+    cts.set_meta(job_id, {META_START: utc_now()}, unset_keys=[META_COMPLETE, META_ERROR])
 
     outputs = VerifiedOutputs(job, context.resources.cts_outputs.read_bytes)
     spark = context.resources.spark.spark_session if importer.uses_spark else None
@@ -126,8 +125,9 @@ def run_import(context: dg.AssetExecutionContext, importer: Importer) -> dg.Mate
     rows = check_rows(importer, parsed, job_id)
 
     lake = context.resources.lake
-    merge = lake.merge(importer.table, rows, importer.keys)
-    cts.set_meta(job_id, {META_COMPLETE: _now()})
+    merge = lake.merge(importer.table, rows, importer.keys,
+                       target_filter={JOB_ID_COLUMN: job_id}, logger=context.log)
+    cts.set_meta(job_id, {META_COMPLETE: utc_now()})
     return dg.MaterializeResult(metadata={
         "rows": rows.num_rows,
         "rows_inserted": merge.rows_inserted,

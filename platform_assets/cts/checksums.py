@@ -4,8 +4,10 @@ The CTS records each output's ``crc64nvme``: the base64 of the 8-byte big-endian
 CRC-64/NVME of the file (S3's ``ChecksumCRC64NVME``). Files are verified before any
 import so a corrupted or truncated upload never reaches a table.
 
-The computation uses ``awscrt`` (the AWS Common Runtime, hardware-accelerated, GB/s)
-and streams, so large outputs never need to fit in memory twice.
+The computation uses ``awscrt`` (the AWS Common Runtime, hardware-accelerated, GB/s).
+:func:`crc64nvme` also accepts an iterable of chunks, but the importers currently read
+each report whole (``VerifiedOutputs.read_bytes``) and checksum those bytes: reports are
+small; a streaming read would be needed for multi-GB outputs.
 """
 
 from __future__ import annotations

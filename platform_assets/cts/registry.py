@@ -44,7 +44,3 @@ def importer_for_image(image_name: str) -> Importer | None:
 def importer_for_job(job: dict) -> Importer | None:
     """The importer for a CTS job document (by ``image.name``)."""
     return importer_for_image((job.get("image") or {}).get("name") or "")
-
-
-def importer_named(name: str) -> Importer:
-    return IMPORTERS[name]

@@ -4,10 +4,17 @@ The original processor let Spark turn uncastable values into nulls. Here a value
 cannot be cast to its declared type fails the import with an error naming the file, the
 line and the column (and the value). Empty cells and declared null tokens (e.g. ``N/A``)
 become null only where the schema allows nulls.
+
+Numbers must be plain ASCII decimal text (:data:`INT_PATTERN`, :data:`FLOAT_PATTERN`)
+before Python (or Spark) casts them: ``int()``/``float()`` alone would accept ``1_000``,
+Arabic-Indic digits or ``nan``. ``nan``/``inf`` are rejected unless the schema field
+declares them (field metadata ``allow_non_finite=true``).
 """
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Iterable, Sequence
 
 from platform_assets.lazy_imports import lazy_import
@@ -20,7 +27,23 @@ class StrictCastError(ValueError):
 
 
 class ReportFormatError(ValueError):
-    """A report file's structure is wrong (missing columns, ragged rows, no header)."""
+    """A report file's structure is wrong (missing columns, ragged rows, no header, not
+    UTF-8)."""
+
+
+class UnsupportedColumnType(TypeError):
+    """An importer's schema declares a column type strict casting does not support."""
+
+
+# ASCII-only number syntax (also used as Java regexes by Spark importers)
+INT_PATTERN = r"[+-]?[0-9]+"
+FLOAT_PATTERN = r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?"
+NON_FINITE_PATTERN = r"(?i)[+-]?(nan|inf|infinity)"
+ALLOW_NON_FINITE = b"allow_non_finite"  # pyarrow field metadata key, value b"true"
+
+
+def allows_non_finite(field: pa.Field) -> bool:
+    return (field.metadata or {}).get(ALLOW_NON_FINITE) == b"true"
 
 
 def parse_tsv_lines(path: str, text: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
@@ -53,14 +76,25 @@ def _cast_value(raw: str, field: pa.Field):
     if pa.types.is_string(t) or pa.types.is_large_string(t):
         return raw
     if pa.types.is_integer(t):
-        value = int(raw)  # "1.5" / "abc" raise; no silent truncation
+        if not re.fullmatch(INT_PATTERN, raw):
+            raise ValueError("not an ASCII decimal integer")
+        value = int(raw)  # no silent truncation: "1.5" failed the pattern
         info = (pa.types.is_signed_integer(t), t.bit_width)
         bound = 2 ** (info[1] - 1) if info[0] else 2 ** info[1]
         if not (-bound if info[0] else 0) <= value < bound:
             raise ValueError(f"out of range for {t}")
         return value
     if pa.types.is_floating(t):
-        return float(raw)
+        if re.fullmatch(NON_FINITE_PATTERN, raw):
+            if not allows_non_finite(field):
+                raise ValueError("NaN/infinity not allowed in this column")
+            return float(raw)
+        if not re.fullmatch(FLOAT_PATTERN, raw):
+            raise ValueError("not an ASCII decimal number")
+        value = float(raw)
+        if not math.isfinite(value):
+            raise ValueError(f"out of range for {t}")
+        return value
     if pa.types.is_boolean(t):
         lowered = raw.strip().lower()
         if lowered in {"true", "t", "yes", "1"}:
@@ -68,7 +102,7 @@ def _cast_value(raw: str, field: pa.Field):
         if lowered in {"false", "f", "no", "0"}:
             return False
         raise ValueError("not a boolean")
-    raise TypeError(f"unsupported column type {t} for column {field.name!r}")
+    raise UnsupportedColumnType(f"unsupported column type {t} for column {field.name!r}")
 
 
 def cast_rows(

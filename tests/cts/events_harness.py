@@ -26,6 +26,7 @@ class EventsHarness:
         self.emulator, self.broker, self.defs = emulator, broker, defs
         self.cursor: str | None = None
         self.replay_cursor: str | None = None
+        self.failure_cursor: str | None = None
         self.runs: list = []  # runs created from run requests, in order
 
     @staticmethod
@@ -108,6 +109,16 @@ class EventsHarness:
             result = cts_dlq_replay(context)
         self.replay_cursor = result.cursor
         return result
+
+    def failure_tick(self):
+        """One `cts_import_failures` tick through Dagster's own ``evaluate_tick``; the
+        cursor is stored only when the tick succeeds (as the daemon does)."""
+        from sensors.cts_dlq import cts_import_failures
+
+        with self._context(self.failure_cursor) as context:
+            data = cts_import_failures.evaluate_tick(context)
+        self.failure_cursor = data.cursor
+        return data
 
     def _create_run(self, request) -> None:
         existing = self.instance.get_runs(dg.RunsFilter(tags={

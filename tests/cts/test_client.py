@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from resources.cts import CtsClient, CtsError, CtsJobNotFound, CtsUnavailable
+from resources.cts import CtsClient, CtsConfigError, CtsError, CtsJobNotFound, CtsUnavailable
 
 IMAGE = "ghcr.io/kbasetest/cdm_checkm2"
 
@@ -100,3 +100,74 @@ def test_set_meta_sets_and_unsets_fields(cts_emulator):
         "set_fields": {"odp_import_complete": "t1"}, "unset_keys": ["odp_import_error"]}
     with pytest.raises(CtsJobNotFound):
         client.set_meta("nope", {"x": "y"})
+
+
+def test_token_with_trailing_newline_is_stripped_and_never_echoed(cts_emulator, caplog):
+    """A secret file's trailing newline made httpx raise an error quoting the header."""
+    cts_emulator.add_job(job_id="j1", image_name=IMAGE)
+    caplog.set_level(logging.DEBUG)
+    client = client_for(cts_emulator, token=cts_emulator.token + "\n")
+    assert client.get_job("j1")["id"] == "j1"
+    assert cts_emulator.token not in caplog.text
+
+
+@pytest.mark.parametrize("token", ["secret-token-123\nX-Injected: 1", "secret token 123", ""])
+def test_malformed_token_fails_at_once_without_echoing_it(cts_emulator, caplog, token):
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(CtsConfigError, match="CTS_ADMIN_TOKEN") as raised:
+        client_for(cts_emulator, token=token).get_job("j1")
+    assert cts_emulator.requests == []  # never sent, never retried
+    if token:
+        assert "secret" not in str(raised.value) and "secret" not in caplog.text
+    jobs = client_for(cts_emulator, token=token)
+    with pytest.raises(CtsConfigError):
+        jobs.get_jobs(["j1", "j2"])  # a configuration error, not a per-job error
+
+
+def test_token_echoed_by_the_server_is_redacted(cts_emulator, caplog):
+    """Even an error body that quotes the token (a misbehaving proxy) never carries it
+    into exceptions or logs."""
+    cts_emulator.add_job(job_id="j1", image_name=IMAGE)
+    wrong = "wrong-but-still-secret"
+    cts_emulator.token = wrong + "-x"  # the emulator's error text does not echo; force it:
+    original = cts_emulator._authorize
+
+    def echoing(header):
+        denied = original(header)
+        if denied:
+            denied[1]["error"]["message"] = f"Invalid token: {header}"
+        return denied
+
+    cts_emulator._authorize = echoing
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(CtsError) as raised:
+        client_for(cts_emulator, token=wrong).get_job("j1")
+    assert wrong not in str(raised.value) and "<redacted>" in str(raised.value)
+    assert wrong not in caplog.text
+
+
+def test_job_ids_are_url_quoted(cts_emulator):
+    """An id that is not a CTS id never reaches another route; the CTS rejects it."""
+    cts_emulator.add_job(job_id="j1", image_name=IMAGE)
+    with pytest.raises(CtsError, match="HTTP 400") as raised:
+        client_for(cts_emulator).get_job("j1/meta")
+    assert not isinstance(raised.value, CtsUnavailable)
+    assert cts_emulator.requests == [("GET", "/admin/jobs/j1%2Fmeta")]
+
+
+def test_emulator_validates_meta_value_types(cts_emulator):
+    cts_emulator.add_job(job_id="j1", image_name=IMAGE)
+    with pytest.raises(CtsError, match="HTTP 400"):
+        client_for(cts_emulator).set_meta("j1", {"odp_import_start": {"nested": 1}})
+    assert cts_emulator.meta("j1") == {}
+
+
+def test_deadline_bounds_retries(cts_emulator):
+    import time
+
+    cts_emulator.add_job(job_id="j1", image_name=IMAGE)
+    cts_emulator.fail_next(1000)
+    client = client_for(cts_emulator, max_attempts=1000, backoff_base_seconds=0.05)
+    with pytest.raises(CtsUnavailable, match="deadline reached"):
+        client.get_job("j1", deadline=time.monotonic() + 0.5)
+    assert 1 <= len(cts_emulator.requests) < 1000

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 import dagster as dg
 
 from platform_assets.cts import registry
 from platform_assets.cts.assets import IMPORT_ASSETS
-from sensors.cts_dlq import MAX_REPLAYS, cts_import_failures
+from resources.cts import CtsClient
+from resources.kafka import KafkaPublishError, KafkaResource
+from sensors.cts_dlq import MAX_REPLAYS
 from tests.cts.importer_world import CHECKM2_IMAGE, checkm2_report, checkm2_row, cts_world  # noqa: F401
 
 REPORT = "quality_report.tsv"
@@ -23,23 +27,21 @@ def checkm2_asset() -> dg.AssetsDefinition:
     return next(a for a in IMPORT_ASSETS if a.key == key)
 
 
-def execute(events, world, request) -> dg.ExecuteInProcessResult:
-    """Run a requested import for real (in process) on the harness instance."""
-    return dg.materialize([checkm2_asset()], partition_key=request.partition_key,
-                          tags=request.tags, instance=events.instance,
-                          resources=world.resources(), raise_on_error=False)
+def execute(events, world, request, tags: dict | None = None,
+            **resources) -> dg.ExecuteInProcessResult:
+    """Run a requested import for real (in process, the requested job, not an ephemeral
+    one) on the harness instance."""
+    importer = registry.importer_for_image(CHECKM2_IMAGE)
+    defs = dg.Definitions(assets=[checkm2_asset()], jobs=[importer.job],
+                          resources={**world.resources(), **resources})
+    return defs.resolve_job_def(request.job_name).execute_in_process(
+        partition_key=request.partition_key, tags={**request.tags, **(tags or {})},
+        instance=events.instance, raise_on_error=False)
 
 
-def evaluate_failure_sensor(events, result: dg.ExecuteInProcessResult) -> None:
-    context = dg.build_run_status_sensor_context(
-        sensor_name="cts_import_failures",
-        dagster_event=result.get_run_failure_event(),
-        dagster_instance=events.instance,
-        dagster_run=events.instance.get_run_by_id(result.run_id),
-        resources={"kafka": events.kafka, "cts_client": events.cts},
-    ).for_run_failure()
-    with context:  # the CTS client resource is a context manager
-        cts_import_failures(context)
+def evaluate_failure_sensor(events, result: dg.ExecuteInProcessResult | None = None):
+    """One tick of the failure sensor (its own cursor, through ``evaluate_tick``)."""
+    return events.failure_tick()
 
 
 def test_corrupted_output_is_dead_lettered_with_trace_and_replay_reimports(events, cts_world):
@@ -59,8 +61,8 @@ def test_corrupted_output_is_dead_lettered_with_trace_and_replay_reimports(event
     assert "Traceback" in letter["error_dlq_trace"] or "File " in letter["error_dlq_trace"]
     assert "ChecksumMismatch" in letter["error_dlq_trace"]
     meta = events.emulator.meta(job_id)
-    assert f"{registry.META_PREFIX}_error" in meta
-    assert f"{registry.META_PREFIX}_complete" not in meta
+    assert registry.META_ERROR in meta
+    assert registry.META_COMPLETE not in meta
 
     # the output is fixed upstream; the operator turns the replay on
     cts_world.add_job(CHECKM2_IMAGE, {REPORT: checkm2_report(rows)}, job_id=job_id)
@@ -69,7 +71,7 @@ def test_corrupted_output_is_dead_lettered_with_trace_and_replay_reimports(event
     assert replayed.run_key != request.run_key and replayed.partition_key == job_id
     assert "error_dlq" not in json.loads(replayed.tags["cts/event"])
     assert execute(events, cts_world, replayed).success
-    assert f"{registry.META_PREFIX}_complete" in events.emulator.meta(job_id)
+    assert registry.META_COMPLETE in events.emulator.meta(job_id)
     assert cts_world.lake.read("cts/checkm2").num_rows == 2
 
     events.replay_tick()  # each dead letter is replayed once
@@ -85,20 +87,21 @@ def test_failures_that_dagster_will_retry_are_not_dead_lettered(events, cts_worl
         events.produce(events.event(job_id))
         [request] = events.tick().run_requests
 
-        retried = execute(events, cts_world, request)
+        # import jobs do not run-retry step failures (a permanent error stays one); a
+        # run-level failure would be retried: simulate one by allowing it for this run
+        retried = execute(events, cts_world, request,
+                          tags={"dagster/retry_on_asset_or_op_failure": "true"})
         assert instance.get_run_by_id(retried.run_id).tags.get("dagster/will_retry") == "true"
         evaluate_failure_sensor(events, retried)
         assert events.dead_letters() == []
-        assert f"{registry.META_PREFIX}_error" not in events.emulator.meta(job_id)
+        assert registry.META_ERROR not in events.emulator.meta(job_id)
 
-        final = dg.materialize(  # the last attempt: no retry follows
-            [checkm2_asset()], partition_key=job_id,
-            tags={**request.tags, "dagster/max_retries": "0"}, instance=instance,
-            resources=cts_world.resources(), raise_on_error=False)
+        final = execute(events, cts_world, request,  # the last attempt: no retry follows
+                        tags={"dagster/max_retries": "0"})
         assert instance.get_run_by_id(final.run_id).tags.get("dagster/will_retry") == "false"
         evaluate_failure_sensor(events, final)
         assert [letter["job_id"] for letter in events.dead_letters()] == [job_id]
-        assert f"{registry.META_PREFIX}_error" in events.emulator.meta(job_id)
+        assert registry.META_ERROR in events.emulator.meta(job_id)
 
 
 def test_replay_reprocesses_dead_letters_once_and_skips_unreplayable(events):
@@ -130,3 +133,62 @@ def test_replay_of_a_permanently_failing_event_is_bounded(events):
     assert [d.get("dlq_replays", 0) for d in letters] == list(range(MAX_REPLAYS + 1))
     assert all(d["error_dlq"] == "No such job" for d in letters)
     assert events.runs == []
+
+
+def _failed_import(events, cts_world, **resources):
+    job_id = cts_world.add_job(CHECKM2_IMAGE, {REPORT: checkm2_report([checkm2_row("b")])},
+                               corrupt={REPORT})
+    events.produce(events.event(job_id))
+    [request] = events.tick().run_requests
+    assert not execute(events, cts_world, request, **resources).success
+    return job_id
+
+
+def test_failure_while_kafka_is_down_is_dead_lettered_on_the_next_tick(events, cts_world):
+    """Dagster's run-failure sensors advance their cursor even when they raise; this one
+    keeps its own and moves it only once the dead letter is acknowledged."""
+    from localdev.broker import free_port
+
+    job_id = _failed_import(events, cts_world)
+    good_kafka = events.kafka
+    events.kafka = KafkaResource(bootstrap_servers=f"127.0.0.1:{free_port()}",
+                                 jobs_topic=good_kafka.jobs_topic,
+                                 dlq_topic=good_kafka.dlq_topic, flush_timeout_seconds=2.0)
+    with pytest.raises(Exception) as raised:
+        evaluate_failure_sensor(events)
+    assert "KafkaPublishError" in repr(raised.value) or isinstance(
+        raised.value.__cause__, KafkaPublishError)
+    assert events.failure_cursor is None  # not advanced
+    events.kafka = good_kafka
+    assert events.dead_letters() == []
+
+    evaluate_failure_sensor(events)
+    [letter] = events.dead_letters()
+    assert letter["job_id"] == job_id and "ChecksumMismatch" in letter["error_dlq"]
+    assert registry.META_ERROR in events.emulator.meta(job_id)
+    cursor = events.failure_cursor
+    assert json.loads(cursor)["after_storage_id"] > 0
+    evaluate_failure_sensor(events)  # handled: never dead-lettered twice
+    assert len(events.dead_letters()) == 1 and events.failure_cursor == cursor
+
+
+def test_cts_down_fails_the_failure_tick_and_the_next_tick_handles_it(events, cts_world):
+    job_id = _failed_import(events, cts_world)
+    events.emulator.fail_next(1000)
+    with pytest.raises(Exception):
+        evaluate_failure_sensor(events)
+    assert events.failure_cursor is None and events.dead_letters() == []
+    events.emulator.clear_faults()
+    evaluate_failure_sensor(events)
+    assert [letter["job_id"] for letter in events.dead_letters()] == [job_id]
+
+
+def test_the_admin_token_never_reaches_the_dead_letter(events, cts_world):
+    secret = "very-secret-admin-token"
+    bad_client = CtsClient(url=cts_world.emulator.url, token=f"{secret}\nX-Injected: 1")
+    _failed_import(events, cts_world, cts_client=bad_client)
+    evaluate_failure_sensor(events)
+    [message] = events.read_all(events.kafka.dlq_topic)
+    payload = message.value() + b"".join(v for _, v in message.headers() or [])
+    assert b"CtsConfigError" in payload and b"CTS_ADMIN_TOKEN" in payload
+    assert secret.encode() not in payload

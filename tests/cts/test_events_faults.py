@@ -3,6 +3,7 @@ HTTP, sensor ticks on a real Dagster instance (see `EventsHarness` in conftest.p
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ import yaml
 from platform_assets.cts import registry
 from resources.cts import CtsUnavailable
 from resources.kafka import KafkaPublishError, KafkaResource
-from sensors.cts_messages import IMPORTER_TAG
+from platform_assets.cts.importers.base import IMPORTER_TAG
 
 
 def test_each_event_delivered_three_times_gives_one_run_per_transition(events):
@@ -61,25 +62,37 @@ def test_non_complete_states_are_skipped(events):
 def test_malformed_messages_go_to_the_dlq_with_error_dlq(events):
     bad = [b"not json {", b"[1, 2]", {"state": "complete"}, {"job_id": "x"},
            {"job_id": "", "state": "complete"}]
-    events.produce(*bad)
+    bad_ids = ["../admin", "job id", "j" * 51, "job/1", "ジョブ"]  # not the CTS id pattern
+    events.add_jobs("j" * 50)
+    events.produce(*bad, *[events.event(j) for j in bad_ids])
     result = events.tick()
     assert result.run_requests == []
+    assert events.emulator.requests == []  # an invalid id never reaches the CTS
 
     letters = events.dead_letters()
-    assert len(letters) == len(bad)
+    assert len(letters) == len(bad) + len(bad_ids)
+    for letter in letters:  # the contract: both fields on every dead letter
+        assert letter["headers"]["error_dlq"] and letter["headers"]["error_dlq_trace"]
+        if "raw" not in letter:
+            assert letter["error_dlq"] == letter["headers"]["error_dlq"]
+            assert "BadEvent" in letter["error_dlq_trace"]
+    invalid = [letter for letter in letters if letter.get("job_id") in bad_ids]
+    assert sorted(letter["job_id"] for letter in invalid) == sorted(bad_ids)
+    assert all("is not a CTS job id" in letter["error_dlq"] for letter in invalid)
+    letters = [letter for letter in letters if letter not in invalid]
     raw = {letter["raw"]: letter for letter in letters if "raw" in letter}
     assert set(raw) == {b"not json {", b"[1, 2]"}  # forwarded byte for byte
     assert "not valid JSON" in raw[b"not json {"]["headers"]["error_dlq"]
     assert "not a JSON object" in raw[b"[1, 2]"]["headers"]["error_dlq"]
     objects = [letter for letter in letters if "raw" not in letter]
-    assert {tuple(sorted(k for k in o if k not in ("error_dlq", "headers"))) for o in objects} == {
+    assert {tuple(sorted(k for k in o if k not in ("error_dlq", "error_dlq_trace", "headers"))) for o in objects} == {
         ("state",), ("job_id",), ("job_id", "state")}
     assert all("missing required keys" in o["error_dlq"] or "non-empty" in o["error_dlq"]
                for o in objects)
     assert all(o["headers"]["error_dlq"] == o["error_dlq"] for o in objects)
 
     events.tick()  # the cursor moved past them: not dead-lettered twice
-    assert len(events.dead_letters()) == len(bad)
+    assert len(events.dead_letters()) == len(bad) + len(bad_ids)
 
 
 def test_unknown_job_goes_to_the_dlq_as_no_such_job(events):
@@ -90,6 +103,7 @@ def test_unknown_job_goes_to_the_dlq_as_no_such_job(events):
     assert events.run_keys() == ["cts:job-known:job-known-complete"]
     [letter] = events.dead_letters()
     assert letter["job_id"] == "job-unknown" and letter["error_dlq"] == "No such job"
+    assert "CtsJobNotFound" in letter["error_dlq_trace"]
     assert letter["state"] == "complete" and letter["trans_id"] == "job-unknown-complete"
 
 
@@ -101,7 +115,7 @@ def test_image_without_importer_is_marked_no_operation(events):
     assert result.run_requests == [] and events.runs == []
     assert events.dead_letters() == []
     meta = events.emulator.meta("job-other")
-    assert list(meta) == [f"{registry.META_PREFIX}_no_operation"]
+    assert list(meta) == [registry.META_NO_OPERATION]
 
 
 def test_cts_500s_are_retried_within_the_tick(events):
@@ -173,24 +187,99 @@ def test_tick_failing_after_partial_processing_replays_without_duplicates(events
 
 def test_runs_are_independent_per_job_and_carry_the_importer_concurrency_tag(events):
     """No head-of-line blocking: each job gets its own run (one partition), tagged for the
-    per-importer tag concurrency limit, and requesting more imports never waits for
-    earlier runs (they are still queued, never started, here)."""
+    per-importer tag concurrency limit, and the sensor requests later imports while an
+    earlier run has not finished (it never waits for runs)."""
     events.add_jobs("job-slow", "job-k", "job-l")
     events.produce(events.event("job-slow"))
     events.tick()
-    assert events.instance.get_run_by_id(events.runs[0].run_id).status.value == "NOT_STARTED"
+    [slow] = events.runs
     events.produce(events.event("job-k"), events.event("job-l"))
     result = events.tick()
 
+    assert not events.instance.get_run_by_id(slow.run_id).is_finished
     assert sorted(r.partition_key for r in result.run_requests) == ["job-k", "job-l"]
     assert len({run.run_id for run in events.runs}) == 3
-    assert {run.tags["platform/importer"] for run in events.runs} == {"checkm2"}
+    assert sorted(run.tags["dagster/partition"] for run in events.runs) == [
+        "job-k", "job-l", "job-slow"]
+    assert {run.tags[IMPORTER_TAG] for run in events.runs} == {"checkm2"}
     assert all(run.tags["cts/event"] for run in events.runs)
 
 
 def test_the_instance_limits_concurrency_per_importer_tag():
-    """The tag the import runs carry is the one the run queue limits per unique value."""
+    """Every import run (sensor request or backfill of the job) carries the importer's
+    tag, and the run queue limits that tag per unique value, i.e. per importer."""
     config = yaml.safe_load((Path(__file__).parents[2] / "dagster.yaml").read_text())
     limits = config["run_coordinator"]["config"]["tag_concurrency_limits"]
-    assert [limit for limit in limits if limit["key"] == IMPORTER_TAG
-            and (limit.get("value") or {}).get("applyLimitPerUniqueValue")]
+    [limit] = [limit for limit in limits if limit["key"] == IMPORTER_TAG]
+    assert (limit.get("value") or {}).get("applyLimitPerUniqueValue") is True
+    assert isinstance(limit["limit"], int) and limit["limit"] >= 1
+    for importer in registry.IMPORTERS.values():
+        assert importer.job.tags[IMPORTER_TAG] == importer.name
+
+
+def test_evaluate_tick_moves_the_cursor_only_through_its_result_and_dedupes(events):
+    """Through Dagster's own `evaluate_tick` (not the harness): the cursor is what the
+    result says, a failed evaluation yields none, and re-reading the same events after
+    their runs exist requests nothing again."""
+    import dagster as dg
+
+    from sensors.cts_job_events import cts_job_events
+
+    def evaluate(cursor):
+        # as in the daemon, the context has an instance ref: run requests are validated
+        # against the dynamic partitions plus those the same result adds
+        with dg.build_sensor_context(instance=events.instance,
+                                     instance_ref=events.instance.get_ref(), cursor=cursor,
+                                     definitions=events.defs,
+                                     resources={"kafka": events.kafka,
+                                                "cts_client": events.cts}) as context:
+            return cts_job_events.evaluate_tick(context)
+
+    events.add_jobs("ev-a", "ev-b")
+    events.produce(events.event("ev-a"), events.event("ev-b"), events.event("ev-a"))
+    first = evaluate(None)
+    assert sorted(r.run_key for r in first.run_requests) == ["cts:ev-a:ev-a-complete",
+                                                             "cts:ev-b:ev-b-complete"]
+    assert first.cursor and first.cursor != "null"
+    for request in first.run_requests:  # what the daemon does with the result
+        events._create_run(request)
+
+    events.produce(events.event("ev-c"))  # a job the CTS cannot serve right now
+    events.add_jobs("ev-c")
+    events.emulator.fail_next(1000)
+    with pytest.raises(Exception):
+        evaluate(first.cursor)
+    events.emulator.clear_faults()
+
+    replay = evaluate(None)  # e.g. the cursor was reset: everything is read again
+    assert [r.run_key for r in replay.run_requests] == ["cts:ev-c:ev-c-complete"]
+    again = evaluate(first.cursor)
+    assert [r.run_key for r in again.run_requests] == ["cts:ev-c:ev-c-complete"]
+    assert again.cursor == replay.cursor
+
+
+def test_a_slow_cts_ends_the_tick_at_its_deadline_and_loses_nothing(events, monkeypatch):
+    """The tick stops near its deadline; each partition's cursor stops after its last
+    fully handled message, and later ticks finish the rest without duplicates."""
+    import sensors.cts_job_events as module
+
+    monkeypatch.setattr(module, "TICK_DEADLINE_SECONDS", 2.5)
+    monkeypatch.setattr(module, "CHUNK_SIZE", 1)
+    job_ids = [f"slow-{i}" for i in range(8)]
+    events.add_jobs(*job_ids)
+    for i, job_id in enumerate(job_ids):
+        events.produce(events.event(job_id), partition=i % 2)
+    events.emulator.latency_seconds = 0.5  # 8 sequential fetches cannot fit in one tick
+
+    first = events.tick()
+    assert 0 <= len(first.run_requests) < len(job_ids)
+    progress = [len(events.runs)]
+    for _ in range(30):  # bounded
+        if len(events.runs) == len(job_ids):
+            break
+        events.tick()
+        progress.append(len(events.runs))
+    assert sorted(events.run_keys()) == sorted(f"cts:{j}:{j}-complete" for j in job_ids)
+    positions = {p: v["next"] for p, v in json.loads(events.cursor)["partitions"].items()}
+    assert positions == {"0": 4, "1": 4}
+    assert progress == sorted(progress)  # never went back

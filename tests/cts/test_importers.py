@@ -219,3 +219,29 @@ def test_cts_outage_longer_than_client_retries_is_retried_by_the_retry_policy(ct
     retries = [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
     assert len(retries) == 1
     assert (job_id, "g1") in table_rows(cts_world)
+
+
+@pytest.mark.parametrize("case", ["not_utf8", "bad_output_path"])
+def test_permanent_input_errors_fail_without_retries(cts_world, case):
+    """Bad input that retrying cannot fix fails at once, naming the problem."""
+    if case == "not_utf8":
+        report = checkm2_report([checkm2_row("g1")]).replace(b"g1", b"g\xff1")
+        job_id = cts_world.add_job(CHECKM2_IMAGE, {"quality_report.tsv": report})
+        expected = "ReportFormatError"
+    else:
+        job_id = f"job-{case.replace('_', '-')}"
+        cts_world.emulator.add_job(job_id=job_id, image_name=CHECKM2_IMAGE, outputs=[
+            {"file": "s3://x/quality_report.tsv", "crc64nvme": "AAAAAAAAAAA="}])
+        expected = "InvalidOutputPath"
+    result = cts_world.materialize(ASSET, IMPORTER, job_id, raise_on_error=False)
+    assert not result.success
+    assert expected in failure_message(result)
+    assert not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+    assert cts_world.lake.version(IMPORTER.table) is None
+
+
+def test_import_jobs_do_not_run_retry_step_failures():
+    """Permanent failures must not be re-run as whole runs in production either."""
+    tags = IMPORTER.job.tags
+    assert tags["dagster/retry_on_asset_or_op_failure"] == "false"
+    assert tags["platform/importer"] == IMPORTER.name

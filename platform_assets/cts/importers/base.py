@@ -17,15 +17,25 @@ from typing import Any
 import dagster as dg
 
 from platform_assets.cts.checksums import verify_crc64nvme
+from platform_assets.cts.strict_cast import ReportFormatError
 from platform_assets.lazy_imports import lazy_import
 
 pa = lazy_import("pyarrow")
 
 JOB_ID_COLUMN = "cts_job_id"
+# run tag of every import run: the per-importer tag concurrency limit (dagster.yaml)
+IMPORTER_TAG = "platform/importer"
+# import jobs: a failed step already used its RetryPolicy (permanent errors none); a run
+# retry would repeat permanent failures, so run retries only cover run-level failures
+IMPORT_JOB_TAGS = {"dagster/retry_on_asset_or_op_failure": "false"}
 
 
 class NoReportFiles(ValueError):
     """The job has no output file the importer knows how to read."""
+
+
+class UnknownOutputFile(LookupError):
+    """An importer asked for a file that is not among the job's outputs."""
 
 
 class VerifiedOutputs:
@@ -58,7 +68,7 @@ class VerifiedOutputs:
 
     def read_bytes(self, path: str) -> bytes:
         if path not in self._checksums:
-            raise KeyError(f"{path!r} is not an output of CTS job {self.job_id!r}")
+            raise UnknownOutputFile(f"{path!r} is not an output of CTS job {self.job_id!r}")
         data = self._read(path)
         self.verified[path] = verify_crc64nvme(path, data, self._checksums[path])
         return data
@@ -67,7 +77,7 @@ class VerifiedOutputs:
         try:
             return self.read_bytes(path).decode("utf-8")
         except UnicodeDecodeError as e:
-            raise ValueError(f"{path}: not UTF-8 text ({e})") from None
+            raise ReportFormatError(f"{path}: not UTF-8 text ({e})") from None
 
 
 @dataclass(frozen=True)
@@ -130,7 +140,7 @@ class Importer:
         return dg.define_asset_job(
             f"cts_import_{self.name}",
             selection=dg.AssetSelection.assets(self.asset_key),
-            tags={"platform/importer": self.name},
+            tags={IMPORTER_TAG: self.name, **IMPORT_JOB_TAGS},
             description=f"Import CTS jobs of image {self.image_name} into {self.table}",
         )
 

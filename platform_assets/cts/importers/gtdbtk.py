@@ -1,15 +1,23 @@
 """GTDB-Tk taxonomy: ``gtdbtk.{bac120,ar53}.summary.tsv`` -> ``cts/gtdbtk``, keyed by
 (``cts_job_id``, ``user_genome``). Parsed with Spark (the path for heavy reports).
 
-Spark casts a bad value to null (or, in ANSI mode, fails without saying where). Here
-every column is read as text, cast with ``try_cast``, and any row where a non-null text
-did not cast fails the import naming file, line, column and value.
+Spark casts a bad value to null (or, in ANSI mode, fails without saying where), and
+accepts ``NaN``. Here the lines are split by the shared ``parse_tsv_lines`` (header and
+field-count checks), every column reaches Spark as text, must match the same ASCII
+number syntax as ``strict_cast`` and is cast with ``try_cast``; any value that does not
+fit fails the import naming file, line, column and value.
 """
 
 from __future__ import annotations
 
 from platform_assets.cts.importers.base import JOB_ID_COLUMN, ImportContext, Importer
-from platform_assets.cts.strict_cast import ReportFormatError, StrictCastError, require_columns
+from platform_assets.cts.strict_cast import (
+    FLOAT_PATTERN,
+    INT_PATTERN,
+    StrictCastError,
+    parse_tsv_lines,
+    require_columns,
+)
 from platform_assets.lazy_imports import lazy_import
 
 pa = lazy_import("pyarrow")
@@ -34,6 +42,7 @@ def declared_schema() -> pa.Schema:
     ])
 NOT_IN_REPORT = (JOB_ID_COLUMN, "marker_set")  # added by the importer, not read from the file
 SPARK_TYPES = {"string": "STRING", "double": "DOUBLE", "int32": "INT"}  # by str(pyarrow type)
+SYNTAX = {"double": FLOAT_PATTERN, "int32": INT_PATTERN}  # text a number must match
 
 
 def _marker_set(path: str) -> str:
@@ -50,23 +59,15 @@ def parse_gtdbtk(ctx: ImportContext) -> pa.Table:
     report_columns = [n for n in schema.names if n not in NOT_IN_REPORT]
     frames = []
     for path in ctx.outputs.matching(*REPORT_FILES):
-        lines = ctx.outputs.read_text(path).splitlines()
-        if not lines or not lines[0].strip():
-            raise ReportFormatError(f"{path}: empty file or missing header line")
-        header = lines[0].split("\t")
+        header, rows = parse_tsv_lines(path, ctx.outputs.read_text(path))
         require_columns(path, header, report_columns)
-        numbered = [(n, line) for n, line in enumerate(lines[1:], start=2) if line.strip()]
-        fields = F.split(F.col("_text"), "\t")
-        frame = spark.createDataFrame(numbered, "_line INT, _text STRING").select(
-            F.lit(path).alias("_file"), "_line", F.size(fields).alias("_width"),
+        fields = F.col("_fields")
+        frame = spark.createDataFrame(rows, "_line INT, _fields ARRAY<STRING>").select(
+            F.lit(path).alias("_file"), "_line",
             F.lit(ctx.job_id).alias(JOB_ID_COLUMN), F.lit(_marker_set(path)).alias("marker_set"),
             *[F.try_element_at(fields, F.lit(header.index(c) + 1)).alias(c)
               for c in report_columns],
         )
-        ragged = frame.where(F.col("_width") != len(header)).orderBy("_line").limit(1).collect()
-        if ragged:
-            raise ReportFormatError(f"{path}: line {ragged[0]['_line']} has "
-                                    f"{ragged[0]['_width']} fields, the header has {len(header)}")
         frames.append(frame)
     raw = reduce(lambda a, b: a.unionByName(b), frames)
 
@@ -78,7 +79,10 @@ def parse_gtdbtk(ctx: ImportContext) -> pa.Table:
         value = F.when(is_null, F.lit(None)).otherwise(
             F.expr(f"try_cast(trim(`{name}`) AS {SPARK_TYPES[str(field.type)]})"))
         typed.append(value.alias(name))
-        problem = (value.isNull() & ~is_null) if field.nullable else value.isNull()
+        syntax = SYNTAX.get(str(field.type))
+        uncastable = value.isNull() if syntax is None else (
+            value.isNull() | ~text.rlike(f"^{syntax}$"))
+        problem = (uncastable & ~is_null) if field.nullable else (is_null | uncastable)
         bad.append(F.when(problem, F.lit(name)))
     checked = raw.select("_file", "_line", *typed,
                          F.coalesce(*bad).alias("_bad_column"),
