@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PG_BIN := /usr/lib/postgresql/15/bin
 
-.PHONY: dev test install system-deps bench clean
+.PHONY: dev test install system-deps bench clean lock
 
 dev: install
 	$(BIN)/python -m localdev
@@ -17,11 +17,11 @@ test: install system-deps
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml programs/kalman/pyproject.toml
+$(STAMP): pyproject.toml programs/kalman/pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip setuptools wheel
 	# torch==2.13.0 resolves to the CPU wheel shipped on these machines (see ENVIRONMENT.md)
-	$(BIN)/pip install --quiet -e '.[local,spark,nlp,test]' -e programs/kalman
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[local,spark,nlp,test]' -e programs/kalman
 	touch $(STAMP)
 
 # Services the tests start themselves but whose binaries must exist: PostgreSQL 15 and a JRE
@@ -39,3 +39,9 @@ bench: install
 
 clean:
 	rm -rf $(VENV) .platform
+
+# re-resolve the newest allowed versions and pin them again
+lock:
+	rm -rf /tmp/odp-lock && $(PYTHON) -m venv /tmp/odp-lock
+	/tmp/odp-lock/bin/pip install --quiet -e '.[local,spark,nlp,test]' -e programs/kalman
+	{ head -3 constraints.txt; /tmp/odp-lock/bin/pip freeze --exclude-editable | grep -v '^-e'; } > constraints.new && mv constraints.new constraints.txt
