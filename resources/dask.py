@@ -1,12 +1,13 @@
 """Dask resource (key ``dask``): an existing scheduler in k8s, an in-process LocalCluster locally.
 
-Why not ``dagster_dask.dask_resource``: it is a legacy ``@resource`` that builds the client
-eagerly when the step starts (even when the provenance core then skips the computation),
-its config has no ``EnvVar`` support, and importing ``dagster_dask`` imports
-``distributed`` at module load, which would slow down loading the code location.
+The client and cluster are made by dagster-dask's own ``DaskResource`` (the same client and
+cluster configuration as ``dagster_dask.dask_resource``), wrapped in a
+``ConfigurableResource`` for two reasons: the address comes from ``DASK_SCHEDULER_ADDRESS``
+through ``EnvVar``, and nothing is created (or imported: ``dagster_dask`` imports
+``distributed`` at module load) until an asset asks for the client, so loading the code
+location stays fast and a step the provenance core skips never starts a cluster.
 ``dagster_dask.dask_executor`` distributes *ops* across a cluster; here one asset
-distributes its own *chunks*, so a client is what it needs. This resource creates the
-client (and the LocalCluster, if any) on first use and closes both at teardown.
+distributes its own *chunks*, so a client is what it needs. Both are closed at teardown.
 """
 
 from __future__ import annotations
@@ -37,28 +38,27 @@ class DaskResource(dg.ConfigurableResource):
     )
     threads_per_worker: int = Field(default=1, description="LocalCluster threads per worker.")
 
-    _client: Any = PrivateAttr(default=None)
-    _cluster: Any = PrivateAttr(default=None)
+    _client: Any = PrivateAttr(default=None)  # dagster_dask.resources.DaskResource
 
     def get_client(self) -> Client:
         """The client, created on first call (import of ``distributed`` happens here)."""
         if self._client is None:
-            from distributed import Client, LocalCluster
+            from dagster_dask.resources import DaskResource as DagsterDaskResource
 
             if self.scheduler_address:
-                self._client = Client(self.scheduler_address)
+                config: dict[str, Any] = {"client": {"address": self.scheduler_address}}
             else:
                 # thread workers talk in-process (inproc://); process workers over 127.0.0.1 only
                 network = {"host": "127.0.0.1"} if self.processes else {}
-                self._cluster = LocalCluster(
-                    n_workers=self.n_workers,
-                    threads_per_worker=self.threads_per_worker,
-                    processes=self.processes,
-                    dashboard_address=None,
+                config = {"cluster": {"local": {
+                    "n_workers": self.n_workers,
+                    "threads_per_worker": self.threads_per_worker,
+                    "processes": self.processes,
+                    "dashboard_address": None,
                     **network,
-                )
-                self._client = Client(self._cluster)
-        return self._client
+                }}}
+            self._client = DagsterDaskResource(dg.build_init_resource_context(config=config))
+        return self._client.client
 
     @property
     def describe(self) -> str:
@@ -70,11 +70,8 @@ class DaskResource(dg.ConfigurableResource):
 
     def close(self) -> None:
         if self._client is not None:
-            self._client.close()
+            self._client.close()  # closes the client and the LocalCluster it made
             self._client = None
-        if self._cluster is not None:
-            self._cluster.close()
-            self._cluster = None
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         self.close()
