@@ -77,6 +77,40 @@ def seed_demo_data() -> None:
             print(f"[localdev] seeded {family} demo data in {time.monotonic() - started:.1f}s", flush=True)
 
 
+def publish_demo_cts_events(home: Path) -> int:
+    """Announce the demo CTS jobs on the embedded broker as the CTS would (one `complete`
+    event per job), so `cts_job_events` imports them: the event-driven path, end to end.
+    Deterministic trans_ids: a restart re-publishes (Tansu keeps nothing) without new runs."""
+    import json
+
+    from confluent_kafka import Producer
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    from resources.settings import settings
+
+    jobs_file = home / "cts" / "jobs.json"
+    if not jobs_file.exists():
+        return 0
+    current = settings()
+    admin = AdminClient({"bootstrap.servers": current.kafka_bootstrap_servers})
+    topics = [NewTopic(current.cts_jobs_topic, 3, 1), NewTopic(current.cts_jobs_dlq_topic, 1, 1)]
+    for future in admin.create_topics(topics).values():
+        try:
+            future.result(timeout=10)
+        except Exception:  # already exists
+            pass
+    producer = Producer({"bootstrap.servers": current.kafka_bootstrap_servers, "acks": "all"})
+    jobs = json.loads(jobs_file.read_text())
+    for job in jobs:
+        for transition in job.get("transition_times", []):
+            event = {"job_id": job["id"], "state": transition["state"],
+                     "time": transition["time"], "trans_id": transition["trans_id"]}
+            producer.produce(current.cts_jobs_topic, json.dumps(event).encode())
+    if producer.flush(15):
+        raise RuntimeError("the embedded broker did not acknowledge the demo CTS events")
+    return len(jobs)
+
+
 def stop(process: subprocess.Popen | None) -> None:
     if process is None or process.poll() is not None:
         return
@@ -110,6 +144,9 @@ def main() -> int:
     dagster = None
     try:
         seed_demo_data()
+        if broker is not None:
+            count = publish_demo_cts_events(home)
+            print(f"[localdev] published CTS job events for {count} demo jobs", flush=True)
         if args.seed_only:
             return 0
         # a child started from a non-interactive shell ignores SIGINT unless reset

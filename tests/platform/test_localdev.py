@@ -17,6 +17,8 @@ from tests.support.processes import start, stop, wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ASSET_KEYS_QUERY = "{ assetNodes { assetKey { path } } }"
+IMPORT_RUNS_QUERY = """{ runsOrError(filter: {tags: [{key: "platform/importer", value: "checkm2"}]}) {
+  ... on Runs { results { runId status } } } }"""
 
 
 def test_localdev_serves_every_family_and_stops_cleanly(tmp_path):
@@ -41,6 +43,16 @@ def test_localdev_serves_every_family_and_stops_cleanly(tmp_path):
         children = psutil.Process(process.pid).children(recursive=True)
         assert any("tansu" in " ".join(c.cmdline()) for c in children), "embedded Kafka broker not running"
         assert (tmp_path / "home" / "dagster" / "dagster.yaml").exists()
+
+        # the demo CTS events on the embedded broker reach cts_job_events, which launches imports
+        def import_runs():
+            try:
+                response = httpx.post(url, json={"query": IMPORT_RUNS_QUERY}, timeout=10)
+                return response.json()["data"]["runsOrError"]["results"] or None
+            except (httpx.HTTPError, KeyError, TypeError, ValueError):
+                return None
+
+        assert wait_until(import_runs, 240, "cts_job_events to launch an import from the demo events", interval=3)
     finally:
         children = psutil.Process(process.pid).children(recursive=True) if process.poll() is None else []
         stop(process, timeout=60)
