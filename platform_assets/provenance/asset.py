@@ -43,7 +43,9 @@ def _as_events(result: Any, config_data_version: dg.DataVersion | None):
         return
     if result is None:
         result = dg.MaterializeResult()
-    elif not isinstance(result, (dg.Output, dg.MaterializeResult, dg.AssetCheckResult, tuple)):
+    elif type(result) is not tuple and not isinstance(
+        result, (dg.Output, dg.MaterializeResult, dg.AssetCheckResult)
+    ):
         result = dg.Output(result)
     if config_data_version is not None and getattr(result, "data_version", "n/a") is None:
         if isinstance(result, dg.Output):
@@ -51,7 +53,7 @@ def _as_events(result: Any, config_data_version: dg.DataVersion | None):
                                config_data_version, tags=result.tags)
         else:
             result = result._replace(data_version=config_data_version)
-    if isinstance(result, tuple) and not isinstance(result, dg.MaterializeResult):
+    if type(result) is tuple:  # several results (MaterializeResult/AssetCheckResult are namedtuples)
         yield from result
     else:
         yield result
