@@ -1,3 +1,3 @@
-from kalman_enkf.cli import main
+from kalman_enkf.cli import run
 
-raise SystemExit(main())
+run()

@@ -6,6 +6,7 @@ Exit status: 0 success, 2 invalid input (message on stderr names the problem).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 import numpy as np
@@ -88,5 +89,15 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def run() -> None:
+    """Console script. Exits without interpreter finalization: right after an exception in a
+    parquet read, pyarrow's C++ thread pool can abort a normal shutdown ("terminate called
+    without an active exception", SIGABRT) and turn exit status 2 into -6."""
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run()
