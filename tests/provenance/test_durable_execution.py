@@ -18,6 +18,7 @@ import yaml
 from dagster._core.instance.ref import InstanceRef
 
 from platform_assets.runtime.run_launcher import run_worker_pid
+from localdev.broker import free_port
 from tests.support.processes import dagster_cli, start, stop, wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -31,26 +32,40 @@ def durable_home(tmp_path):
     config["run_monitoring"].update(poll_interval_seconds=1)
     config["run_retries"].update(max_retries=1)
     (home / "dagster.yaml").write_text(yaml.safe_dump(config))
-    workspace = tmp_path / "workspace.yaml"
-    workspace.write_text(
-        yaml.safe_dump(
-            {"load_from": [{"python_file": {
-                "relative_path": str(Path(__file__).with_name("durable_location.py")),
-                "working_directory": str(REPO_ROOT),
-                "location_name": "durable",
-            }}]}
-        )
-    )
     state = tmp_path / "state"
     state.mkdir()
     env = {**os.environ, "DAGSTER_HOME": str(home), "DURABLE_STATE_DIR": str(state)}
-    daemon = start([dagster_cli("dagster-daemon"), "run", "-w", str(workspace)], env, tmp_path / "daemon.log", REPO_ROOT)
+    # One code server shared by the daemon and the launch command: on a loaded 2-core
+    # machine, letting each start its own server can exceed Dagster's startup timeout.
+    port = free_port()
+    code_server = start(
+        [dagster_cli("dagster"), "api", "grpc", "-h", "127.0.0.1", "-p", str(port),
+         "-f", str(Path(__file__).with_name("durable_location.py")), "-d", str(REPO_ROOT)],
+        env, tmp_path / "code_server.log", REPO_ROOT,
+    )
+    daemon = None
     try:
+        wait_until(
+            lambda: subprocess.run(
+                [dagster_cli("dagster"), "api", "grpc-health-check", "-p", str(port)],
+                env=env, capture_output=True, timeout=60,
+            ).returncode == 0,
+            240, "the code server to be healthy", interval=2,
+        )
+        workspace = tmp_path / "workspace.yaml"
+        workspace.write_text(yaml.safe_dump(
+            {"load_from": [{"grpc_server": {"host": "127.0.0.1", "port": port, "location_name": "durable"}}]}
+        ))
+        daemon = start([dagster_cli("dagster-daemon"), "run", "-w", str(workspace)], env,
+                       tmp_path / "daemon.log", REPO_ROOT)
         yield home, workspace, state, env
     finally:
-        stop(daemon)
-        if (tmp_path / "daemon.log").exists():
-            print((tmp_path / "daemon.log").read_text()[-4000:])
+        if daemon is not None:
+            stop(daemon)
+        stop(code_server)
+        for log in ("daemon.log", "code_server.log"):
+            if (tmp_path / log).exists():
+                print(f"--- {log}\n" + (tmp_path / log).read_text()[-3000:])
 
 
 def counts(state: Path, name: str) -> int:
