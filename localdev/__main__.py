@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from localdev.broker import TansuBroker, free_port, wait_for_port
+from localdev.processes import stop_process_group
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FAMILIES = ("kalman", "cts", "nlp", "propagation")
@@ -111,16 +112,6 @@ def publish_demo_cts_events(home: Path) -> int:
     return len(jobs)
 
 
-def stop(process: subprocess.Popen | None) -> None:
-    if process is None or process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=int(os.environ.get("DAGSTER_PORT", 3000)))
@@ -162,8 +153,8 @@ def main() -> int:
     except KeyboardInterrupt:
         return 0
     finally:
-        stop(dagster)
-        stop(emulator)
+        stop_process_group(dagster, timeout=15)
+        stop_process_group(emulator, timeout=15)
         if broker:
             broker.stop()
 

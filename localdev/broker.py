@@ -6,12 +6,12 @@ Tansu keeps messages in memory, so a restart loses them (tests use that on purpo
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
 import subprocess
 import time
 from pathlib import Path
+
+from localdev.processes import stop_process_group
 
 
 def free_port() -> int:
@@ -63,13 +63,7 @@ class TansuBroker:
         return self
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        stop_process_group(self.process, timeout=5)
         self.process = None
 
     def restart(self) -> None:

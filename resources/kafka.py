@@ -27,15 +27,12 @@ from typing import Any
 import dagster as dg
 
 from resources.config import env_or
-from resources.settings import LOCAL_KAFKA
+from resources.settings import DEFAULT_CTS_JOBS_DLQ_TOPIC, DEFAULT_CTS_JOBS_TOPIC, LOCAL_KAFKA
 from platform_assets.lazy_imports import lazy_import
 
 kafka = lazy_import("confluent_kafka")  # the client library, loaded on first use
 
 log = logging.getLogger(__name__)
-
-DEFAULT_JOBS_TOPIC = "cts-jobs"
-DEFAULT_DLQ_TOPIC = "cts-jobs-dlq"
 
 
 class KafkaPublishError(Exception):
@@ -106,8 +103,8 @@ class KafkaResource(dg.ConfigurableResource):
     ``security.protocol``); put secrets there only through ``dg.EnvVar``."""
 
     bootstrap_servers: str
-    jobs_topic: str = DEFAULT_JOBS_TOPIC
-    dlq_topic: str = DEFAULT_DLQ_TOPIC
+    jobs_topic: str = DEFAULT_CTS_JOBS_TOPIC
+    dlq_topic: str = DEFAULT_CTS_JOBS_DLQ_TOPIC
     client_config: dict[str, str] = {}
     flush_timeout_seconds: float = 15.0
     metadata_timeout_seconds: float = 5.0
@@ -264,6 +261,6 @@ def kafka_resource() -> KafkaResource:
     """The ``kafka`` resource from the environment (local defaults: the embedded broker)."""
     return KafkaResource(
         bootstrap_servers=env_or("KAFKA_BOOTSTRAP_SERVERS", LOCAL_KAFKA),
-        jobs_topic=env_or("CTS_JOBS_TOPIC", DEFAULT_JOBS_TOPIC),
-        dlq_topic=env_or("CTS_JOBS_DLQ_TOPIC", DEFAULT_DLQ_TOPIC),
+        jobs_topic=env_or("CTS_JOBS_TOPIC", DEFAULT_CTS_JOBS_TOPIC),
+        dlq_topic=env_or("CTS_JOBS_DLQ_TOPIC", DEFAULT_CTS_JOBS_DLQ_TOPIC),
     )

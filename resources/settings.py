@@ -13,6 +13,8 @@ from pathlib import Path
 
 LOCAL_KAFKA = "127.0.0.1:9092"
 LOCAL_CTS_URL = "http://127.0.0.1:8085"
+DEFAULT_CTS_JOBS_TOPIC = "cts-jobs"
+DEFAULT_CTS_JOBS_DLQ_TOPIC = "cts-jobs-dlq"
 
 
 @dataclass(frozen=True)
@@ -48,8 +50,8 @@ def settings() -> PlatformSettings:
         lake_url=env.get("PLATFORM_LAKE_URL", f"file://{home}/lake"),
         aws_endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
         kafka_bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS", LOCAL_KAFKA),
-        cts_jobs_topic=env.get("CTS_JOBS_TOPIC", "cts-jobs"),
-        cts_jobs_dlq_topic=env.get("CTS_JOBS_DLQ_TOPIC", "cts-jobs-dlq"),
+        cts_jobs_topic=env.get("CTS_JOBS_TOPIC", DEFAULT_CTS_JOBS_TOPIC),
+        cts_jobs_dlq_topic=env.get("CTS_JOBS_DLQ_TOPIC", DEFAULT_CTS_JOBS_DLQ_TOPIC),
         cts_url=env.get("CTS_URL", LOCAL_CTS_URL),
         goals_database_url=env.get("GOALS_DATABASE_URL", f"sqlite:///{home}/goals.db"),
         dask_scheduler_address=env.get("DASK_SCHEDULER_ADDRESS") or None,

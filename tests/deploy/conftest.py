@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from localdev.processes import stop_process_group
 from tests.deploy import k8s_jobs, tools
 
 CHART = tools.REPO / "helm" / "platform-code-location"
@@ -135,9 +136,4 @@ def code_server(default_manifests, pod_env):
             time.sleep(1)
         yield port, probe, env
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process_group(proc)

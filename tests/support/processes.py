@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from localdev.processes import stop_process_group
+
 
 def dagster_cli(name: str) -> str:
     return str(Path(sys.executable).with_name(name))
@@ -31,14 +33,7 @@ def start(args: list[str], env: dict[str, str], log_path: Path, cwd: Path) -> su
 
 
 def stop(process: subprocess.Popen, timeout: float = 20) -> None:
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+    stop_process_group(process, timeout)
 
 
 def wait_until(predicate: Callable[[], object], timeout: float, what: str, interval: float = 0.5):

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from localdev.broker import TansuBroker, free_port, wait_for_port
+from localdev.processes import stop_process_group
 from localdev.cts_emulator import CtsEmulator
 
 MOTO_ACCESS_KEY = "testing"
@@ -88,12 +89,7 @@ def s3_server() -> Iterator[S3Endpoint]:
         wait_for_port(port, timeout=30)
         yield S3Endpoint(endpoint_url=f"http://127.0.0.1:{port}")
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process_group(process, timeout=10)
 
 
 @contextlib.contextmanager
