@@ -1,13 +1,17 @@
 # The two commands a newcomer needs (README):
 #   make dev    set up everything and run the platform (dagster dev on embedded defaults)
-#   make test   set up everything and run the whole test suite
+#   make test   set up everything and run the whole test suite (what CI runs)
+# The inner loop:
+#   make check  lint, format check, type check and the fast tests (no services), ~1 minute
 PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PG_BIN := /usr/lib/postgresql/15/bin
+# every external program is its own package under programs/ (found, not listed)
+PROGRAMS := $(patsubst %/pyproject.toml,%,$(wildcard programs/*/pyproject.toml))
 
-.PHONY: dev test install system-deps bench clean lock
+.PHONY: dev test check lint format typecheck fast install system-deps bench clean lock
 
 dev: install
 	$(BIN)/python -m localdev
@@ -15,13 +19,29 @@ dev: install
 test: install system-deps
 	$(BIN)/pytest
 
+check: install lint typecheck fast
+
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+typecheck:
+	$(BIN)/mypy
+
+fast:
+	$(BIN)/pytest -q -m "not slow"
+
 install: $(STAMP)
 
-$(STAMP): pyproject.toml programs/kalman/pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt $(addsuffix /pyproject.toml,$(PROGRAMS))
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip setuptools wheel
-	# torch==2.13.0 resolves to the CPU wheel shipped on these machines (see ENVIRONMENT.md)
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[local,spark,nlp,test]' -e programs/kalman
+	# torch==2.13.0 resolves to a CPU wheel (a bare `torch` requirement would pull GBs of CUDA packages)
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[local,spark,nlp,test]' $(addprefix -e ,$(PROGRAMS))
 	touch $(STAMP)
 
 # Services the tests start themselves but whose binaries must exist: PostgreSQL 15 and a JRE
@@ -38,10 +58,10 @@ bench: install
 	$(BIN)/python bench/bench_nlp.py
 
 clean:
-	rm -rf $(VENV) .platform
+	rm -rf $(VENV) .platform .mypy_cache .ruff_cache
 
 # re-resolve the newest allowed versions and pin them again
 lock:
 	rm -rf /tmp/odp-lock && $(PYTHON) -m venv /tmp/odp-lock
-	/tmp/odp-lock/bin/pip install --quiet -e '.[local,spark,nlp,test]' -e programs/kalman
+	/tmp/odp-lock/bin/pip install --quiet -e '.[local,spark,nlp,test]' $(addprefix -e ,$(PROGRAMS))
 	{ head -3 constraints.txt; /tmp/odp-lock/bin/pip freeze --exclude-editable | grep -v '^-e'; } > constraints.new && mv constraints.new constraints.txt

@@ -33,11 +33,13 @@ def produce_events(bootstrap: str, topic: str, emulator, n_events: int) -> None:
     admin = AdminClient({"bootstrap.servers": bootstrap})  # keep it alive for the futures
     for future in admin.create_topics([NewTopic(topic, 3, 1)]).values():
         future.result(10)
+    from platform_assets.cts.importers import checkm2
+
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20})
     states = ["created", "job_submitted", "upload_submitted", "complete"]
     for j in range(n_events // len(states)):
         job_id = f"bench-{j:06d}"
-        emulator.add_job(job_id=job_id, image_name="ghcr.io/kbasetest/cdm_checkm2")
+        emulator.add_job(job_id=job_id, image_name=checkm2.IMPORTER.image_name)
         for state in states:
             producer.produce(topic, json.dumps(
                 {"job_id": job_id, "state": state, "time": "2024-03-24T12:00:00+00:00",
@@ -50,7 +52,7 @@ def run_sensor(kafka, cts, n_events: int) -> tuple[float, int]:
     import dagster as dg
 
     from platform_assets.cts.definitions import defs
-    from sensors.cts_job_events import cts_job_events
+    from sensors.cts.job_events import cts_job_events
 
     requested, cursor, consumed = 0, None, 0
     with dg.instance_for_test() as instance:
@@ -73,8 +75,8 @@ def run_baseline(kafka, cts, n_events: int) -> tuple[float, int]:
     """One event at a time, like cdm-spark-events' EventLoop (without the import itself)."""
     from confluent_kafka import Consumer
 
-    from platform_assets.cts import registry
-    from resources.cts import CtsJobNotFound
+    from platform_assets.cts.importers import registry
+    from resources.cts.client import CtsJobNotFound
 
     consumer = Consumer({"bootstrap.servers": kafka.bootstrap_servers,
                          "group.id": f"baseline-{uuid.uuid4().hex[:6]}",
@@ -113,8 +115,8 @@ def main() -> None:
 
     from localdev.broker import TansuBroker
     from localdev.cts_emulator import CtsEmulator
-    from resources.cts import CtsClient
-    from resources.kafka import KafkaResource
+    from resources.cts.client import CtsClient
+    from resources.cts.kafka import KafkaResource
 
     with TansuBroker() as broker, CtsEmulator(token="bench") as emulator:
         kafka = KafkaResource(bootstrap_servers=broker.bootstrap_servers,

@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 def make_jobs(emulator, store, n_jobs: int) -> list[str]:
     from platform_assets.cts.checksums import crc64nvme_b64
     from platform_assets.cts.demo import _checkm2_report
+    from platform_assets.cts.importers import checkm2
 
     ids = []
     for j in range(n_jobs):
@@ -37,7 +38,7 @@ def make_jobs(emulator, store, n_jobs: int) -> list[str]:
         data = _checkm2_report(j, 5)
         path = f"cts-data/bench/{job_id}/quality_report.tsv"
         store.write_bytes(path, data)
-        emulator.add_job(job_id=job_id, image_name="ghcr.io/kbasetest/cdm_checkm2",
+        emulator.add_job(job_id=job_id, image_name=checkm2.IMPORTER.image_name,
                          outputs=[{"file": path, "crc64nvme": crc64nvme_b64(data)}])
         ids.append(job_id)
     return ids
@@ -66,7 +67,7 @@ def run_baseline(job_ids, cts, store, lake, tmp: Path) -> float:
     """The original processor: sequential events, a Spark session per job."""
     from pyspark.sql import SparkSession
 
-    from resources.spark import spark_config
+    from resources.cts.spark import spark_config
 
     start = time.perf_counter()
     for job_id in job_ids:
@@ -99,9 +100,9 @@ def main() -> None:
 
     logging.getLogger("dagster").setLevel(logging.WARNING)
     from localdev.cts_emulator import CtsEmulator
-    from resources.cts import CtsClient
-    from resources.lake import DeltaLake
-    from resources.object_store import CtsObjectStore
+    from resources.cts.client import CtsClient
+    from resources.cts.lake import DeltaLake
+    from resources.cts.outputs import CtsObjectStore
 
     with tempfile.TemporaryDirectory() as tmp, CtsEmulator(token="bench") as emulator:
         tmp = Path(tmp)

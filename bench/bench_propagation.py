@@ -34,7 +34,7 @@ from platform_assets.propagation.ensemble import (  # noqa: E402
     propagate_ensemble,
 )
 from platform_assets.propagation.model import default_bodies, propagate  # noqa: E402
-from resources.dask import DaskResource  # noqa: E402
+from resources.propagation.dask import DaskResource  # noqa: E402
 
 DT = 0.01
 

@@ -9,8 +9,6 @@ the services, by PID.
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import os
 import shutil
 import signal
@@ -21,10 +19,9 @@ from pathlib import Path
 
 from localdev.broker import TansuBroker, free_port, wait_for_port
 from localdev.processes import stop_process_group
+from resources.settings import raw
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-FAMILIES = ("kalman", "cts", "nlp", "propagation")
-LOCAL_CTS_TOKEN = "local-dev-token"  # the emulator's token; not a secret
 
 
 def port_is_free(port: int) -> bool:
@@ -42,9 +39,9 @@ def prepare_instance(home: Path) -> Path:
     return dagster_home
 
 
-def start_cts_emulator(home: Path) -> subprocess.Popen | None:
-    if importlib.util.find_spec("localdev.cts_emulator") is None:
-        return None
+def start_cts_emulator(home: Path) -> subprocess.Popen:
+    from resources.settings import LOCAL_CTS_TOKEN
+
     port = 8085 if port_is_free(8085) else free_port()
     os.environ.setdefault("CTS_URL", f"http://127.0.0.1:{port}")
     os.environ.setdefault("CTS_ADMIN_TOKEN", LOCAL_CTS_TOKEN)
@@ -66,16 +63,17 @@ def start_cts_emulator(home: Path) -> subprocess.Popen | None:
 def seed_demo_data() -> None:
     import dagster as dg
 
+    from platform_assets.families import discover_families
     from resources.settings import settings
 
     with dg.DagsterInstance.get() as instance:
-        for family in FAMILIES:
-            module_name = f"platform_assets.{family}.demo"
-            if importlib.util.find_spec(module_name) is None:
+        for family in discover_families():
+            seed = family.demo_seeder
+            if seed is None:
                 continue
             started = time.monotonic()
-            importlib.import_module(module_name).seed_demo(settings(), instance)
-            print(f"[localdev] seeded {family} demo data in {time.monotonic() - started:.1f}s", flush=True)
+            seed(settings(), instance)
+            print(f"[localdev] seeded {family.name} demo data in {time.monotonic() - started:.1f}s", flush=True)
 
 
 def publish_demo_cts_events(home: Path) -> int:
@@ -114,22 +112,22 @@ def publish_demo_cts_events(home: Path) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, default=int(os.environ.get("DAGSTER_PORT", 3000)))
+    parser.add_argument("--port", type=int, default=3000)
     parser.add_argument("--seed-only", action="store_true", help="seed demo data and exit")
     args = parser.parse_args()
 
-    home = Path(os.environ.setdefault("PLATFORM_HOME", str(REPO_ROOT / ".platform"))).resolve()
+    home = Path(raw("PLATFORM_HOME") or REPO_ROOT / ".platform").resolve()
     os.environ["PLATFORM_HOME"] = str(home)
     home.mkdir(parents=True, exist_ok=True)
     prepare_instance(home)
 
     broker = None
-    if "KAFKA_BOOTSTRAP_SERVERS" not in os.environ:
+    if raw("KAFKA_BOOTSTRAP_SERVERS") is None:
         broker = TansuBroker(port=9092 if port_is_free(9092) else None, log_path=home / "tansu.log")
         broker.start()
         os.environ["KAFKA_BOOTSTRAP_SERVERS"] = broker.bootstrap_servers
         print(f"[localdev] Kafka (Tansu) on {broker.bootstrap_servers}", flush=True)
-    emulator = start_cts_emulator(home) if "CTS_URL" not in os.environ else None
+    emulator = start_cts_emulator(home) if raw("CTS_URL") is None else None
     if emulator:
         print(f"[localdev] CTS emulator on {os.environ['CTS_URL']}", flush=True)
     dagster = None

@@ -1,26 +1,13 @@
-"""The code location: every family's definitions plus the shared resources, the
+"""The code location: every discovered family's definitions, the shared resources, the
 automation sensor and the executor for the current `PLATFORM_ENV`."""
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-
 import dagster as dg
 
-from resources.blob import blob_storage_from_env
+from platform_assets.families import discover_families
 from resources.settings import settings
-
-FAMILIES = ("kalman", "cts", "nlp", "propagation")
-
-
-def family_definitions() -> list[dg.Definitions]:
-    found = []
-    for family in FAMILIES:
-        module_name = f"platform_assets.{family}.definitions"
-        if importlib.util.find_spec(module_name) is not None:
-            found.append(importlib.import_module(module_name).defs)
-    return found
+from resources.shared import shared_resources
 
 
 def platform_executor() -> dg.ExecutorDefinition:
@@ -39,11 +26,9 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
     minimum_interval_seconds=30,
 )
 
+FAMILIES = discover_families()
+
 defs = dg.Definitions.merge(
-    *family_definitions(),
-    dg.Definitions(
-        resources={"blob": blob_storage_from_env()},
-        sensors=[automation_sensor],
-        executor=platform_executor(),
-    ),
+    *(family.definitions for family in FAMILIES),
+    dg.Definitions(resources=shared_resources(), sensors=[automation_sensor], executor=platform_executor()),
 )

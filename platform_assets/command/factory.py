@@ -25,7 +25,6 @@ becomes stale; change none and identical inputs are never recomputed.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -42,10 +41,9 @@ from platform_assets.command.staging import (
     staged_name,
 )
 from platform_assets.provenance import versioned_asset
-from resources.blob import BlobStorage, local_scratch_dir, remove_dir
-from resources.images import image_ref
-from resources.pipes import pipes_client
-from resources.settings import settings
+from resources.shared.blob import BlobStorage, local_scratch_dir, remove_dir
+from resources.shared.images import image_ref
+from resources.settings import raw, settings
 
 
 PLACEHOLDER = re.compile(r"\{(?:inputs\[([A-Za-z_][\w-]*)\]|(out|partition_key))\}")
@@ -94,7 +92,7 @@ def _run_local(context, *, blob, command, inputs, outputs, output_prefix, env, p
             for token in command
         ]
         context.log.info(f"running {argv}")
-        invocation = pipes_client().run(
+        invocation = context.resources.pipes.run(
             context=context, command=argv, env={"OUTPUT_PATH": str(out), **env}, cwd=str(workdir / "in")
         )
         version = publish_outputs(
@@ -119,11 +117,11 @@ def _run_k8s(context, *, image, command, inputs, outputs, output_prefix, env, pa
         inputs=inputs,
         output_prefix=output_prefix,
         declared_outputs=outputs,
-        blob_env={name: os.environ[name] for name in k8s.BLOB_ENV if os.environ.get(name)},
+        blob_env={name: value for name in k8s.BLOB_ENV if (value := raw(name))},
         program_env=env,
         resources=k8s_resources,
     )
-    invocation = pipes_client().run(context=context, base_pod_spec=pod_spec)
+    invocation = context.resources.pipes.run(context=context, base_pod_spec=pod_spec)
     return _merged_pipes_metadata(invocation), published_version(invocation.get_custom_messages())
 
 
@@ -183,7 +181,7 @@ def command_asset(
         image=step_image,
         k8s_resources={"cpu": "250m", "memory": "512Mi"},
         externals=declared,
-        required_resource_keys={"blob"},
+        required_resource_keys={"blob", "pipes"},
         kinds=asset_kwargs.pop("kinds", None) or {"pipes"},
         **asset_kwargs,
     )

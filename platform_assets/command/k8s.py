@@ -18,11 +18,11 @@ from collections.abc import Mapping, Sequence
 
 from dagster_pipes import encode_param
 
-from resources.images import image_ref
+from resources.shared.images import image_ref
 
 WORK = "/work"
 MESSAGES_FILE = f"{WORK}/pipes/messages.jsonl"
-BLOB_ENV = ("PLATFORM_BLOB_URL", "AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION")
+BLOB_ENV = ("PLATFORM_BLOB_URL", "AWS_ENDPOINT_URL", "AWS_REGION")
 BLOB_CREDENTIALS_SECRET = "platform-blob-credentials"  # AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY
 STAGING_IMAGE = "base"
 

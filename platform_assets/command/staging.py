@@ -15,7 +15,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from resources.blob import BlobNotFound, BlobStorage
+from resources.shared.blob import BlobNotFound, BlobStorage
 from resources.settings import settings
 
 

@@ -31,22 +31,17 @@ from platform_assets.cts.importers.base import (
     UnknownOutputFile,
     VerifiedOutputs,
 )
-from platform_assets.cts.registry import (
-    IMPORTERS,
-    META_COMPLETE,
-    META_ERROR,
-    META_START,
-    importer_for_job,
-)
+from platform_assets.cts.importers.registry import IMPORTERS, importer_for_job
+from platform_assets.cts.job_meta import META_COMPLETE, META_ERROR, META_START, utc_now
 from platform_assets.cts.strict_cast import (
     ReportFormatError,
     StrictCastError,
     UnsupportedColumnType,
 )
 from platform_assets.provenance import code_version_of, versioned_asset
-from resources.cts import CtsError, CtsUnavailable, utc_now
-from resources.object_store import CtsOutputNotFound, InvalidOutputPath
-from platform_assets.lazy_imports import lazy_import
+from resources.cts.client import CtsError, CtsUnavailable
+from resources.cts.outputs import CtsOutputNotFound, InvalidOutputPath
+from resources.lazy_imports import lazy_import
 
 pa = lazy_import("pyarrow")
 pc = lazy_import("pyarrow.compute")

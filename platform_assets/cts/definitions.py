@@ -1,26 +1,11 @@
-"""CTS family definitions: one import asset + job per importer, and their resources."""
+"""The CTS family: one Delta-table import asset and job per importer, and its resources.
+Its sensors (job events, failures -> DLQ, DLQ replay) are in `sensors/cts/`."""
 
 from __future__ import annotations
 
 import dagster as dg
 
 from platform_assets.cts.assets import IMPORT_ASSETS, IMPORT_JOBS
-from resources.cts import cts_client_resource
-from resources.lake import lake_resource
-from resources.object_store import cts_object_store_resource
-from resources.spark import spark_resource
+from resources.cts import cts_resources
 
-defs = dg.Definitions(
-    assets=IMPORT_ASSETS,
-    jobs=IMPORT_JOBS,
-    resources={
-        "cts_client": cts_client_resource(),
-        "lake": lake_resource(),
-        "cts_outputs": cts_object_store_resource(),
-        "spark": spark_resource(),
-    },
-)
-
-from sensors.cts import events_defs  # noqa: E402  (event sensors, DLQ, kafka resource)
-
-defs = dg.Definitions.merge(defs, events_defs)
+defs = dg.Definitions(assets=IMPORT_ASSETS, jobs=IMPORT_JOBS, resources=cts_resources())

@@ -18,8 +18,8 @@ import dagster as dg
 from localdev.cts_emulator import job_document
 from platform_assets.cts.checksums import crc64nvme_b64
 from platform_assets.cts.importers import checkm2, gtdbtk
-from platform_assets.cts.registry import importer_for_image
-from resources.object_store import CtsObjectStore
+from platform_assets.cts.importers.registry import importer_for_image
+from resources.cts.outputs import CtsObjectStore
 from resources.settings import PlatformSettings
 
 DEMO_BUCKET = "cts-data"
@@ -56,9 +56,9 @@ def _gtdbtk_summary() -> bytes:
 
 def demo_jobs() -> list[tuple[str, str, dict[str, bytes]]]:
     """(job id, image name, output files) of the demo jobs."""
-    jobs = [(f"demo-checkm2-{i}", checkm2.IMAGE_NAME,
+    jobs = [(f"demo-checkm2-{i}", checkm2.IMPORTER.image_name,
              {"quality_report.tsv": _checkm2_report(i, 3 + i)}) for i in range(1, 4)]
-    jobs.append(("demo-gtdbtk-1", gtdbtk.IMAGE_NAME,
+    jobs.append(("demo-gtdbtk-1", gtdbtk.IMPORTER.image_name,
                  {"gtdbtk.bac120.summary.tsv": _gtdbtk_summary()}))
     jobs.append(("demo-no-importer-1", "ghcr.io/kbasetest/cdm_fastqc",
                  {"report.html": b"<html>no importer for this image</html>\n"}))

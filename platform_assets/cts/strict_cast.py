@@ -17,7 +17,7 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 
-from platform_assets.lazy_imports import lazy_import
+from resources.lazy_imports import lazy_import
 
 pa = lazy_import("pyarrow")
 

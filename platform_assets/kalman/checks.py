@@ -8,7 +8,7 @@ import dagster as dg
 from platform_assets.kalman.assets import posterior
 from platform_assets.kalman.cases import output_prefix
 from platform_assets.kalman.partitions import kalman_cases
-from resources.blob import BlobStorage
+from resources.shared.blob import BlobStorage
 
 # Partitioned asset checks are a preview feature of Dagster 1.13; they are exactly what a
 # per-case check needs, so the warning is acknowledged here once.

@@ -1,14 +1,11 @@
-"""The Kalman family: case inputs, the EnKF posterior (external program via Pipes), its
-checks and the case-discovery sensor."""
+"""The Kalman family: case inputs and the EnKF posterior (an external program via Pipes)
+with its checks. Cases are discovered by `sensors/kalman/`."""
+
+from __future__ import annotations
 
 import dagster as dg
 
 from platform_assets.kalman.assets import case_inputs, posterior
 from platform_assets.kalman.checks import kalman_checks
-from sensors.kalman_cases import kalman_case_sensor
 
-defs = dg.Definitions(
-    assets=[case_inputs, posterior],
-    asset_checks=kalman_checks,
-    sensors=[kalman_case_sensor],
-)
+defs = dg.Definitions(assets=[case_inputs, posterior], asset_checks=kalman_checks)

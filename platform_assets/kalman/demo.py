@@ -92,7 +92,7 @@ def seed_demo(settings, instance) -> None:
     """Write the demo cases into blob storage (idempotent: unchanged files are not rewritten,
     so the sensor sees no change on restart)."""
     from platform_assets.kalman.cases import case_key
-    from resources.blob import BlobStorage
+    from resources.shared.blob import BlobStorage
 
     blob = BlobStorage(url=settings.blob_url, aws_endpoint_url=settings.aws_endpoint_url)
     for name, seed in DEMO_CASES.items():

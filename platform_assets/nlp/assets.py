@@ -18,7 +18,6 @@ and the platform's skip check read them as usual.
 from __future__ import annotations
 
 import json
-import os
 from typing import Literal
 
 import dagster as dg
@@ -36,8 +35,9 @@ from platform_assets.provenance import (
     partition_materialization,
     versioned_asset,
 )
-from resources.blob import BlobStorage
-from resources.goals_db import GoalsDatabase
+from resources.shared.blob import BlobStorage
+from resources.nlp.goals_db import GoalsDatabase
+from resources.settings import settings
 
 GOALS_KEY = dg.AssetKey(["nlp", "goals"])
 GROUPS_KEY = dg.AssetKey(["nlp", "goal_similarity_groups"])
@@ -46,7 +46,7 @@ BLOB_PREFIX = "nlp/goal_similarity_groups"
 
 def default_method() -> str:
     """tfidf locally; the NLP image sets NLP_SIMILARITY_METHOD=minilm."""
-    return os.environ.get("NLP_SIMILARITY_METHOD", "tfidf")
+    return settings().nlp_similarity_method
 
 
 class SimilarityConfig(dg.Config):

@@ -18,7 +18,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from platform_assets.lazy_imports import lazy_import
+from resources.lazy_imports import lazy_import
 from platform_assets.nlp.schema import tables
 
 sa = lazy_import("sqlalchemy")

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from platform_assets.lazy_imports import lazy_import
+from resources.lazy_imports import lazy_import
 
 from platform_assets.nlp.eligibility import Goal
 from platform_assets.nlp.similarity import SimilarPairs

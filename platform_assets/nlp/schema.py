@@ -14,7 +14,7 @@ import functools
 from types import SimpleNamespace
 from typing import Any
 
-from platform_assets.lazy_imports import lazy_import
+from resources.lazy_imports import lazy_import
 
 sa = lazy_import("sqlalchemy")
 

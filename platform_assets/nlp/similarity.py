@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from platform_assets.lazy_imports import lazy_import
+from resources.lazy_imports import lazy_import
 
 np = lazy_import("numpy")
 

@@ -11,7 +11,7 @@ import datetime as dt
 import io
 from collections.abc import Sequence
 
-from platform_assets.lazy_imports import lazy_import
+from resources.lazy_imports import lazy_import
 from platform_assets.nlp.grouping import SimilarityGroup
 from platform_assets.nlp.schema import tables
 

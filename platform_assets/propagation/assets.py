@@ -30,9 +30,9 @@ from platform_assets.propagation.model import (
 from platform_assets.propagation.partitions import DEFAULT_MAX_STEPS, parse_steps, propagation_steps
 from platform_assets.propagation.resume import STATE_FILE, ResumePoint, find_resume_point
 from platform_assets.provenance import config_version, versioned_asset
-from resources.blob import BlobStorage, local_scratch_dir, remove_dir
-from resources.dask import DaskResource
-from platform_assets.lazy_imports import lazy_import
+from resources.shared.blob import BlobStorage, local_scratch_dir, remove_dir
+from resources.propagation.dask import DaskResource
+from resources.lazy_imports import lazy_import
 
 np = lazy_import("numpy")
 

@@ -13,7 +13,7 @@ from platform_assets.propagation.ensemble import RunState
 from platform_assets.propagation.model import relative_energy_drift, total_energy
 from platform_assets.propagation.partitions import propagation_steps
 from platform_assets.propagation.resume import STATE_FILE, latest_materialization
-from resources.blob import BlobStorage
+from resources.shared.blob import BlobStorage
 
 
 class EnergyDriftConfig(dg.Config):

@@ -1,4 +1,4 @@
-"""Propagation definitions: the trajectory asset, its energy check, the `dask` resource,
+"""The propagation family: the trajectory asset, its energy check, the `dask` resource,
 and `request_propagation_steps`, a job that asks for N steps.
 
 Asking for N steps adds dynamic partition N (the job below, the UI's "add partition"
@@ -13,8 +13,7 @@ from pydantic import Field
 from platform_assets.propagation.assets import trajectory
 from platform_assets.propagation.checks import energy_drift
 from platform_assets.propagation.partitions import DEFAULT_MAX_STEPS, request_steps
-from resources.config import env_or
-from resources.dask import DaskResource
+from resources.propagation import propagation_resources
 
 
 class StepRequest(dg.Config):
@@ -38,5 +37,5 @@ defs = dg.Definitions(
     assets=[trajectory],
     asset_checks=[energy_drift],
     jobs=[request_propagation_steps],
-    resources={"dask": DaskResource(scheduler_address=env_or("DASK_SCHEDULER_ADDRESS", None))},
+    resources=propagation_resources(),
 )

@@ -27,7 +27,7 @@ from platform_assets.propagation.model import (
     validate_state,
     validate_step,
 )
-from platform_assets.lazy_imports import lazy_import
+from resources.lazy_imports import lazy_import
 
 np = lazy_import("numpy")
 

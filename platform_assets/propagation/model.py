@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
-from platform_assets.lazy_imports import lazy_import
+from resources.lazy_imports import lazy_import
 
 np = lazy_import("numpy")
 

@@ -11,7 +11,7 @@ import io
 from collections.abc import Sequence
 
 import dagster as dg
-from platform_assets.lazy_imports import lazy_import
+from resources.lazy_imports import lazy_import
 
 np = lazy_import("numpy")
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 
 from platform_assets.propagation.model import AXES
-from platform_assets.lazy_imports import lazy_import
+from resources.lazy_imports import lazy_import
 
 np = lazy_import("numpy")
 

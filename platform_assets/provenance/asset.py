@@ -24,7 +24,7 @@ from platform_assets.provenance.skip import (
     decide,
     logical_version,
 )
-from resources.images import image_ref, k8s_op_tags
+from resources.shared.images import image_ref, k8s_op_tags
 
 
 def content_version(*chunks: bytes | str) -> dg.DataVersion:

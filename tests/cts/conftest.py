@@ -20,8 +20,8 @@ def events(kafka_broker, cts_emulator, events_instance):  # noqa: F405
     """An EventsHarness (tests/cts/events_harness.py) on fresh topics (jobs: 3
     partitions, DLQ: 1), a real Tansu broker and the CTS emulator."""
     from platform_assets.cts.definitions import defs
-    from resources.cts import CtsClient
-    from resources.kafka import KafkaResource
+    from resources.cts.client import CtsClient
+    from resources.cts.kafka import KafkaResource
     from tests.cts.events_harness import EventsHarness
 
     suffix = uuid.uuid4().hex[:8]

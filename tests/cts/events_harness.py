@@ -6,7 +6,9 @@ import json
 
 import dagster as dg
 
-CHECKM2_IMAGE = "ghcr.io/kbasetest/cdm_checkm2"
+from platform_assets.cts.importers import checkm2
+
+CHECKM2_IMAGE = checkm2.IMPORTER.image_name
 SENSOR_NAME = "cts_job_events"
 
 
@@ -62,7 +64,7 @@ class EventsHarness:
 
     def read_all(self, topic: str) -> list:
         """Every message of ``topic`` from the beginning (fresh cursor)."""
-        from resources.kafka import TopicCursor
+        from resources.cts.kafka import TopicCursor
 
         return self.kafka.read(topic, TopicCursor(), max_messages=10_000,
                                idle_seconds=0.5).messages
@@ -89,7 +91,7 @@ class EventsHarness:
 
     def tick(self):
         """One `cts_job_events` tick, applied like the daemon applies it."""
-        from sensors.cts_job_events import cts_job_events
+        from sensors.cts.job_events import cts_job_events
 
         with self._context(self.cursor) as context:
             result = cts_job_events(context)
@@ -103,7 +105,7 @@ class EventsHarness:
 
     def replay_tick(self):
         """One `cts_dlq_replay` tick (its own cursor)."""
-        from sensors.cts_dlq import cts_dlq_replay
+        from sensors.cts.dlq_replay import cts_dlq_replay
 
         with self._context(self.replay_cursor) as context:
             result = cts_dlq_replay(context)
@@ -113,7 +115,7 @@ class EventsHarness:
     def failure_tick(self):
         """One `cts_import_failures` tick through Dagster's own ``evaluate_tick``; the
         cursor is stored only when the tick succeeds (as the daemon does)."""
-        from sensors.cts_dlq import cts_import_failures
+        from sensors.cts.failures import cts_import_failures
 
         with self._context(self.failure_cursor) as context:
             data = cts_import_failures.evaluate_tick(context)

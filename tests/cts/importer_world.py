@@ -13,14 +13,15 @@ import pytest
 
 from localdev.cts_emulator import CtsEmulator
 from platform_assets.cts.checksums import crc64nvme_b64
+from platform_assets.cts.importers import checkm2, gtdbtk
 from platform_assets.cts.importers.base import Importer
-from resources.cts import CtsClient
-from resources.lake import DeltaLake
-from resources.object_store import CtsObjectStore
+from resources.cts.client import CtsClient
+from resources.cts.lake import DeltaLake
+from resources.cts.outputs import CtsObjectStore
 from tests.support.fixtures import cts_emulator, s3_env, s3_server  # noqa: F401
 
-CHECKM2_IMAGE = "ghcr.io/kbasetest/cdm_checkm2"
-GTDBTK_IMAGE = "ghcr.io/kbasetest/cdm_gtdbtk"
+CHECKM2_IMAGE = checkm2.IMPORTER.image_name
+GTDBTK_IMAGE = gtdbtk.IMPORTER.image_name
 CHECKM2_HEADER = [
     "Name", "Completeness", "Contamination", "Completeness_Model_Used",
     "Translation_Table_Used", "Coding_Density", "Contig_N50", "Average_Gene_Length",

@@ -6,9 +6,10 @@ import logging
 
 import pytest
 
-from resources.cts import CtsClient, CtsConfigError, CtsError, CtsJobNotFound, CtsUnavailable
+from platform_assets.cts.importers import checkm2
+from resources.cts.client import CtsClient, CtsConfigError, CtsError, CtsJobNotFound, CtsUnavailable
 
-IMAGE = "ghcr.io/kbasetest/cdm_checkm2"
+IMAGE = checkm2.IMPORTER.image_name
 
 
 def client_for(emulator, **overrides) -> CtsClient:

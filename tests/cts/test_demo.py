@@ -11,9 +11,7 @@ from localdev.cts_emulator import CtsEmulator
 from platform_assets.cts import demo
 from platform_assets.cts.assets import build_import_asset
 from platform_assets.cts.importers import checkm2
-from resources.cts import cts_client_resource
-from resources.lake import lake_resource
-from resources.object_store import cts_object_store_resource
+from resources.cts import cts_resources
 from resources.settings import settings
 
 
@@ -30,11 +28,9 @@ def test_seeded_demo_job_imports_through_env_configured_resources(tmp_path, monk
 
         monkeypatch.setenv("CTS_URL", cts.url)
         monkeypatch.setenv("CTS_ADMIN_TOKEN", "demo-token")
-        resources = {"cts_client": cts_client_resource(), "lake": lake_resource(),
-                      "cts_outputs": cts_object_store_resource()}
         dg.materialize([build_import_asset(checkm2.IMPORTER)], partition_key="demo-checkm2-2",
-                       instance=instance, resources=resources)
-    lake = lake_resource()
+                       instance=instance, resources=cts_resources())
+    lake = cts_resources()["lake"]
     assert lake.table_uri("cts/checkm2") == f"{tmp_path}/lake/cts/checkm2"
     rows = lake.read("cts/checkm2").to_pylist()
     assert len(rows) == 5 and {r["cts_job_id"] for r in rows} == {"demo-checkm2-2"}

@@ -12,11 +12,12 @@ import pytest
 
 import dagster as dg
 
-from platform_assets.cts import registry
+from platform_assets.cts import job_meta
+from platform_assets.cts.importers import registry
 from platform_assets.cts.assets import IMPORT_ASSETS
-from resources.cts import CtsClient
-from resources.kafka import KafkaPublishError, KafkaResource
-from sensors.cts_dlq import MAX_REPLAYS
+from resources.cts.client import CtsClient
+from resources.cts.kafka import KafkaPublishError, KafkaResource
+from sensors.cts.dlq_replay import MAX_REPLAYS
 from tests.cts.importer_world import CHECKM2_IMAGE, checkm2_report, checkm2_row, cts_world  # noqa: F401
 
 REPORT = "quality_report.tsv"
@@ -61,8 +62,8 @@ def test_corrupted_output_is_dead_lettered_with_trace_and_replay_reimports(event
     assert "Traceback" in letter["error_dlq_trace"] or "File " in letter["error_dlq_trace"]
     assert "ChecksumMismatch" in letter["error_dlq_trace"]
     meta = events.emulator.meta(job_id)
-    assert registry.META_ERROR in meta
-    assert registry.META_COMPLETE not in meta
+    assert job_meta.META_ERROR in meta
+    assert job_meta.META_COMPLETE not in meta
 
     # the output is fixed upstream; the operator turns the replay on
     cts_world.add_job(CHECKM2_IMAGE, {REPORT: checkm2_report(rows)}, job_id=job_id)
@@ -71,7 +72,7 @@ def test_corrupted_output_is_dead_lettered_with_trace_and_replay_reimports(event
     assert replayed.run_key != request.run_key and replayed.partition_key == job_id
     assert "error_dlq" not in json.loads(replayed.tags["cts/event"])
     assert execute(events, cts_world, replayed).success
-    assert registry.META_COMPLETE in events.emulator.meta(job_id)
+    assert job_meta.META_COMPLETE in events.emulator.meta(job_id)
     assert cts_world.lake.read("cts/checkm2").num_rows == 2
 
     events.replay_tick()  # each dead letter is replayed once
@@ -94,14 +95,14 @@ def test_failures_that_dagster_will_retry_are_not_dead_lettered(events, cts_worl
         assert instance.get_run_by_id(retried.run_id).tags.get("dagster/will_retry") == "true"
         evaluate_failure_sensor(events, retried)
         assert events.dead_letters() == []
-        assert registry.META_ERROR not in events.emulator.meta(job_id)
+        assert job_meta.META_ERROR not in events.emulator.meta(job_id)
 
         final = execute(events, cts_world, request,  # the last attempt: no retry follows
                         tags={"dagster/max_retries": "0"})
         assert instance.get_run_by_id(final.run_id).tags.get("dagster/will_retry") == "false"
         evaluate_failure_sensor(events, final)
         assert [letter["job_id"] for letter in events.dead_letters()] == [job_id]
-        assert registry.META_ERROR in events.emulator.meta(job_id)
+        assert job_meta.META_ERROR in events.emulator.meta(job_id)
 
 
 def test_replay_reprocesses_dead_letters_once_and_skips_unreplayable(events):
@@ -165,7 +166,7 @@ def test_failure_while_kafka_is_down_is_dead_lettered_on_the_next_tick(events, c
     evaluate_failure_sensor(events)
     [letter] = events.dead_letters()
     assert letter["job_id"] == job_id and "ChecksumMismatch" in letter["error_dlq"]
-    assert registry.META_ERROR in events.emulator.meta(job_id)
+    assert job_meta.META_ERROR in events.emulator.meta(job_id)
     cursor = events.failure_cursor
     assert json.loads(cursor)["after_storage_id"] > 0
     evaluate_failure_sensor(events)  # handled: never dead-lettered twice

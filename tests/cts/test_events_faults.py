@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from platform_assets.cts import registry
-from resources.cts import CtsUnavailable
-from resources.kafka import KafkaPublishError, KafkaResource
+from platform_assets.cts import job_meta
+from platform_assets.cts.importers import registry
+from resources.cts.client import CtsUnavailable
+from resources.cts.kafka import KafkaPublishError, KafkaResource
 from platform_assets.cts.importers.base import IMPORTER_TAG
 
 
@@ -115,7 +116,7 @@ def test_image_without_importer_is_marked_no_operation(events):
     assert result.run_requests == [] and events.runs == []
     assert events.dead_letters() == []
     meta = events.emulator.meta("job-other")
-    assert list(meta) == [registry.META_NO_OPERATION]
+    assert list(meta) == [job_meta.META_NO_OPERATION]
 
 
 def test_cts_500s_are_retried_within_the_tick(events):
@@ -223,7 +224,7 @@ def test_evaluate_tick_moves_the_cursor_only_through_its_result_and_dedupes(even
     their runs exist requests nothing again."""
     import dagster as dg
 
-    from sensors.cts_job_events import cts_job_events
+    from sensors.cts.job_events import cts_job_events
 
     def evaluate(cursor):
         # as in the daemon, the context has an instance ref: run requests are validated
@@ -261,7 +262,7 @@ def test_evaluate_tick_moves_the_cursor_only_through_its_result_and_dedupes(even
 def test_a_slow_cts_ends_the_tick_at_its_deadline_and_loses_nothing(events, monkeypatch):
     """The tick stops near its deadline; each partition's cursor stops after its last
     fully handled message, and later ticks finish the rest without duplicates."""
-    import sensors.cts_job_events as module
+    import sensors.cts.job_events as module
 
     # Generous margins: reading Kafka counts against the deadline too, and on a loaded
     # 2-core machine it can take seconds. 10 fetches x 0.6 s cannot fit in a 5 s tick.

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-import sensors.cts_job_events as cts_job_events_module
-from resources.cts import CtsUnavailable
+import sensors.cts.job_events as cts_job_events_module
+from resources.cts.client import CtsUnavailable
 
 
 def positions(cursor: str | None) -> dict[str, int]:

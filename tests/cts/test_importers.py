@@ -11,12 +11,8 @@ import pytest
 
 from platform_assets.cts.assets import build_import_asset
 from platform_assets.cts.importers import checkm2
-from platform_assets.cts.registry import (
-    META_COMPLETE,
-    META_START,
-    importer_for_image,
-    importer_for_job,
-)
+from platform_assets.cts.importers.registry import importer_for_image, importer_for_job
+from platform_assets.cts.job_meta import META_COMPLETE, META_START
 from platform_assets.provenance import FORCE_TAG
 from tests.cts.importer_world import (  # noqa: F401  (fixtures)
     CHECKM2_IMAGE,
@@ -50,6 +46,7 @@ def table_rows(world) -> dict[tuple, dict]:
 
 
 def test_registry_routes_by_image_name_only():
+    assert CHECKM2_IMAGE == "ghcr.io/kbasetest/cdm_checkm2"  # the CTS contract
     assert importer_for_image(CHECKM2_IMAGE) is IMPORTER
     assert importer_for_image(CHECKM2_IMAGE + ":1.1.0") is IMPORTER
     assert importer_for_image(CHECKM2_IMAGE + "@sha256:" + "b" * 64) is IMPORTER

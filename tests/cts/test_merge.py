@@ -6,7 +6,7 @@ import threading
 
 import pyarrow as pa
 
-from resources.lake import DeltaLake
+from resources.cts.lake import DeltaLake
 
 SCHEMA = pa.schema([
     pa.field("cts_job_id", pa.string(), nullable=False),

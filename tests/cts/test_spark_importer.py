@@ -6,7 +6,7 @@ import pytest
 
 from platform_assets.cts.assets import build_import_asset
 from platform_assets.cts.importers import gtdbtk
-from resources.spark import SparkResource, spark_config
+from resources.cts.spark import SparkResource, spark_config
 from tests.cts.importer_world import cts_emulator, cts_world  # noqa: F401  (fixtures)
 
 IMPORTER = gtdbtk.IMPORTER
@@ -42,7 +42,7 @@ def failure_message(result) -> str:
 
 
 def test_spark_importer_imports_both_marker_sets(cts_world, spark):
-    job_id = cts_world.add_job(gtdbtk.IMAGE_NAME, {"gtdbtk.bac120.summary.tsv": BAC,
+    job_id = cts_world.add_job(gtdbtk.IMPORTER.image_name, {"gtdbtk.bac120.summary.tsv": BAC,
                                                    "gtdbtk.ar53.summary.tsv": AR})
     result = cts_world.materialize(ASSET, IMPORTER, job_id, spark=spark)
     assert result.asset_materializations_for_node("cts__gtdbtk")[0].metadata["rows"].value == 3
@@ -60,7 +60,7 @@ def test_spark_bad_cast_is_an_error_naming_file_line_and_column(cts_world, spark
         ["g1", "d__Bacteria;s__", "GCF_1", "98.7", "93.4", "11", "N/A", "N/A", "N/A"],
         ["g2", "d__Bacteria;s__", "GCF_2", "about 97", "93.4", "11", "N/A", "N/A", "N/A"],
     ])
-    job_id = cts_world.add_job(gtdbtk.IMAGE_NAME, {"gtdbtk.bac120.summary.tsv": bad})
+    job_id = cts_world.add_job(gtdbtk.IMPORTER.image_name, {"gtdbtk.bac120.summary.tsv": bad})
     result = cts_world.materialize(ASSET, IMPORTER, job_id, spark=spark, raise_on_error=False)
     message = failure_message(result)
     assert (f"{job_id}/gtdbtk.bac120.summary.tsv: line 3, column 'closest_genome_ani': "
@@ -70,13 +70,13 @@ def test_spark_bad_cast_is_an_error_naming_file_line_and_column(cts_world, spark
 
 def test_spark_missing_required_value_and_ragged_line(cts_world, spark):
     missing = summary([["g1", "N/A", "GCF_1", "98.7", "93.4", "11", "N/A", "N/A", "N/A"]])
-    job_id = cts_world.add_job(gtdbtk.IMAGE_NAME, {"gtdbtk.ar53.summary.tsv": missing})
+    job_id = cts_world.add_job(gtdbtk.IMPORTER.image_name, {"gtdbtk.ar53.summary.tsv": missing})
     message = failure_message(cts_world.materialize(ASSET, IMPORTER, job_id, spark=spark,
                                                     raise_on_error=False))
     assert "line 2, column 'classification'" in message and "non-nullable" in message
 
     ragged = BAC + b"g9\td__Bacteria\n"
-    job_id = cts_world.add_job(gtdbtk.IMAGE_NAME, {"gtdbtk.bac120.summary.tsv": ragged})
+    job_id = cts_world.add_job(gtdbtk.IMPORTER.image_name, {"gtdbtk.bac120.summary.tsv": ragged})
     message = failure_message(cts_world.materialize(ASSET, IMPORTER, job_id, spark=spark,
                                                     raise_on_error=False))
     assert "line 4 has 2 fields, the header has 9" in message

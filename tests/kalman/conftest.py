@@ -6,7 +6,7 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 
-from resources.blob import BlobStorage
+from resources.shared.blob import BlobStorage
 
 from tests.support.fixtures import s3_bucket, s3_env, s3_server  # noqa: F401  shared moto S3 server
 

@@ -9,8 +9,9 @@ from platform_assets.kalman.assets import case_inputs, posterior
 from platform_assets.kalman.cases import case_key
 from platform_assets.kalman.checks import kalman_checks
 from platform_assets.kalman.demo import DEMO_CASES, case_files, make_case
-from resources.blob import BlobStorage
-from sensors.kalman_cases import kalman_case_sensor
+from resources.shared.blob import BlobStorage
+from sensors.kalman.cases import kalman_case_sensor
+from resources.shared.pipes import local_pipes_client
 
 
 def write_demo_case(blob: BlobStorage, case: str, seed: int | None = None, **kwargs) -> None:
@@ -22,7 +23,7 @@ def write_demo_case(blob: BlobStorage, case: str, seed: int | None = None, **kwa
 def run_sensor(instance: dg.DagsterInstance, blob: BlobStorage, cursor: str | None) -> dg.SensorResult:
     """Evaluate kalman_case_sensor and apply its side effects like the daemon does
     (dynamic partitions, reported asset events)."""
-    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"blob": blob})
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"blob": blob, "pipes": local_pipes_client()})
     result = kalman_case_sensor(context)
     for request in result.dynamic_partitions_requests or []:
         instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
@@ -42,7 +43,7 @@ def materialize_case(
         [case_inputs, asset, *(kalman_checks if checks else [])],
         partition_key=case,
         instance=instance,
-        resources={"blob": blob},
+        resources={"blob": blob, "pipes": local_pipes_client()},
         tags=tags,
         raise_on_error=False,
     )

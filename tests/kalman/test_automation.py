@@ -7,8 +7,9 @@ import dagster as dg
 from dagster._core.test_utils import create_run_for_test
 
 from platform_assets.kalman.assets import case_inputs, posterior, posterior_asset
-from sensors.kalman_cases import CASE_TAG
+from sensors.kalman.cases import CASE_TAG
 from tests.kalman.helpers import materialize_case, requested_partitions, run_sensor, write_demo_case
+from resources.shared.pipes import local_pipes_client
 
 CASES = ["demo-smooth", "demo-sparse"]
 
@@ -20,7 +21,7 @@ def requested(result) -> list[str]:
 
 
 def evaluate(instance, blob, asset=posterior, cursor=None):
-    defs = dg.Definitions(assets=[case_inputs, asset], resources={"blob": blob})
+    defs = dg.Definitions(assets=[case_inputs, asset], resources={"blob": blob, "pipes": local_pipes_client()})
     return dg.evaluate_automation_conditions(defs, instance=instance, cursor=cursor)
 
 

@@ -13,6 +13,7 @@ import pytest
 from platform_assets.command import command_asset, program_digest
 from platform_assets.command.factory import published_version
 from platform_assets.command.k8s import MESSAGES_FILE, command_pod_spec
+from resources.shared.pipes import local_pipes_client
 
 # A bash program that speaks the Pipes protocol itself: it decodes the two Pipes params
 # (base64 + zlib + JSON, with perl's core modules), reads the asset key from the injected
@@ -62,7 +63,7 @@ def shout_asset(program_path, **overrides):
 
 
 def run(asset, instance, blob, **kwargs):
-    return dg.materialize([asset], instance=instance, resources={"blob": blob}, raise_on_error=False, **kwargs)
+    return dg.materialize([asset], instance=instance, resources={"blob": blob, "pipes": local_pipes_client()}, raise_on_error=False, **kwargs)
 
 
 def step_failure(result) -> str:
@@ -224,7 +225,7 @@ def test_interrupted_publish_leaves_the_previous_output_visible(instance, blob, 
     """A failure between the uploads and the pointer write (killed worker, lost network)
     publishes nothing: readers still get the previous, complete version."""
     from platform_assets.provenance import FORCE_TAG
-    from resources.blob import CURRENT_POINTER, BlobStorage
+    from resources.shared.blob import CURRENT_POINTER, BlobStorage
 
     blob.write_bytes("tools/in/words.txt", b"alpha\n")
     assert run(shout_asset(bash_program), instance, blob).success
@@ -276,7 +277,7 @@ def test_k8s_pod_runs_stage_in_program_publish_in_order():
 def test_k8s_staging_containers_stage_publish_and_relay_pipes_messages(tmp_path, monkeypatch, capsys):
     """Run the pod's stage-in and publish entry points (as their containers would)."""
     from platform_assets.command import staging
-    from resources.blob import BlobStorage
+    from resources.shared.blob import BlobStorage
 
     monkeypatch.setenv("PLATFORM_BLOB_URL", f"file://{tmp_path}/blob")
     blob = BlobStorage(url=f"file://{tmp_path}/blob")

@@ -173,7 +173,7 @@ def test_sensor_waits_for_complete_cases(instance, blob):
 
 def test_seed_demo_is_idempotent_and_sensor_sees_it_once(instance, tmp_path, monkeypatch):
     from platform_assets.kalman.demo import seed_demo
-    from resources.blob import BlobStorage
+    from resources.shared.blob import BlobStorage
     from resources.settings import settings
 
     monkeypatch.setenv("PLATFORM_BLOB_URL", f"file://{tmp_path}/seeded")

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from platform_assets.kalman.cases import case_key, output_prefix
-from resources.blob import BlobStorage
+from resources.shared.blob import BlobStorage
 from tests.kalman.helpers import computations, materialize_case, requested_partitions, run_sensor, write_demo_case
 
 

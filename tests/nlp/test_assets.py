@@ -15,8 +15,8 @@ from platform_assets.nlp.partitions import sync_recipient_partitions
 from platform_assets.nlp.schema import goals as goals_table
 from platform_assets.nlp.store import read_recipient_groups, replace_recipient_groups
 from platform_assets.nlp.synthetic import synthetic_corpus
-from resources.blob import BlobStorage
-from resources.goals_db import GoalsDatabase
+from resources.shared.blob import BlobStorage
+from resources.nlp.goals_db import GoalsDatabase
 
 BATCH = 500  # the original service's batch size
 
@@ -172,7 +172,7 @@ def test_failed_write_leaves_previous_groups_intact(goals_engine, goals_db_url, 
 
 def run_job(instance, url, tmp_path, keys):
     """The real job, with its database RetryPolicy (30-120 s waits if bad input were retried)."""
-    from platform_assets.nlp.definitions import nlp_similarity_job
+    from platform_assets.nlp.jobs import nlp_similarity_job
 
     defs = dg.Definitions(assets=[goals, goal_similarity_groups], jobs=[nlp_similarity_job],
                           resources=resources(url, tmp_path))
@@ -211,7 +211,7 @@ def test_unreachable_database_retries_then_names_the_host(instance, tmp_path, po
 
 
 def test_daily_schedule_syncs_partitions_and_requests_one_run(goals_engine, goals_db_url, instance):
-    from platform_assets.nlp.definitions import nlp_daily_schedule
+    from sensors.nlp.daily import nlp_daily_schedule
 
     corpus = seed(goals_engine, [5, 5, 5])
     instance.add_dynamic_partitions("nlp_recipients", ["777"])  # no longer in the database

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from resources.blob import BlobNotFound, BlobStorage
+from resources.shared.blob import BlobNotFound, BlobStorage
 from tests.support.fixtures import s3_bucket, s3_env, s3_server  # noqa: F401 (fixtures)
 
 

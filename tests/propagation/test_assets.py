@@ -14,7 +14,7 @@ from platform_assets.propagation.definitions import request_propagation_steps
 from platform_assets.propagation.ensemble import RunState
 from platform_assets.propagation.model import PropagationInputError
 from platform_assets.propagation.partitions import parse_steps, propagation_steps, request_steps
-from resources.dask import DaskResource
+from resources.propagation.dask import DaskResource
 from resources.settings import settings
 
 warnings.filterwarnings("ignore", category=dg.PreviewWarning)

@@ -1,7 +1,7 @@
 """Start and stop Dagster's own processes (daemon, webserver) for end-to-end tests.
 
 Background Dagster processes started from a non-interactive shell ignore SIGINT and
-SIGTERM unless SIGINT is reset in the child (ENVIRONMENT.md), so every child gets its own
+SIGTERM unless SIGINT is reset in the child, so every child gets its own
 session and default SIGINT, and is stopped by PID (process group)."""
 
 from __future__ import annotations

@@ -1,1 +1,2 @@
-"""CTS importers: one module per CTS tool; ``registry.py`` maps image names to them."""
+"""CTS importers: one module per CTS tool, each declaring one ``IMPORTER``;
+``registry.py`` finds them and maps image names to them."""

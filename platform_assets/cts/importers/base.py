@@ -18,7 +18,7 @@ import dagster as dg
 
 from platform_assets.cts.checksums import verify_crc64nvme
 from platform_assets.cts.strict_cast import ReportFormatError
-from platform_assets.lazy_imports import lazy_import
+from resources.lazy_imports import lazy_import
 
 pa = lazy_import("pyarrow")
 

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from platform_assets.cts.importers.base import JOB_ID_COLUMN, ImportContext, Importer
 from platform_assets.cts.strict_cast import cast_rows, parse_tsv_lines, require_columns
-from platform_assets.lazy_imports import lazy_import
+from resources.lazy_imports import lazy_import
 
 pa = lazy_import("pyarrow")
 
-IMAGE_NAME = "ghcr.io/kbasetest/cdm_checkm2"
 REPORT_FILE = "quality_report.tsv"
 
 
@@ -62,7 +61,7 @@ def parse_checkm2(ctx: ImportContext) -> pa.Table:
 
 IMPORTER = Importer(
     name="checkm2",
-    image_name=IMAGE_NAME,
+    image_name="ghcr.io/kbasetest/cdm_checkm2",
     keys=(JOB_ID_COLUMN, "Name"),
     declare_schema=declared_schema,
     parse=parse_checkm2,

@@ -18,11 +18,10 @@ from platform_assets.cts.strict_cast import (
     parse_tsv_lines,
     require_columns,
 )
-from platform_assets.lazy_imports import lazy_import
+from resources.lazy_imports import lazy_import
 
 pa = lazy_import("pyarrow")
 
-IMAGE_NAME = "ghcr.io/kbasetest/cdm_gtdbtk"
 REPORT_FILES = ("gtdbtk.bac120.summary.tsv", "gtdbtk.ar53.summary.tsv")
 NULL_TOKENS = ("", "N/A")
 
@@ -102,7 +101,7 @@ def parse_gtdbtk(ctx: ImportContext) -> pa.Table:
 
 IMPORTER = Importer(
     name="gtdbtk",
-    image_name=IMAGE_NAME,
+    image_name="ghcr.io/kbasetest/cdm_gtdbtk",
     keys=(JOB_ID_COLUMN, "user_genome"),
     declare_schema=declared_schema,
     parse=parse_gtdbtk,

@@ -26,9 +26,8 @@ from typing import Any
 
 import dagster as dg
 
-from resources.config import env_or
-from resources.settings import DEFAULT_CTS_JOBS_DLQ_TOPIC, DEFAULT_CTS_JOBS_TOPIC, LOCAL_KAFKA
-from platform_assets.lazy_imports import lazy_import
+from resources.settings import DEFAULT_CTS_JOBS_DLQ_TOPIC, DEFAULT_CTS_JOBS_TOPIC
+from resources.lazy_imports import lazy_import
 
 kafka = lazy_import("confluent_kafka")  # the client library, loaded on first use
 
@@ -255,12 +254,3 @@ class KafkaResource(dg.ConfigurableResource):
                 f"{topic}: {remaining} of {len(messages)} messages unacknowledged after "
                 f"{self.flush_timeout_seconds}s; delivery errors: {failures[:3]}")
         return len(messages)
-
-
-def kafka_resource() -> KafkaResource:
-    """The ``kafka`` resource from the environment (local defaults: the embedded broker)."""
-    return KafkaResource(
-        bootstrap_servers=env_or("KAFKA_BOOTSTRAP_SERVERS", LOCAL_KAFKA),
-        jobs_topic=env_or("CTS_JOBS_TOPIC", DEFAULT_CTS_JOBS_TOPIC),
-        dlq_topic=env_or("CTS_JOBS_DLQ_TOPIC", DEFAULT_CTS_JOBS_DLQ_TOPIC),
-    )

@@ -41,9 +41,3 @@ class SparkResource(dg.ConfigurableResource):
 
             self._session = spark_session_from_config(self.spark_config)
         return self._session
-
-
-def spark_resource() -> SparkResource:
-    from resources.settings import settings
-
-    return SparkResource(spark_config=spark_config(settings().spark_master))

@@ -28,8 +28,6 @@ from urllib.parse import urlparse
 import dagster as dg
 from pydantic import PrivateAttr
 
-from resources.config import env_or
-from resources.settings import settings
 
 CURRENT_POINTER = "_CURRENT"
 VERSIONS_DIR = "_v"
@@ -218,11 +216,3 @@ def local_scratch_dir(prefix: str = "platform-") -> Path:
 
 def remove_dir(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
-
-
-def blob_storage_from_env() -> BlobStorage:
-    current = settings()
-    return BlobStorage(
-        url=env_or("PLATFORM_BLOB_URL", current.blob_url),
-        aws_endpoint_url=env_or("AWS_ENDPOINT_URL", None),
-    )

@@ -19,7 +19,6 @@ import dagster as dg
 from dagster._core.pipes.client import PipesClientCompletedInvocation  # not re-exported
 from dagster._core.pipes.utils import open_pipes_session  # not re-exported
 
-from resources.settings import settings
 
 OUTPUT_LOG_LIMIT = 20_000  # characters of stdout/stderr kept in the failure metadata
 LOG_BATCH_SECONDS = 1.0  # program output is forwarded to the event log at most this often
@@ -147,12 +146,7 @@ def local_pipes_client() -> LoggedPipesSubprocessClient:
     return LoggedPipesSubprocessClient(env={"PATH": path})
 
 
-def k8s_pipes_client():
+def k8s_pipes_client() -> dg.PipesClient:
     from dagster_k8s import PipesK8sClient
 
     return PipesK8sClient()
-
-
-def pipes_client():
-    """The Pipes client for the current `PLATFORM_ENV`."""
-    return k8s_pipes_client() if settings().is_k8s else local_pipes_client()

@@ -10,7 +10,6 @@ appears in logs, errors or metadata.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import random
 import re
@@ -23,23 +22,17 @@ from urllib.parse import quote
 import dagster as dg
 from pydantic import PrivateAttr
 
-from platform_assets.lazy_imports import lazy_import
+from resources.lazy_imports import lazy_import
 
 httpx = lazy_import("httpx")  # only when a request is made
 
 log = logging.getLogger(__name__)
 
 NO_SUCH_JOB_APPCODE = 40040
-LOCAL_CTS_TOKEN = "local-dev-token"  # the emulator's default; not a secret
 # an HTTP header value: visible ASCII only (a stray newline would make httpx raise an
 # error whose text contains the whole header, i.e. the token)
 _TOKEN_PATTERN = re.compile(r"[\x21-\x7e]+")
 REDACTED = "<redacted>"
-
-
-def utc_now() -> str:
-    """The timestamp recorded in CTS job meta (``<prefix>_start`` etc.): UTC ISO 8601."""
-    return dt.datetime.now(dt.timezone.utc).isoformat()
 
 
 class CtsError(Exception):
@@ -216,12 +209,3 @@ class CtsClient(dg.ConfigurableResource):
         body = {"set_fields": dict(set_fields or {}), "unset_keys": list(unset_keys)}
         self._request("PUT", f"/admin/jobs/{quote(job_id, safe='')}/meta",
                       f"set meta on job {job_id!r}", deadline=deadline, json=body)
-
-
-def cts_client_resource() -> CtsClient:
-    """The ``cts_client`` resource: ``CTS_URL``/``CTS_ADMIN_TOKEN`` or the local emulator."""
-    from resources.config import env_or
-    from resources.settings import LOCAL_CTS_URL
-
-    return CtsClient(url=env_or("CTS_URL", LOCAL_CTS_URL),
-                     token=env_or("CTS_ADMIN_TOKEN", LOCAL_CTS_TOKEN))

@@ -185,15 +185,3 @@ class DeltaLake(dg.ConfigurableResource):
             return MergeResult(self.table_uri(table_name), after, after != before,
                                inserted, updated, attempt)
         raise AssertionError("unreachable")
-
-
-def lake_resource() -> DeltaLake:
-    """The ``lake`` resource from ``PLATFORM_LAKE_URL`` / ``AWS_ENDPOINT_URL`` /
-    ``PLATFORM_LAKE_S3_CONDITIONAL_PUT``."""
-    from resources.config import env_or
-    from resources.settings import settings
-
-    s = settings()
-    return DeltaLake(url=env_or("PLATFORM_LAKE_URL", s.lake_url),
-                     aws_endpoint_url=env_or("AWS_ENDPOINT_URL", None),
-                     s3_conditional_put=env_or("PLATFORM_LAKE_S3_CONDITIONAL_PUT", None))

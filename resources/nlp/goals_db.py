@@ -17,8 +17,6 @@ from typing import Any
 import dagster as dg
 from pydantic import PrivateAttr
 
-from resources.config import env_or
-from resources.settings import settings
 
 
 class GoalsDatabaseUnavailable(Exception):
@@ -116,7 +114,3 @@ def _without_password(text: str, url: str) -> str:
 
     password = sa.make_url(url).password
     return text.replace(str(password), "***") if password else text
-
-
-def goals_database_from_env() -> GoalsDatabase:
-    return GoalsDatabase(url=env_or("GOALS_DATABASE_URL", settings().goals_database_url))

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dagster as dg
 from pydantic import PrivateAttr
 
-from resources.blob import BlobNotFound, BlobStorage
+from resources.shared.blob import BlobNotFound, BlobStorage
 
 
 class CtsOutputNotFound(FileNotFoundError):
@@ -60,13 +60,3 @@ class CtsObjectStore(dg.ConfigurableResource):
     def write_bytes(self, path: str, data: bytes) -> None:
         bucket, key = split_s3_path(path)
         self._bucket_storage(bucket).write_bytes(key, data)
-
-
-def cts_object_store_resource() -> CtsObjectStore:
-    from resources.config import env_or
-    from resources.settings import settings
-
-    s = settings()
-    default = "s3://" if s.blob_url.startswith("s3://") else f"{s.blob_url.rstrip('/')}/cts-s3"
-    return CtsObjectStore(url=env_or("CTS_OUTPUTS_URL", default),
-                          aws_endpoint_url=env_or("AWS_ENDPOINT_URL", None))

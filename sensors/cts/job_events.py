@@ -29,18 +29,18 @@ from collections import defaultdict
 
 import dagster as dg
 
-from platform_assets.cts import registry
 from platform_assets.cts.importers.base import IMPORTER_TAG
-from resources.cts import (
+from platform_assets.cts.importers.registry import IMPORTERS, importer_for_image
+from platform_assets.cts.job_meta import META_NO_OPERATION, utc_now
+from resources.cts.client import (
     CtsClient,
     CtsDeadlineReached,
     CtsError,
     CtsJobNotFound,
     CtsUnavailable,
-    utc_now,
 )
-from resources.kafka import KafkaResource, PartitionPosition, TopicCursor, fingerprint
-from sensors.cts_messages import (
+from resources.cts.kafka import KafkaResource, PartitionPosition, TopicCursor, fingerprint
+from platform_assets.cts.events import (
     COMPLETE,
     EVENT_TAG,
     JOB_ID_TAG,
@@ -155,7 +155,7 @@ def plan_chunk(plan: TickPlan, messages, cts: CtsClient, instance: dg.DagsterIns
         if isinstance(job, Exception):
             raise job  # CTS unavailable after retries / misconfigured: replay next tick
         try:
-            importer = registry.importer_for_image(image_name(job))
+            importer = importer_for_image(image_name(job))
         except BadEvent as e:
             _bad(chunk, event.body, e)
             continue
@@ -171,7 +171,7 @@ def plan_chunk(plan: TickPlan, messages, cts: CtsClient, instance: dg.DagsterIns
                   TRANSITION_TAG: event.trans_id or "", IMPORTER_TAG: importer.name},
         ))
     for job_id in dict.fromkeys(chunk.no_operation):  # idempotent: safe to repeat on replay
-        cts.set_meta(job_id, {registry.META_NO_OPERATION: utc_now()}, deadline=deadline)
+        cts.set_meta(job_id, {META_NO_OPERATION: utc_now()}, deadline=deadline)
     # the chunk is fully handled: merge it
     plan.run_requests += chunk.run_requests
     for name, keys in chunk.partitions.items():
@@ -235,7 +235,7 @@ def _partition_requests(plan: TickPlan) -> list[dg.AddDynamicPartitionsRequest]:
 
 @dg.sensor(
     name=SENSOR_NAME,
-    jobs=[importer.job for importer in registry.IMPORTERS.values()],
+    jobs=[importer.job for importer in IMPORTERS.values()],
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="CTS job events (Kafka) -> one import run per completed job and importer.",

@@ -26,7 +26,7 @@ from dagster._core.definitions.data_version import DATA_VERSION_TAG
 from platform_assets.kalman.assets import case_inputs, posterior
 from platform_assets.kalman.cases import CASE_FILES, CASES_PREFIX
 from platform_assets.kalman.partitions import kalman_cases
-from resources.blob import BlobStorage
+from resources.shared.blob import BlobStorage
 
 CASE_TAG = "platform/kalman_case"  # run tag; tag_concurrency_limits: one run per case
 

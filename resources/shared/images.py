@@ -1,6 +1,7 @@
 """Container images per asset, referenced by digest.
 
-`docker/images.json` maps an image name (a folder under `docker/`) to its reference,
+An image is declared once, by its Dockerfile `docker/<name>.Dockerfile`; everything else
+derives from that file name. `docker/images.json` maps the name to its reference,
 `registry/name@sha256:...`, written by `docker/build.sh` after a push. The environment
 can override one image with `PLATFORM_IMAGE_<NAME>`. The reference is part of the code
 version of every asset that runs in that image, so a rebuilt image makes them stale.
@@ -9,12 +10,19 @@ version of every asset that runs in that image, so a rebuilt image makes them st
 from __future__ import annotations
 
 import json
-import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-IMAGES_FILE = Path(__file__).resolve().parents[1] / "docker" / "images.json"
+from resources.settings import image_override, settings
+
+DOCKER_DIR = Path(__file__).resolve().parents[2] / "docker"
+IMAGES_FILE = DOCKER_DIR / "images.json"
+
+
+def declared_images() -> list[str]:
+    """Every image the repo declares: one per `docker/<name>.Dockerfile`."""
+    return sorted(path.name.removesuffix(".Dockerfile") for path in DOCKER_DIR.glob("*.Dockerfile"))
 
 
 @lru_cache(maxsize=1)
@@ -25,9 +33,8 @@ def _image_file_refs() -> dict[str, str]:
 
 
 def image_ref(name: str) -> str:
-    override = os.environ.get(f"PLATFORM_IMAGE_{name.upper()}")
-    ref = override or _image_file_refs().get(name) or f"open-data-platform/{name}:dev"
-    if os.environ.get("PLATFORM_ENV") == "k8s" and "@sha256:" not in ref:
+    ref = image_override(name) or _image_file_refs().get(name) or f"open-data-platform/{name}:dev"
+    if settings().is_k8s and "@sha256:" not in ref:
         raise ValueError(
             f"image {name!r} must be referenced by digest in k8s (got {ref!r}); "
             f"set PLATFORM_IMAGE_{name.upper()} or run docker/build.sh"

@@ -1,6 +1,6 @@
-"""Dead-lettering of failed CTS imports, and replay of the dead-letter topic.
+"""Sensor `cts_import_failures`: dead-lettering of CTS imports that failed for good.
 
-`cts_import_failures`: once an import run has failed for good (its step retries are
+Once an import run has failed for good (its step retries are
 exhausted and Dagster will not re-execute the run; see ``dagster/will_retry``), it marks
 the job ``<prefix>_error`` on the CTS and publishes the original event plus ``error_dlq``
 (root error) and ``error_dlq_trace`` (full trace) to ``CTS_JOBS_DLQ_TOPIC``.
@@ -13,15 +13,6 @@ the order failures happen, so a run queued early and failing late is never skipp
 moves it only past failures whose ``_error`` meta was recorded and whose dead letter the
 broker acknowledged. A tick that handles nothing because of an outage raises (visible in
 the UI) and the next tick starts from the same failure.
-
-`cts_dlq_replay` (stopped by default; an operator turns it on to drain the DLQ): each
-tick re-publishes a bounded batch of dead-lettered events, with the error fields
-stripped, to ``CTS_JOBS_TOPIC`` where `cts_job_events` handles them like new ones. A
-replayed event carries ``dlq_replay`` (which dead letter it came from), so it gets a new
-run key, while re-publishing the same dead letter twice still maps to one run. Its own
-cursor only moves after the broker acknowledged the batch. Messages that are not events
-(malformed JSON, missing keys) cannot be replayed and are skipped; an event replayed
-``MAX_REPLAYS`` times is not replayed again, so a permanently failing import cannot loop.
 """
 
 from __future__ import annotations
@@ -30,26 +21,16 @@ import json
 
 import dagster as dg
 
-from platform_assets.cts import registry
-from resources.cts import CtsClient, CtsJobNotFound, utc_now
-from resources.kafka import KafkaResource, TopicCursor, fingerprint
-from sensors.cts_messages import (
-    EVENT_TAG,
-    JOB_ID_TAG,
-    REPLAY_COUNT_FIELD,
-    REPLAY_FIELD,
-    BadEvent,
-    dead_letter,
-    parse_event,
-    strip_dead_letter,
-)
+from platform_assets.cts.events import EVENT_TAG, JOB_ID_TAG, dead_letter
+from platform_assets.cts.importers.registry import IMPORTERS
+from platform_assets.cts.job_meta import META_ERROR, utc_now
+from resources.cts.client import CtsClient, CtsJobNotFound
+from resources.cts.kafka import KafkaResource
 
 FAILURE_SENSOR_NAME = "cts_import_failures"
 WILL_RETRY_TAG = "dagster/will_retry"  # set by Dagster on failed runs when run retries are on
 PARTITION_TAG = "dagster/partition"
 MAX_FAILURES_PER_TICK = 100
-MAX_REPLAYS = 3
-MAX_REPLAYS_PER_TICK = 200
 
 
 def _root_error(error) -> object:
@@ -113,9 +94,9 @@ def dead_letter_failed_run(instance: dg.DagsterInstance, run: dg.DagsterRun,
     job_id = run.tags.get(JOB_ID_TAG) or run.tags.get(PARTITION_TAG)
     if job_id:
         try:
-            cts_client.set_meta(job_id, {registry.META_ERROR: utc_now()})
+            cts_client.set_meta(job_id, {META_ERROR: utc_now()})
         except CtsJobNotFound:
-            log.warning(f"CTS job {job_id!r} no longer exists; cannot record {registry.META_ERROR}")
+            log.warning(f"CTS job {job_id!r} no longer exists; cannot record {META_ERROR}")
     event_json = run.tags.get(EVENT_TAG)
     if event_json:  # runs without an event (manual backfills) only get _error
         kafka.publish(kafka.dlq_topic, [dead_letter(json.loads(event_json), error, trace)])
@@ -138,7 +119,7 @@ def cts_import_failures(context: dg.SensorEvaluationContext, kafka: KafkaResourc
         dg.RunStatusChangeRecordsFilter(event_type=dg.DagsterEventType.RUN_FAILURE,
                                         after_storage_id=after or None),
         limit=MAX_FAILURES_PER_TICK, ascending=True).records
-    import_jobs = [importer.job.name for importer in registry.IMPORTERS.values()]
+    import_jobs = [importer.job.name for importer in IMPORTERS.values()]
     run_ids = list(dict.fromkeys(record.run_id for record in failures))
     runs = {record.dagster_run.run_id: record.dagster_run for job_name in import_jobs
             for record in instance.get_run_records(dg.RunsFilter(
@@ -164,39 +145,3 @@ def cts_import_failures(context: dg.SensorEvaluationContext, kafka: KafkaResourc
         context.log.info(line)
     return dg.SensorResult(cursor=_failure_cursor_json(handled),
                            skip_reason=f"{len(done)} failed import run(s) handled")
-
-
-def replay_message(message) -> tuple[bytes, list] | None:
-    """The event to re-publish for one dead letter, or None when it cannot be replayed."""
-    try:
-        event = parse_event(message.value())
-    except BadEvent:
-        return None
-    replays = event.body.get(REPLAY_COUNT_FIELD) or 0
-    if not isinstance(replays, int) or replays >= MAX_REPLAYS:
-        return None
-    body = strip_dead_letter(event.body)
-    body[REPLAY_FIELD] = f"{message.partition()}:{message.offset()}:{fingerprint(message)[:8]}"
-    body[REPLAY_COUNT_FIELD] = replays + 1
-    return json.dumps(body).encode("utf-8"), []
-
-
-@dg.sensor(
-    name="cts_dlq_replay",
-    minimum_interval_seconds=60,
-    default_status=dg.DefaultSensorStatus.STOPPED,
-    description="Turn on to re-publish dead-lettered CTS events to the jobs topic "
-                "(bounded per tick, each dead letter once, at most 3 replays per event).",
-)
-def cts_dlq_replay(context: dg.SensorEvaluationContext, kafka: KafkaResource) -> dg.SensorResult:
-    batch = kafka.read(kafka.dlq_topic, TopicCursor.from_json(context.cursor),
-                       max_messages=MAX_REPLAYS_PER_TICK, max_seconds=10.0)
-    if not batch.topic_exists:
-        return dg.SensorResult(skip_reason=f"topic {kafka.dlq_topic!r} does not exist (yet)",
-                               cursor=context.cursor)
-    replays = [r for r in map(replay_message, batch.messages) if r is not None]
-    kafka.publish(kafka.jobs_topic, replays)  # acknowledged before the cursor moves
-    summary = (f"replayed {len(replays)} of {len(batch.messages)} dead letters to "
-               f"{kafka.jobs_topic!r} ({len(batch.messages) - len(replays)} not replayable)")
-    context.log.info(summary)
-    return dg.SensorResult(cursor=batch.cursor.to_json(), skip_reason=summary)

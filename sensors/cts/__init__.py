@@ -1,0 +1,1 @@
+"""What starts cts work (sensors and schedules); collected by `definitions.py`."""

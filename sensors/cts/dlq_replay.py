@@ -1,0 +1,63 @@
+"""Sensor `cts_dlq_replay` (stopped by default; an operator turns it on to drain the DLQ): each
+tick re-publishes a bounded batch of dead-lettered events, with the error fields
+stripped, to ``CTS_JOBS_TOPIC`` where `cts_job_events` handles them like new ones. A
+replayed event carries ``dlq_replay`` (which dead letter it came from), so it gets a new
+run key, while re-publishing the same dead letter twice still maps to one run. Its own
+cursor only moves after the broker acknowledged the batch. Messages that are not events
+(malformed JSON, missing keys) cannot be replayed and are skipped; an event replayed
+``MAX_REPLAYS`` times is not replayed again, so a permanently failing import cannot loop.
+"""
+
+from __future__ import annotations
+
+import json
+
+import dagster as dg
+
+from platform_assets.cts.events import (
+    REPLAY_COUNT_FIELD,
+    REPLAY_FIELD,
+    BadEvent,
+    parse_event,
+    strip_dead_letter,
+)
+from resources.cts.kafka import KafkaResource, TopicCursor, fingerprint
+
+MAX_REPLAYS = 3
+MAX_REPLAYS_PER_TICK = 200
+
+
+def replay_message(message) -> tuple[bytes, list] | None:
+    """The event to re-publish for one dead letter, or None when it cannot be replayed."""
+    try:
+        event = parse_event(message.value())
+    except BadEvent:
+        return None
+    replays = event.body.get(REPLAY_COUNT_FIELD) or 0
+    if not isinstance(replays, int) or replays >= MAX_REPLAYS:
+        return None
+    body = strip_dead_letter(event.body)
+    body[REPLAY_FIELD] = f"{message.partition()}:{message.offset()}:{fingerprint(message)[:8]}"
+    body[REPLAY_COUNT_FIELD] = replays + 1
+    return json.dumps(body).encode("utf-8"), []
+
+
+@dg.sensor(
+    name="cts_dlq_replay",
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.STOPPED,
+    description="Turn on to re-publish dead-lettered CTS events to the jobs topic "
+                "(bounded per tick, each dead letter once, at most 3 replays per event).",
+)
+def cts_dlq_replay(context: dg.SensorEvaluationContext, kafka: KafkaResource) -> dg.SensorResult:
+    batch = kafka.read(kafka.dlq_topic, TopicCursor.from_json(context.cursor),
+                       max_messages=MAX_REPLAYS_PER_TICK, max_seconds=10.0)
+    if not batch.topic_exists:
+        return dg.SensorResult(skip_reason=f"topic {kafka.dlq_topic!r} does not exist (yet)",
+                               cursor=context.cursor)
+    replays = [r for r in map(replay_message, batch.messages) if r is not None]
+    kafka.publish(kafka.jobs_topic, replays)  # acknowledged before the cursor moves
+    summary = (f"replayed {len(replays)} of {len(batch.messages)} dead letters to "
+               f"{kafka.jobs_topic!r} ({len(batch.messages) - len(replays)} not replayable)")
+    context.log.info(summary)
+    return dg.SensorResult(cursor=batch.cursor.to_json(), skip_reason=summary)

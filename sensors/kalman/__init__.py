@@ -1,0 +1,1 @@
+"""What starts kalman work (sensors and schedules); collected by `definitions.py`."""

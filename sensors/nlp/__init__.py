@@ -1,0 +1,1 @@
+"""What starts nlp work (sensors and schedules); collected by `definitions.py`."""
