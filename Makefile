@@ -16,8 +16,10 @@ PROGRAMS := $(patsubst %/pyproject.toml,%,$(wildcard programs/*/pyproject.toml))
 dev: install
 	$(BIN)/python -m localdev
 
+# 4 workers on 2 cores: most tests wait on services, not on the CPU; each worker starts its
+# own session services (broker, S3, PostgreSQL) on free ports
 test: install system-deps
-	$(BIN)/pytest
+	$(BIN)/pytest -n 4 --dist loadfile
 
 check: install lint typecheck fast
 

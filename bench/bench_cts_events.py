@@ -41,9 +41,18 @@ def produce_events(bootstrap: str, topic: str, emulator, n_events: int) -> None:
         job_id = f"bench-{j:06d}"
         emulator.add_job(job_id=job_id, image_name=checkm2.IMPORTER.image_name)
         for state in states:
-            producer.produce(topic, json.dumps(
-                {"job_id": job_id, "state": state, "time": "2024-03-24T12:00:00+00:00",
-                 "trans_id": f"{job_id}-{state}"}).encode(), partition=j % 3)
+            producer.produce(
+                topic,
+                json.dumps(
+                    {
+                        "job_id": job_id,
+                        "state": state,
+                        "time": "2024-03-24T12:00:00+00:00",
+                        "trans_id": f"{job_id}-{state}",
+                    }
+                ).encode(),
+                partition=j % 3,
+            )
         producer.poll(0)
     assert producer.flush(30) == 0
 
@@ -58,16 +67,17 @@ def run_sensor(kafka, cts, n_events: int) -> tuple[float, int]:
     with dg.instance_for_test() as instance:
         start = time.perf_counter()
         while consumed < n_events:
-            with dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs,
-                                         resources={"kafka": kafka, "cts_client": cts}) as ctx:
+            with dg.build_sensor_context(
+                instance=instance, cursor=cursor, definitions=defs, resources={"kafka": kafka, "cts_client": cts}
+            ) as ctx:
                 result = cts_job_events(ctx)
-            before = sum(v["next"] for v in json.loads(cursor)["partitions"].values()) \
-                if cursor else 0
+            assert isinstance(result, dg.SensorResult) and result.cursor is not None
+            before = sum(v["next"] for v in json.loads(cursor)["partitions"].values()) if cursor else 0
             cursor = result.cursor
             consumed = sum(v["next"] for v in json.loads(cursor)["partitions"].values())
             if consumed == before:
                 raise RuntimeError("sensor made no progress")
-            requested += len(result.run_requests)
+            requested += len(result.run_requests or [])
         return time.perf_counter() - start, requested
 
 
@@ -78,11 +88,17 @@ def run_baseline(kafka, cts, n_events: int) -> tuple[float, int]:
     from platform_assets.cts.importers import registry
     from resources.cts.client import CtsJobNotFound
 
-    consumer = Consumer({"bootstrap.servers": kafka.bootstrap_servers,
-                         "group.id": f"baseline-{uuid.uuid4().hex[:6]}",
-                         "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": kafka.bootstrap_servers,
+            "group.id": f"baseline-{uuid.uuid4().hex[:6]}",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+        }
+    )
     consumer.subscribe([kafka.jobs_topic])
-    requested, seen, start = 0, 0, None
+    requested, seen = 0, 0
+    start: float | None = None
     try:
         while seen < n_events:
             message = consumer.poll(1.0)
@@ -91,9 +107,9 @@ def run_baseline(kafka, cts, n_events: int) -> tuple[float, int]:
             start = start or time.perf_counter()  # group join excluded
             seen += 1
             try:
-                event = json.loads(message.value())
+                event = json.loads(message.value() or b"")
             except ValueError:
-                consumer.commit(message, asynchronous=False)
+                consumer.commit(message=message, asynchronous=False)
                 continue
             if event.get("state") == "complete":
                 try:
@@ -102,10 +118,10 @@ def run_baseline(kafka, cts, n_events: int) -> tuple[float, int]:
                     job = None
                 if job and registry.importer_for_image(job["image"]["name"]):
                     requested += 1
-            consumer.commit(message, asynchronous=False)
+            consumer.commit(message=message, asynchronous=False)
     finally:
         consumer.close()
-    return time.perf_counter() - start, requested
+    return time.perf_counter() - (start or time.perf_counter()), requested
 
 
 def main() -> None:
@@ -119,8 +135,9 @@ def main() -> None:
     from resources.cts.kafka import KafkaResource
 
     with TansuBroker() as broker, CtsEmulator(token="bench") as emulator:
-        kafka = KafkaResource(bootstrap_servers=broker.bootstrap_servers,
-                              jobs_topic="bench-cts-jobs", dlq_topic="bench-cts-jobs-dlq")
+        kafka = KafkaResource(
+            bootstrap_servers=broker.bootstrap_servers, jobs_topic="bench-cts-jobs", dlq_topic="bench-cts-jobs-dlq"
+        )
         produce_events(broker.bootstrap_servers, kafka.jobs_topic, emulator, args.events)
         cts = CtsClient(url=emulator.url, token="bench")
         sensor_s, sensor_runs = run_sensor(kafka, cts, args.events)
@@ -129,8 +146,10 @@ def main() -> None:
     assert sensor_runs == base_runs == args.events // 4, (sensor_runs, base_runs)
     print(f"events: {args.events}, import requests: {sensor_runs}")
     print(f"sensor   : {sensor_s:7.2f} s  {args.events / sensor_s:8.0f} events/s")
-    print(f"baseline : {base_s:7.2f} s  {args.events / base_s:8.0f} events/s "
-          "(one at a time, sequential CTS fetch, commit per message)")
+    print(
+        f"baseline : {base_s:7.2f} s  {args.events / base_s:8.0f} events/s "
+        "(one at a time, sequential CTS fetch, commit per message)"
+    )
     print(f"ratio sensor/baseline: {base_s / sensor_s:.1f}x")
 
 

@@ -38,8 +38,11 @@ def make_jobs(emulator, store, n_jobs: int) -> list[str]:
         data = _checkm2_report(j, 5)
         path = f"cts-data/bench/{job_id}/quality_report.tsv"
         store.write_bytes(path, data)
-        emulator.add_job(job_id=job_id, image_name=checkm2.IMPORTER.image_name,
-                         outputs=[{"file": path, "crc64nvme": crc64nvme_b64(data)}])
+        emulator.add_job(
+            job_id=job_id,
+            image_name=checkm2.IMPORTER.image_name,
+            outputs=[{"file": path, "crc64nvme": crc64nvme_b64(data)}],
+        )
         ids.append(job_id)
     return ids
 
@@ -50,16 +53,14 @@ def run_platform(job_ids, resources) -> float:
     from platform_assets.cts.assets import build_import_asset
     from platform_assets.cts.importers.checkm2 import IMPORTER
 
-    defs = dg.Definitions(assets=[build_import_asset(IMPORTER)], jobs=[IMPORTER.job],
-                          resources=resources)
+    defs = dg.Definitions(assets=[build_import_asset(IMPORTER)], jobs=[IMPORTER.job], resources=resources)
     job = defs.resolve_job_def(IMPORTER.job.name)
     with dg.DagsterInstance.ephemeral() as instance:
-        instance.add_dynamic_partitions(IMPORTER.partitions_def.name, list(job_ids))
+        instance.add_dynamic_partitions(IMPORTER.partitions_name, list(job_ids))
         start = time.perf_counter()
         quiet = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
         for job_id in job_ids:
-            assert job.execute_in_process(partition_key=job_id, instance=instance,
-                                          run_config=quiet).success
+            assert job.execute_in_process(partition_key=job_id, instance=instance, run_config=quiet).success
         return time.perf_counter() - start
 
 
@@ -104,8 +105,8 @@ def main() -> None:
     from resources.cts.lake import DeltaLake
     from resources.cts.outputs import CtsObjectStore
 
-    with tempfile.TemporaryDirectory() as tmp, CtsEmulator(token="bench") as emulator:
-        tmp = Path(tmp)
+    with tempfile.TemporaryDirectory() as tmp_name, CtsEmulator(token="bench") as emulator:
+        tmp = Path(tmp_name)
         store = CtsObjectStore(url=f"file://{tmp}/s3")
         lake = DeltaLake(url=f"file://{tmp}/lake")
         cts = CtsClient(url=emulator.url, token="bench")
@@ -120,8 +121,10 @@ def main() -> None:
         platform_rate = len(job_ids) / platform_s
         baseline_rate = len(baseline_ids) / baseline_s
         print(f"platform: {len(job_ids)} imports in {platform_s:.1f}s = {platform_rate:.2f} imports/s")
-        print(f"baseline: {len(baseline_ids)} imports in {baseline_s:.1f}s = "
-              f"{baseline_rate:.2f} imports/s (Spark session per job)")
+        print(
+            f"baseline: {len(baseline_ids)} imports in {baseline_s:.1f}s = "
+            f"{baseline_rate:.2f} imports/s (Spark session per job)"
+        )
         print(f"ratio platform/baseline: {platform_rate / baseline_rate:.1f}x")
 
 

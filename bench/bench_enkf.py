@@ -72,7 +72,15 @@ def bench_size(n: int, m: int, members: int, repeat: int) -> dict[str, list[floa
         enkf_analysis(prior, observations, obs_index, error_std, np.random.default_rng(), localization=localization)
 
     ours()  # warm-up (first-call allocations)
-    results: dict[str, list[float]] = {"ratio": [], "gflops": [], "matmul": [], "share": [], "theirs": [], "ours": [], "localized": []}
+    results: dict[str, list[float]] = {
+        "ratio": [],
+        "gflops": [],
+        "matmul": [],
+        "share": [],
+        "theirs": [],
+        "ours": [],
+        "localized": [],
+    }
     for _ in range(repeat):
         matmul_t = seconds(lambda: a @ b)
         theirs_t, ours_t, localized_t = seconds(filterpy_update), seconds(ours), seconds(localized)

@@ -31,17 +31,33 @@ def sample(statement: str, env: dict[str, str]) -> float:
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-HEAVY = ("pyspark", "torch", "sentence_transformers", "distributed", "matplotlib", "sklearn",
-         "numpy", "pandas", "pyarrow", "sqlalchemy", "httpx", "deltalake", "confluent_kafka")
+HEAVY = (
+    "pyspark",
+    "torch",
+    "sentence_transformers",
+    "distributed",
+    "matplotlib",
+    "sklearn",
+    "numpy",
+    "pandas",
+    "pyarrow",
+    "sqlalchemy",
+    "httpx",
+    "deltalake",
+    "confluent_kafka",
+)
 
 
 def heavy_modules_loaded(env: dict[str, str]) -> list[str]:
-    probe = (
-        "import sys, platform_assets.definitions; "
-        f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
-    )
-    out = subprocess.run([sys.executable, "-W", "ignore", "-c", probe], check=True, env=env,
-                         cwd=REPO_ROOT, capture_output=True, text=True).stdout.strip()
+    probe = f"import sys, platform_assets.definitions; print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
+    out = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", probe],
+        check=True,
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     return [m for m in out.split(",") if m]
 
 

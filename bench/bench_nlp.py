@@ -25,11 +25,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from platform_assets.nlp.assets import SimilarityConfig, compute_recipient_groups  # noqa: E402
-from platform_assets.nlp.eligibility import Goal  # noqa: E402
-from platform_assets.nlp.grouping import connected_groups  # noqa: E402
-from platform_assets.nlp.similarity import DEFAULT_THRESHOLDS, vectorize  # noqa: E402
-from platform_assets.nlp.synthetic import synthetic_corpus  # noqa: E402
+from platform_assets.nlp.assets import SimilarityConfig, SimilarityMethod, compute_recipient_groups
+from platform_assets.nlp.eligibility import Goal
+from platform_assets.nlp.grouping import connected_groups
+from platform_assets.nlp.similarity import DEFAULT_THRESHOLDS, vectorize
+from platform_assets.nlp.synthetic import synthetic_corpus
 
 ORIGINAL_BATCH = 500
 
@@ -51,8 +51,8 @@ def original(goals: list[Goal], vectors, threshold: float) -> list[tuple[int, in
 
     matches, matched_ids = [], set()
     for i in range(0, len(goals), ORIGINAL_BATCH):
-        batch = goals[i:i + ORIGINAL_BATCH]
-        block = vectors[i:i + ORIGINAL_BATCH]
+        batch = goals[i : i + ORIGINAL_BATCH]
+        block = vectors[i : i + ORIGINAL_BATCH]
         sims = block @ block.T
         sims = sims.toarray() if sp.issparse(sims) else np.asarray(sims)
         for j, goal in enumerate(batch):
@@ -76,12 +76,17 @@ def components_of_matches(goals: list[Goal], matches: list[tuple[int, int]]) -> 
     from platform_assets.nlp.similarity import SimilarPairs
 
     index = {g.id: n for n, g in enumerate(goals)}
-    pairs = SimilarPairs(np.array([index[a] for a, _ in matches], dtype=np.int64),
-                         np.array([index[b] for _, b in matches], dtype=np.int64), np.ones(len(matches)))
+    pairs = SimilarPairs(
+        np.array([index[a] for a, _ in matches], dtype=np.int64),
+        np.array([index[b] for _, b in matches], dtype=np.int64),
+        np.ones(len(matches)),
+    )
     return [set(g.goal_ids) for g in connected_groups(goals, pairs)]
 
 
-def bench_method(method: str, by_recipient: dict[int, list[Goal]], planted: set[tuple[int, int]], threshold: float):
+def bench_method(
+    method: SimilarityMethod, by_recipient: dict[int, list[Goal]], planted: set[tuple[int, int]], threshold: float
+):
     in_scope = {g.id for goals in by_recipient.values() for g in goals}
     planted = {p for p in planted if p[0] in in_scope}
     config = SimilarityConfig(method=method, threshold=threshold)
@@ -100,8 +105,13 @@ def bench_method(method: str, by_recipient: dict[int, list[Goal]], planted: set[
         group_count += len(groups)
         original_components += components_of_matches(goals, matches)
     return {
-        "goals": len(in_scope), "recipients": len(by_recipient), "planted_pairs": len(planted),
-        "embed_s": t_vec, "ours_s": t_ours, "original_matching_s": t_orig, "groups": group_count,
+        "goals": len(in_scope),
+        "recipients": len(by_recipient),
+        "planted_pairs": len(planted),
+        "embed_s": t_vec,
+        "ours_s": t_ours,
+        "original_matching_s": t_orig,
+        "groups": group_count,
         "recall_ours": recall_of_components(ours_components, planted),
         "recall_original": recall_of_components(original_components, planted),
     }
@@ -109,17 +119,25 @@ def bench_method(method: str, by_recipient: dict[int, list[Goal]], planted: set[
 
 def print_result(method: str, threshold: float, r: dict, extrapolate_to: int | None = None) -> None:
     total = r["ours_s"]
-    print(f"\n== {method} (threshold {threshold}) on {r['goals']:,} goals / {r['recipients']:,} recipients, "
-          f"{r['planted_pairs']:,} planted pairs")
-    print(f"  time ours (shipped compute_recipient_groups: vectorize + all pairs + groups): {total:8.1f} s"
-          f"   of which vectorizing alone takes ~{r['embed_s']:.1f} s")
+    print(
+        f"\n== {method} (threshold {threshold}) on {r['goals']:,} goals / {r['recipients']:,} recipients, "
+        f"{r['planted_pairs']:,} planted pairs"
+    )
+    print(
+        f"  time ours (shipped compute_recipient_groups: vectorize + all pairs + groups): {total:8.1f} s"
+        f"   of which vectorizing alone takes ~{r['embed_s']:.1f} s"
+    )
     print(f"  original matching on the same vectors (vectorizing excluded): {r['original_matching_s']:.1f} s")
     print(f"  throughput ours: {r['goals'] / total:,.0f} goals/s   groups: {r['groups']:,}")
     if extrapolate_to:
-        print(f"  EXTRAPOLATED (linear) to {extrapolate_to:,} goals: {total * extrapolate_to / r['goals'] / 60:.1f} min")
-    print(f"  recall of planted duplicates: ours {r['recall_ours']:.3f}   original (batches of 500, greedy) "
-          f"{r['recall_original']:.3f}   recall ratio ours/original "
-          f"{r['recall_ours'] / max(r['recall_original'], 1e-9):.2f}")
+        print(
+            f"  EXTRAPOLATED (linear) to {extrapolate_to:,} goals: {total * extrapolate_to / r['goals'] / 60:.1f} min"
+        )
+    print(
+        f"  recall of planted duplicates: ours {r['recall_ours']:.3f}   original (batches of 500, greedy) "
+        f"{r['recall_original']:.3f}   recall ratio ours/original "
+        f"{r['recall_ours'] / max(r['recall_original'], 1e-9):.2f}"
+    )
 
 
 def main() -> None:
@@ -127,22 +145,33 @@ def main() -> None:
     parser.add_argument("--goals", type=int, default=100_000)
     parser.add_argument("--recipients", type=int, default=1_000)
     parser.add_argument("--duplicate-fraction", type=float, default=0.05)
-    parser.add_argument("--minilm-sample", type=int, default=5_000,
-                        help="goals for the minilm run (0 = all); time is extrapolated to --goals")
+    parser.add_argument(
+        "--minilm-sample",
+        type=int,
+        default=5_000,
+        help="goals for the minilm run (0 = all); time is extrapolated to --goals",
+    )
     parser.add_argument("--skip-minilm", action="store_true")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
 
     t0 = time.perf_counter()
     corpus = synthetic_corpus(args.goals, args.recipients, args.duplicate_fraction, seed=args.seed)
-    by_recipient = {r: [Goal(g.id, g.name, g.grant_id, g.recipient_id) for g in goals]
-                    for r, goals in corpus.goals_by_recipient().items()}
+    by_recipient = {
+        r: [Goal(g.id, g.name, g.grant_id, g.recipient_id) for g in goals]
+        for r, goals in corpus.goals_by_recipient().items()
+    }
     sizes = sorted(len(v) for v in by_recipient.values())
     positions = {g.id: n for goals in by_recipient.values() for n, g in enumerate(goals)}
-    crossing = sum(1 for a, b in corpus.planted_pairs if positions[a] // ORIGINAL_BATCH != positions[b] // ORIGINAL_BATCH)
-    print(f"corpus: {len(corpus.goals):,} goals, {len(by_recipient):,} recipients (sizes median {sizes[len(sizes) // 2]}, "
-          f"max {sizes[-1]:,}), {len(corpus.planted_pairs):,} planted pairs, {crossing:,} of them across a 500-batch "
-          f"boundary; generated in {time.perf_counter() - t0:.1f} s")
+    crossing = sum(
+        1 for a, b in corpus.planted_pairs if positions[a] // ORIGINAL_BATCH != positions[b] // ORIGINAL_BATCH
+    )
+    print(
+        f"corpus: {len(corpus.goals):,} goals, {len(by_recipient):,} recipients "
+        f"(sizes median {sizes[len(sizes) // 2]}, "
+        f"max {sizes[-1]:,}), {len(corpus.planted_pairs):,} planted pairs, {crossing:,} of them across a 500-batch "
+        f"boundary; generated in {time.perf_counter() - t0:.1f} s"
+    )
 
     threshold = DEFAULT_THRESHOLDS["tfidf"]
     print_result("tfidf", threshold, bench_method("tfidf", by_recipient, corpus.planted_pairs, threshold))
@@ -162,7 +191,9 @@ def main() -> None:
     load_minilm()  # one-off model load, reported separately from the per-goal time
     print(f"\nminilm model load (offline, packaged weights): {time.perf_counter() - t0:.1f} s")
     result = bench_method("minilm", subset, corpus.planted_pairs, threshold)
-    print_result("minilm", threshold, result, extrapolate_to=len(corpus.goals) if len(subset) < len(by_recipient) else None)
+    print_result(
+        "minilm", threshold, result, extrapolate_to=len(corpus.goals) if len(subset) < len(by_recipient) else None
+    )
 
 
 if __name__ == "__main__":

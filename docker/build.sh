@@ -14,7 +14,8 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(dirname "$here")"
 images_json="$here/images.json"
-all_images=(base cts kalman nlp propagation spark)
+# every docker/<name>.Dockerfile is an image: the Dockerfile is its only declaration
+mapfile -t all_images < <(cd "$here" && ls -1 *.Dockerfile | sed 's/\.Dockerfile$//')
 zero_digest="sha256:0000000000000000000000000000000000000000000000000000000000000000"
 platform="${PLATFORM:-linux/amd64}"
 

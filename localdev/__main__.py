@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from localdev.broker import TansuBroker, free_port, wait_for_port
-from localdev.processes import stop_process_group
+from localdev.processes import interruptible_process_group, stop_process_group
 from resources.settings import raw
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -47,10 +47,15 @@ def start_cts_emulator(home: Path) -> subprocess.Popen:
     os.environ.setdefault("CTS_ADMIN_TOKEN", LOCAL_CTS_TOKEN)
     process = subprocess.Popen(
         [
-            sys.executable, "-m", "localdev.cts_emulator",
-            "--port", str(port),
-            "--token", os.environ["CTS_ADMIN_TOKEN"],
-            "--jobs-file", str(home / "cts" / "jobs.json"),
+            sys.executable,
+            "-m",
+            "localdev.cts_emulator",
+            "--port",
+            str(port),
+            "--token",
+            os.environ["CTS_ADMIN_TOKEN"],
+            "--jobs-file",
+            str(home / "cts" / "jobs.json"),
         ],
         stdout=open(home / "cts-emulator.log", "ab"),
         stderr=subprocess.STDOUT,
@@ -102,8 +107,12 @@ def publish_demo_cts_events(home: Path) -> int:
     jobs = json.loads(jobs_file.read_text())
     for job in jobs:
         for transition in job.get("transition_times", []):
-            event = {"job_id": job["id"], "state": transition["state"],
-                     "time": transition["time"], "trans_id": transition["trans_id"]}
+            event = {
+                "job_id": job["id"],
+                "state": transition["state"],
+                "time": transition["time"],
+                "trans_id": transition["trans_id"],
+            }
             producer.produce(current.cts_jobs_topic, json.dumps(event).encode())
     if producer.flush(15):
         raise RuntimeError("the embedded broker did not acknowledge the demo CTS events")
@@ -140,10 +149,18 @@ def main() -> int:
             return 0
         # a child started from a non-interactive shell ignores SIGINT unless reset
         dagster = subprocess.Popen(
-            [str(Path(sys.executable).with_name("dagster")), "dev", "-w", str(REPO_ROOT / "workspace.yaml"),
-             "-h", "127.0.0.1", "-p", str(args.port)],
+            [
+                str(Path(sys.executable).with_name("dagster")),
+                "dev",
+                "-w",
+                str(REPO_ROOT / "workspace.yaml"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(args.port),
+            ],
             cwd=REPO_ROOT,
-            preexec_fn=lambda: (signal.signal(signal.SIGINT, signal.SIG_DFL), os.setpgrp()),
+            preexec_fn=interruptible_process_group,
         )
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
         print(f"[localdev] Dagster UI on http://127.0.0.1:{args.port}", flush=True)

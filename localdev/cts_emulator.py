@@ -52,7 +52,7 @@ META_VALUE_TYPES = (str, int, float, bool)  # set_fields values: JSON scalars on
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat()
+    return dt.datetime.now(dt.UTC).isoformat()
 
 
 def error_body(httpcode: int, message: str | None, app: tuple[int, str] | None = None) -> dict:
@@ -91,8 +91,15 @@ def job_document(
     """
     outputs = list(outputs or [])
     input_files = list(input_files or ["cts-data/in/genome1.fna"])
-    states = ["created", "download_submitted", "job_submitting", "job_submitted",
-              "upload_submitting", "upload_submitted", state]
+    states = [
+        "created",
+        "download_submitted",
+        "job_submitting",
+        "job_submitted",
+        "upload_submitting",
+        "upload_submitted",
+        state,
+    ]
     states = list(dict.fromkeys(states))  # the final state once, at the end
     image = {
         "name": image_name,
@@ -110,16 +117,18 @@ def job_document(
         "user": user,
         "state": state,
         "transition_times": [
-            {"state": s, "time": time_, "trans_id": f"{job_id}-{i}", "notif_sent": True}
-            for i, s in enumerate(states)
+            {"state": s, "time": time_, "trans_id": f"{job_id}-{i}", "notif_sent": True} for i, s in enumerate(states)
         ],
         "image": image,
         "job_input": {
             "cluster": "perlmutter-jaws",
             "image": f"{image_name}@{image_digest}",
-            "params": params or {"input_mount_point": "/input_files",
-                                 "output_mount_point": "/output_files",
-                                 "positional_args": ["/input_files"]},
+            "params": params
+            or {
+                "input_mount_point": "/input_files",
+                "output_mount_point": "/output_files",
+                "positional_args": ["/input_files"],
+            },
             "input_files": [{"file": f} for f in input_files],
             "output_dir": output_dir,
             "num_containers": 1,
@@ -161,6 +170,7 @@ class CtsEmulator:
     def url(self) -> str:
         assert self._server, "emulator not started"
         host, port = self._server.server_address[:2]
+        assert isinstance(host, str)
         return f"http://{host}:{port}"
 
     @property
@@ -168,11 +178,10 @@ class CtsEmulator:
         assert self._server, "emulator not started"
         return self._server.server_address[1]
 
-    def start(self) -> "CtsEmulator":
+    def start(self) -> CtsEmulator:
         self._server = ThreadingHTTPServer((self._host, self._port), _handler_for(self))
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
-                                        name="cts-emulator")
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True, name="cts-emulator")
         self._thread.start()
         return self
 
@@ -182,7 +191,7 @@ class CtsEmulator:
             self._server.server_close()
             self._server = None
 
-    def __enter__(self) -> "CtsEmulator":
+    def __enter__(self) -> CtsEmulator:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -220,10 +229,6 @@ class CtsEmulator:
             self._jobs_file_mtime = mtime
             self.load_jobs_file(self._jobs_file)
 
-    def remove_job(self, job_id: str) -> None:
-        with self._lock:
-            self._jobs.pop(job_id, None)
-
     def fail_next(self, n: int = 1, status: int = 500) -> None:
         """The next ``n`` requests answer ``status`` with a CTS 5xx error body."""
         with self._lock:
@@ -253,8 +258,7 @@ class CtsEmulator:
             return 401, error_body(401, "Authorization header required", NO_TOKEN)
         scheme, _, credentials = header.partition(" ")
         if scheme.lower() != "bearer" or not credentials.strip():
-            return 401, error_body(401, "Authorization header requires Bearer scheme",
-                                   INVALID_AUTH_HEADER)
+            return 401, error_body(401, "Authorization header requires Bearer scheme", INVALID_AUTH_HEADER)
         if credentials.strip() != self.token:
             return 401, error_body(401, "Invalid token", INVALID_TOKEN)
         return None
@@ -284,19 +288,25 @@ class CtsEmulator:
         self._reload_jobs_file()
         path = path.split("?", 1)[0].rstrip("/") or "/"
         if method == "GET" and path == "/":
-            return 200, {"service_name": SERVICE_NAME, "version": "0.0.0-emulator",
-                         "git_hash": "emulator", "server_time": _now()}
+            return 200, {
+                "service_name": SERVICE_NAME,
+                "version": "0.0.0-emulator",
+                "git_hash": "emulator",
+                "server_time": _now(),
+            }
         job_match, meta_match = _JOB_ROUTE.match(path), _META_ROUTE.match(path)
         if not (job_match and method == "GET") and not (meta_match and method == "PUT"):
             return 404, error_body(404, "Not Found", NOT_FOUND)
         denied = self._authorize(auth)
         if denied:
             return denied
-        job_id = unquote((job_match or meta_match).group(1))
+        route = job_match or meta_match
+        assert route is not None  # one of them matched, checked above
+        job_id = unquote(route.group(1))
         if not JOB_ID_PATTERN.fullmatch(job_id):
-            return 400, error_body(400, f"job_id: String should match pattern "
-                                        f"'^{JOB_ID_PATTERN.pattern}$'",
-                                   REQUEST_VALIDATION_FAILED)
+            return 400, error_body(
+                400, f"job_id: String should match pattern '^{JOB_ID_PATTERN.pattern}$'", REQUEST_VALIDATION_FAILED
+            )
         with self._lock:
             job = copy.deepcopy(self._jobs.get(job_id))
         if job is None:
@@ -309,11 +319,12 @@ class CtsEmulator:
             unset_keys = update.get("unset_keys") or []
             if not isinstance(set_fields, dict) or not isinstance(unset_keys, list):
                 raise ValueError("set_fields must be an object and unset_keys a list")
-            bad = [k for k, v in set_fields.items()
-                   if not k or v is None or not isinstance(v, META_VALUE_TYPES)]
+            bad = [k for k, v in set_fields.items() if not k or v is None or not isinstance(v, META_VALUE_TYPES)]
             if bad or not all(isinstance(k, str) and k for k in unset_keys):
-                raise ValueError(f"set_fields values must be strings, numbers or booleans "
-                                 f"and keys non-empty (bad: {bad}); unset_keys strings")
+                raise ValueError(
+                    f"set_fields values must be strings, numbers or booleans "
+                    f"and keys non-empty (bad: {bad}); unset_keys strings"
+                )
         except (ValueError, AttributeError) as e:
             return 400, error_body(400, f"Invalid meta update: {e}", REQUEST_VALIDATION_FAILED)
         with self._lock:
@@ -333,8 +344,7 @@ def _handler_for(emulator: CtsEmulator) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             try:
-                code, payload = emulator._handle(
-                    method, self.path, self.headers.get("Authorization"), body)
+                code, payload = emulator._handle(method, self.path, self.headers.get("Authorization"), body)
             except Exception as e:  # an emulator bug must look like a CTS 500, not hang
                 code, payload = 500, error_body(500, f"emulator error: {e}")
             data = b"" if payload is None else json.dumps(payload).encode()
@@ -348,13 +358,13 @@ def _handler_for(emulator: CtsEmulator) -> type[BaseHTTPRequestHandler]:
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client gave up (timeout tests)
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             self._serve("GET")
 
-        def do_PUT(self) -> None:  # noqa: N802
+        def do_PUT(self) -> None:
             self._serve("PUT")
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             self._serve("POST")
 
         def log_message(self, format: str, *args) -> None:  # quiet; never log headers

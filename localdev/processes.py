@@ -11,6 +11,14 @@ import signal
 import subprocess
 
 
+def interruptible_process_group() -> None:
+    """`preexec_fn` of a child: default SIGINT (a child of a non-interactive shell ignores
+    SIGINT and SIGTERM otherwise) and a process group of its own, which `stop_process_group`
+    stops as a whole."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    os.setpgrp()
+
+
 def stop_process_group(process: subprocess.Popen | None, timeout: float = 20) -> None:
     if process is None or process.poll() is not None:
         return

@@ -3,17 +3,20 @@
 A family is a package `platform_assets/<name>/` with a `definitions.py` exporting
 `defs`; its triggers live in `sensors/<name>/definitions.py` (optional) and its local demo
 data in `platform_assets/<name>/demo.py` (optional, `seed_demo(settings, instance)`).
-Every other package of `platform_assets/` is a shared mechanism and must be declared in
+Every other package of `platform_assets/` is a shared mechanism and must be named in
 `SHARED_PACKAGES`, so a family folder that lost its `definitions.py` fails loudly instead
-of disappearing. Like Dagster's `load_defs`, but only the modules named above are imported
-(no module is loaded just because it exists: demo and heavy modules stay out of load time).
-Loud failures: a broken import, a missing `defs`, sensors of a family that does not exist,
-an asset key outside the family's prefix.
+of disappearing.
+
+Like Dagster's `load_defs`, but only the modules named above are imported (nothing is
+loaded just because it exists: demo and heavy modules stay out of load time). Loud
+failures, each naming the file: a broken import, a missing `defs`, sensors of a family
+that does not exist (a misspelled folder), an asset key outside the family's prefix.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,10 +26,7 @@ from typing import Any
 
 import dagster as dg
 
-import platform_assets
-import sensors
-
-SHARED_PACKAGES = {"provenance", "runtime", "command"}
+SHARED_PACKAGES = frozenset({"provenance", "runtime", "command"})
 
 
 class FamilyError(RuntimeError):
@@ -36,32 +36,39 @@ class FamilyError(RuntimeError):
 @dataclass(frozen=True)
 class Family:
     name: str
+    assets_package: str = "platform_assets"
+    sensors_package: str | None = "sensors"
 
     @cached_property
     def definitions(self) -> dg.Definitions:
         """Assets, jobs, checks and resources (`platform_assets/<name>`) with the family's
         triggers (`sensors/<name>`), checked against the family contract."""
-        parts = [_defs_of(f"platform_assets.{self.name}.definitions")]
-        if _is_package(Path(sensors.__file__).parent / self.name):
-            parts.append(_defs_of(f"sensors.{self.name}.definitions"))
+        parts = [_defs_of(f"{self.assets_package}.{self.name}.definitions")]
+        if self.sensors_package is not None:
+            parts.append(_defs_of(f"{self.sensors_package}.{self.name}.definitions"))
         merged = dg.Definitions.merge(*parts)
-        for assets_def in merged.assets or ():
-            keys = getattr(assets_def, "keys", None) or [assets_def.key]
-            outside = [k.to_user_string() for k in keys if k.path[0] != self.name]
-            if outside:
-                raise FamilyError(f"platform_assets/{self.name}: asset keys {outside} must start with '{self.name}/'")
+        outside = sorted(k.to_user_string() for k in _asset_keys(merged) if k.path[0] != self.name)
+        if outside:
+            raise FamilyError(f"{self.assets_package}/{self.name}: asset keys {outside} must start with '{self.name}/'")
         return merged
 
     @property
     def demo_seeder(self) -> Callable[[Any, dg.DagsterInstance], None] | None:
         """`seed_demo(settings, instance)` of the family's `demo.py`, if it has one."""
-        if not (Path(platform_assets.__file__).parent / self.name / "demo.py").is_file():
+        if not (_package_dir(self.assets_package) / self.name / "demo.py").is_file():
             return None
-        return importlib.import_module(f"platform_assets.{self.name}.demo").seed_demo
+        return importlib.import_module(f"{self.assets_package}.{self.name}.demo").seed_demo
 
 
-def _is_package(path: Path) -> bool:
-    return (path / "__init__.py").is_file()
+def _package_dir(package: str) -> Path:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise FamilyError(f"package {package!r} not found")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _subpackages(package: str) -> set[str]:
+    return {m.name for m in pkgutil.iter_modules([str(_package_dir(package))]) if m.ispkg}
 
 
 def _defs_of(module_name: str) -> dg.Definitions:
@@ -72,19 +79,37 @@ def _defs_of(module_name: str) -> dg.Definitions:
     return defs
 
 
-def discover_families() -> list[Family]:
+def _asset_keys(defs: dg.Definitions) -> list[dg.AssetKey]:
+    """The keys a Definitions object declares, read without resolving it (resolving needs
+    the shared resources, which only the whole code location has)."""
+    keys: list[dg.AssetKey] = []
+    for item in defs.assets or ():
+        if isinstance(item, dg.AssetsDefinition):
+            keys.extend(item.keys)
+        elif isinstance(item, (dg.AssetSpec, dg.SourceAsset)):
+            keys.append(item.key)
+    return keys
+
+
+def discover_families(
+    assets_package: str = "platform_assets",
+    sensors_package: str = "sensors",
+    shared: frozenset[str] = SHARED_PACKAGES,
+) -> list[Family]:
     """Every family, by name; raises `FamilyError` on an inconsistent tree."""
-    root = Path(platform_assets.__file__).parent
+    root = _package_dir(assets_package)
     names = []
-    for module in pkgutil.iter_modules([str(root)]):
-        if not module.ispkg or module.name in SHARED_PACKAGES or module.name.startswith("_"):
+    for name in sorted(_subpackages(assets_package)):
+        if name in shared or name.startswith("_"):
             continue
-        if not (root / module.name / "definitions.py").is_file():
-            raise FamilyError(f"platform_assets/{module.name}/ has no definitions.py: a family needs one "
-                              f"(or, if it is a shared mechanism, add it to SHARED_PACKAGES in {Path(__file__).name})")
-        names.append(module.name)
-    triggers = {m.name for m in pkgutil.iter_modules(sensors.__path__) if m.ispkg}
+        if not (root / name / "definitions.py").is_file():
+            raise FamilyError(
+                f"{assets_package}/{name}/ has no definitions.py: a family needs one "
+                f"(a shared mechanism belongs in SHARED_PACKAGES of {Path(__file__).name})"
+            )
+        names.append(name)
+    triggers = _subpackages(sensors_package)
     orphans = sorted(triggers - set(names))
     if orphans:
-        raise FamilyError(f"sensors/{orphans[0]}/ belongs to no family (no platform_assets/{orphans[0]}/)")
-    return [Family(name) for name in sorted(names)]
+        raise FamilyError(f"{sensors_package}/{orphans[0]}/ belongs to no family (no {assets_package}/{orphans[0]}/)")
+    return [Family(name, assets_package, sensors_package if name in triggers else None) for name in names]

@@ -46,10 +46,12 @@ class Variable:
 VARIABLES: tuple[Variable, ...] = (
     Variable("PLATFORM_ENV", "`local` or `k8s`", "`local`"),
     Variable("PLATFORM_HOME", "local state root", "`./.platform`"),
-    Variable("PLATFORM_BLOB_URL", "blob storage root, `file://...` or `s3://bucket/prefix`",
-             "`file://$PLATFORM_HOME/blob`"),
-    Variable("PLATFORM_LAKE_URL", "Delta Lake root, `file://...` or `s3://bucket/prefix`",
-             "`file://$PLATFORM_HOME/lake`"),
+    Variable(
+        "PLATFORM_BLOB_URL", "blob storage root, `file://...` or `s3://bucket/prefix`", "`file://$PLATFORM_HOME/blob`"
+    ),
+    Variable(
+        "PLATFORM_LAKE_URL", "Delta Lake root, `file://...` or `s3://bucket/prefix`", "`file://$PLATFORM_HOME/lake`"
+    ),
     Variable("AWS_ENDPOINT_URL", "S3-compatible endpoint", "unset (AWS)"),
     Variable("AWS_REGION", "region of the S3 buckets (passed on to program pods)", "unset"),
     Variable("KAFKA_BOOTSTRAP_SERVERS", "Kafka brokers", "the embedded broker started by `make dev`"),
@@ -57,17 +59,25 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("CTS_JOBS_DLQ_TOPIC", "dead-letter topic of CTS job events", "`cts-jobs-dlq`"),
     Variable("CTS_URL", "CTS base URL", "the CTS emulator started by `make dev`"),
     Variable("CTS_ADMIN_TOKEN", "CTS admin bearer token", "the CTS emulator's token", secret=True),
-    Variable("CTS_OUTPUTS_URL", "where CTS job outputs (`bucket/key`) are read",
-             "`s3://` when blob storage is S3, else `$PLATFORM_BLOB_URL/cts-s3`"),
-    Variable("GOALS_DATABASE_URL", "SQLAlchemy URL of the goals database",
-             "SQLite file in `$PLATFORM_HOME`", secret=True),
+    Variable(
+        "CTS_OUTPUTS_URL",
+        "where CTS job outputs (`bucket/key`) are read",
+        "`s3://` when blob storage is S3, else `$PLATFORM_BLOB_URL/cts-s3`",
+    ),
+    Variable(
+        "GOALS_DATABASE_URL", "SQLAlchemy URL of the goals database", "SQLite file in `$PLATFORM_HOME`", secret=True
+    ),
     Variable("NLP_SIMILARITY_METHOD", "default goal similarity method, `tfidf` or `minilm`", "`tfidf`"),
     Variable("DASK_SCHEDULER_ADDRESS", "existing Dask scheduler", "in-process `LocalCluster`"),
     Variable("SPARK_MASTER", "Spark master URL", "`local[*]`"),
-    Variable("PLATFORM_LAKE_S3_CONDITIONAL_PUT",
-             "`etag`: safe concurrent Delta commits on S3 (set by the chart)", "unset (a warning on S3)"),
-    Variable("PLATFORM_IMAGE_<NAME>", "image reference (by digest) of `docker/<name>.Dockerfile`",
-             "`docker/images.json`"),
+    Variable(
+        "PLATFORM_LAKE_S3_CONDITIONAL_PUT",
+        "`etag`: safe concurrent Delta commits on S3 (set by the chart)",
+        "unset (a warning on S3)",
+    ),
+    Variable(
+        "PLATFORM_IMAGE_<NAME>", "image reference (by digest) of `docker/<name>.Dockerfile`", "`docker/images.json`"
+    ),
 )
 _DECLARED = {v.name for v in VARIABLES}
 _IMAGE_VARIABLE = re.compile(r"PLATFORM_IMAGE_[A-Z0-9_]+")
@@ -109,7 +119,6 @@ class PlatformSettings:
     nlp_similarity_method: str
     dask_scheduler_address: str | None
     spark_master: str
-    lake_s3_conditional_put: str | None
 
     @property
     def is_k8s(self) -> bool:
@@ -139,7 +148,6 @@ def settings() -> PlatformSettings:
         nlp_similarity_method=raw("NLP_SIMILARITY_METHOD") or "tfidf",
         dask_scheduler_address=raw("DASK_SCHEDULER_ADDRESS"),
         spark_master=raw("SPARK_MASTER") or "local[*]",
-        lake_s3_conditional_put=raw("PLATFORM_LAKE_S3_CONDITIONAL_PUT"),
     )
 
 

@@ -41,10 +41,9 @@ from platform_assets.command.staging import (
     staged_name,
 )
 from platform_assets.provenance import versioned_asset
+from resources.settings import raw, settings
 from resources.shared.blob import BlobStorage, local_scratch_dir, remove_dir
 from resources.shared.images import image_ref
-from resources.settings import raw, settings
-
 
 PLACEHOLDER = re.compile(r"\{(?:inputs\[([A-Za-z_][\w-]*)\]|(out|partition_key))\}")
 
@@ -108,9 +107,7 @@ def _run_local(context, *, blob, command, inputs, outputs, output_prefix, env, p
 def _run_k8s(context, *, image, command, inputs, outputs, output_prefix, env, partition_key, k8s_resources):
     work_in = Path(k8s.WORK) / "in"
     staged = {name: str(work_in / staged_name(key)) for name, key in inputs.items()}
-    argv = [
-        _render(token, inputs=staged, out=f"{k8s.WORK}/out", partition_key=partition_key) for token in command
-    ]
+    argv = [_render(token, inputs=staged, out=f"{k8s.WORK}/out", partition_key=partition_key) for token in command]
     pod_spec = k8s.command_pod_spec(
         image=image,
         command=argv,
@@ -155,10 +152,10 @@ def command_asset(
     ``{out}`` (checked before publishing); ``output_prefix``: blob prefix published to;
     ``program``: hash of the program (e.g. :func:`program_digest`), so a changed program or
     image recomputes everything; ``env``: the only variables the program gets besides PATH,
-    HOME, LANG, LC_ALL, TMPDIR, ``OUTPUT_PATH`` and the Pipes ones (hermetic). ``image`` is the program's image (its own pod on k8s);
-    ``step_image`` the image of the Dagster step that stages, launches and publishes (it needs
-    the platform code). Both digests are part of the code version. Other keyword arguments
-    go to `versioned_asset`/`dg.asset`.
+    HOME, LANG, LC_ALL, TMPDIR, ``OUTPUT_PATH`` and the Pipes ones (hermetic). ``image`` is the
+    program's image (its own pod on k8s); ``step_image`` the image of the Dagster step that
+    stages, launches and publishes (it needs the platform code). Both digests are part of the
+    code version. Other keyword arguments go to `versioned_asset`/`dg.asset`.
     """
     command = [str(token) for token in command]
     inputs = dict(inputs)
@@ -190,7 +187,9 @@ def command_asset(
         partition_key = context.partition_key if context.has_partition_key else ""
         keys = {name: _render(t, partition_key=partition_key) for name, t in inputs.items()}
         prefix = _render(output_prefix, partition_key=partition_key)
-        common = dict(command=command, inputs=keys, outputs=outputs, output_prefix=prefix, env=env, partition_key=partition_key)
+        common = dict(
+            command=command, inputs=keys, outputs=outputs, output_prefix=prefix, env=env, partition_key=partition_key
+        )
         if settings().is_k8s:
             metadata, version = _run_k8s(context, image=image, k8s_resources=k8s_resources, **common)
         else:

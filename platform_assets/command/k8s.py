@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from dagster_pipes import encode_param
 
@@ -50,10 +51,10 @@ def command_pod_spec(
     resources: Mapping[str, str] | None = None,
 ) -> dict:
     """`base_pod_spec` for `PipesK8sClient.run` (``command`` already rendered with /work paths)."""
-    program = {
+    program: dict[str, Any] = {
         "name": "program",
         "image": image_ref(image),
-        "command": ["sh", "-c", f"mkdir -p {WORK}/out {WORK}/pipes && exec \"$@\"", "sh", *command],
+        "command": ["sh", "-c", f'mkdir -p {WORK}/out {WORK}/pipes && exec "$@"', "sh", *command],
         "env": [
             {"name": "OUTPUT_PATH", "value": f"{WORK}/out"},
             # Explicit DAGSTER_PIPES_MESSAGES: PipesK8sClient keeps it and adds the context.

@@ -15,8 +15,8 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from resources.shared.blob import BlobNotFound, BlobStorage
 from resources.settings import settings
+from resources.shared.blob import BlobNotFound, BlobStorage
 
 
 class StagingError(RuntimeError):
@@ -92,9 +92,11 @@ def _publish(spec: dict) -> None:
     # where the outputs were published (a custom message, before the program's `closed`), so
     # the step knows the version even when the program reports nothing.
     messages = Path(spec["messages"]) if spec.get("messages") else None
-    relayed = [json.loads(line) for line in messages.read_text().splitlines() if line.strip()] if (
-        messages is not None and messages.is_file()
-    ) else []
+    relayed = (
+        [json.loads(line) for line in messages.read_text().splitlines() if line.strip()]
+        if (messages is not None and messages.is_file())
+        else []
+    )
     own = pipes_message("report_custom_message", {"payload": {PUBLISHED_MESSAGE_KEY: version}})
     closed = next((i for i, message in enumerate(relayed) if message.get("method") == "closed"), len(relayed))
     for message in [*relayed[:closed], own, *relayed[closed:]]:

@@ -19,6 +19,8 @@ names the problem; the run-failure sensor then dead-letters the event.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import dagster as dg
 
 from platform_assets.cts.checksums import ChecksumMismatch
@@ -43,8 +45,12 @@ from resources.cts.client import CtsError, CtsUnavailable
 from resources.cts.outputs import CtsOutputNotFound, InvalidOutputPath
 from resources.lazy_imports import lazy_import
 
-pa = lazy_import("pyarrow")
-pc = lazy_import("pyarrow.compute")
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+else:
+    pa = lazy_import("pyarrow")
+    pc = lazy_import("pyarrow.compute")
 
 IMPORT_RETRY_POLICY = dg.RetryPolicy(
     max_retries=3,
@@ -54,9 +60,17 @@ IMPORT_RETRY_POLICY = dg.RetryPolicy(
 )
 
 # Errors that retrying cannot fix: fail the step at once (no RetryPolicy attempts).
-PERMANENT_ERRORS = (ChecksumMismatch, StrictCastError, ReportFormatError, NoReportFiles,
-                    CtsOutputNotFound, UnicodeDecodeError, UnknownOutputFile,
-                    InvalidOutputPath, UnsupportedColumnType)
+PERMANENT_ERRORS = (
+    ChecksumMismatch,
+    StrictCastError,
+    ReportFormatError,
+    NoReportFiles,
+    CtsOutputNotFound,
+    UnicodeDecodeError,
+    UnknownOutputFile,
+    InvalidOutputPath,
+    UnsupportedColumnType,
+)
 
 
 class ImportRejected(ValueError):
@@ -92,8 +106,10 @@ def check_job(importer: Importer, job: dict, job_id: str) -> None:
 def check_rows(importer: Importer, rows: pa.Table, job_id: str) -> pa.Table:
     """Conform the importer's output to its declared table contract."""
     if rows.schema.names != importer.schema.names:
-        raise ImportRejected(f"importer {importer.name!r} returned columns "
-                             f"{rows.schema.names}, its schema declares {importer.schema.names}")
+        raise ImportRejected(
+            f"importer {importer.name!r} returned columns "
+            f"{rows.schema.names}, its schema declares {importer.schema.names}"
+        )
     rows = rows.cast(importer.schema)
     if rows.num_rows and not pc.all(pc.equal(rows[JOB_ID_COLUMN], job_id)).as_py():
         raise ImportRejected(f"importer {importer.name!r} returned rows of another job")
@@ -101,8 +117,9 @@ def check_rows(importer: Importer, rows: pa.Table, job_id: str) -> pa.Table:
     duplicated = counts.filter(pc.greater(counts["count_all"], 1))
     if duplicated.num_rows:
         example = {k: duplicated[k][0].as_py() for k in importer.keys}
-        raise ImportRejected(f"job {job_id!r}: {duplicated.num_rows} key(s) occur more than "
-                             f"once in the reports, e.g. {example}")
+        raise ImportRejected(
+            f"job {job_id!r}: {duplicated.num_rows} key(s) occur more than once in the reports, e.g. {example}"
+        )
     return rows
 
 
@@ -120,21 +137,22 @@ def run_import(context: dg.AssetExecutionContext, importer: Importer) -> dg.Mate
     rows = check_rows(importer, parsed, job_id)
 
     lake = context.resources.lake
-    merge = lake.merge(importer.table, rows, importer.keys,
-                       target_filter={JOB_ID_COLUMN: job_id}, logger=context.log)
+    merge = lake.merge(importer.table, rows, importer.keys, target_filter={JOB_ID_COLUMN: job_id}, logger=context.log)
     cts.set_meta(job_id, {META_COMPLETE: utc_now()})
-    return dg.MaterializeResult(metadata={
-        "rows": rows.num_rows,
-        "rows_inserted": merge.rows_inserted,
-        "rows_updated": merge.rows_updated,
-        "table_version": merge.version,
-        "new_table_version": merge.new_version,
-        "merge_attempts": merge.attempts,
-        "table_uri": merge.table_uri,
-        "image_digest": job["image"]["digest"],
-        "digest_variant": importer.variant_for(job["image"]["digest"]),
-        "verified_files": dg.MetadataValue.json(outputs.verified),
-    })
+    return dg.MaterializeResult(
+        metadata={
+            "rows": rows.num_rows,
+            "rows_inserted": merge.rows_inserted,
+            "rows_updated": merge.rows_updated,
+            "table_version": merge.version,
+            "new_table_version": merge.new_version,
+            "merge_attempts": merge.attempts,
+            "table_uri": merge.table_uri,
+            "image_digest": job["image"]["digest"],
+            "digest_variant": importer.variant_for(job["image"]["digest"]),
+            "verified_files": dg.MetadataValue.json(outputs.verified),
+        }
+    )
 
 
 def build_import_asset(importer: Importer) -> dg.AssetsDefinition:
@@ -154,8 +172,7 @@ def build_import_asset(importer: Importer) -> dg.AssetsDefinition:
         required_resource_keys=resource_keys,
         automation_condition=None,  # requested by the cts_job_events sensor / backfills
         kinds={"deltalake", "spark" if importer.uses_spark else "python"},
-        metadata={"table": importer.table, "merge_keys": list(importer.keys),
-                  "image_name": importer.image_name},
+        metadata={"table": importer.table, "merge_keys": list(importer.keys), "image_name": importer.image_name},
     )
     def cts_import(context: dg.AssetExecutionContext):
         try:

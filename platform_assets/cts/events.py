@@ -77,8 +77,9 @@ def parse_event(value: bytes | None) -> JobEvent:
         raise BadEvent(f"Message keys {bad} must be non-empty strings: {_short(body)}")
     job_id = body["job_id"].strip()
     if not JOB_ID_PATTERN.fullmatch(job_id):
-        raise BadEvent(f"Message job_id {job_id[:60]!r} is not a CTS job id "
-                       f"(pattern {JOB_ID_PATTERN.pattern}): {_short(body)}")
+        raise BadEvent(
+            f"Message job_id {job_id[:60]!r} is not a CTS job id (pattern {JOB_ID_PATTERN.pattern}): {_short(body)}"
+        )
     return JobEvent(job_id=job_id, state=body["state"].strip(), body=body)
 
 
@@ -87,8 +88,9 @@ def trace_of(error: BaseException) -> str:
     return "".join(traceback.format_exception(error)).strip()
 
 
-def dead_letter(original: bytes | dict[str, Any] | None, error: str,
-                trace: str) -> tuple[bytes, list[tuple[str, bytes]]]:
+def dead_letter(
+    original: bytes | dict[str, Any] | None, error: str, trace: str
+) -> tuple[bytes, list[tuple[str, bytes]]]:
     """``(value, headers)`` of the DLQ message for ``original`` (raw bytes or an event).
 
     JSON objects get ``error_dlq`` and ``error_dlq_trace`` added (without mutating the
@@ -106,7 +108,7 @@ def dead_letter(original: bytes | dict[str, Any] | None, error: str,
             body = None
     headers = [(ERROR_FIELD, error.encode("utf-8")), (TRACE_FIELD, trace.encode("utf-8"))]
     if body is None:
-        return (original or b""), headers
+        return (original if isinstance(original, bytes) else b""), headers
     body[ERROR_FIELD] = error
     body[TRACE_FIELD] = trace
     return json.dumps(body).encode("utf-8"), headers

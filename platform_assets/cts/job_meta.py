@@ -17,4 +17,4 @@ META_NO_OPERATION = f"{META_PREFIX}_no_operation"
 
 def utc_now() -> str:
     """The timestamp recorded in those fields: UTC ISO 8601."""
-    return dt.datetime.now(dt.timezone.utc).isoformat()
+    return dt.datetime.now(dt.UTC).isoformat()

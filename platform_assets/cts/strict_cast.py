@@ -16,10 +16,14 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from resources.lazy_imports import lazy_import
 
-pa = lazy_import("pyarrow")
+if TYPE_CHECKING:
+    import pyarrow as pa
+else:
+    pa = lazy_import("pyarrow")
 
 
 class StrictCastError(ValueError):
@@ -58,9 +62,7 @@ def parse_tsv_lines(path: str, text: str) -> tuple[list[str], list[tuple[int, li
             continue
         fields = line.split("\t")
         if len(fields) != len(header):
-            raise ReportFormatError(
-                f"{path}: line {number} has {len(fields)} fields, the header has {len(header)}"
-            )
+            raise ReportFormatError(f"{path}: line {number} has {len(fields)} fields, the header has {len(header)}")
         rows.append((number, fields))
     return header, rows
 
@@ -91,10 +93,10 @@ def _cast_value(raw: str, field: pa.Field):
             return float(raw)
         if not re.fullmatch(FLOAT_PATTERN, raw):
             raise ValueError("not an ASCII decimal number")
-        value = float(raw)
-        if not math.isfinite(value):
+        number = float(raw)
+        if not math.isfinite(number):
             raise ValueError(f"out of range for {t}")
-        return value
+        return number
     if pa.types.is_boolean(t):
         lowered = raw.strip().lower()
         if lowered in {"true", "t", "yes", "1"}:
@@ -128,8 +130,7 @@ def cast_rows(
             if raw in nulls:
                 if not field.nullable:
                     raise StrictCastError(
-                        f"{path}: line {line}, column {name!r}: missing value in a "
-                        f"non-nullable {field.type} column"
+                        f"{path}: line {line}, column {name!r}: missing value in a non-nullable {field.type} column"
                     )
                 column.append(None)
                 continue
@@ -137,7 +138,6 @@ def cast_rows(
                 column.append(_cast_value(raw, field))
             except ValueError as e:
                 raise StrictCastError(
-                    f"{path}: line {line}, column {name!r}: cannot cast {raw!r} to "
-                    f"{field.type} ({e})"
+                    f"{path}: line {line}, column {name!r}: cannot cast {raw!r} to {field.type} ({e})"
                 ) from None
     return out

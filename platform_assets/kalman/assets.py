@@ -39,9 +39,8 @@ def code_version_automation() -> dg.AutomationCondition:
     tag `platform/kalman_case`), so the platform default (missing / upstream data version
     changed) would request the same partition a second time, possibly concurrently."""
     condition = dg.AutomationCondition
-    return (
-        condition.code_version_changed().since_last_handled() & ~condition.in_progress()
-    ).with_label("code version changed")
+    code_changed: dg.AutomationCondition = condition.code_version_changed()
+    return (code_changed.since_last_handled() & ~condition.in_progress()).with_label("code version changed")
 
 
 def posterior_asset(program: str | None = None) -> dg.AssetsDefinition:

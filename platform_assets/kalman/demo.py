@@ -23,8 +23,6 @@ class DemoCase:
     prior: pd.DataFrame
     observations: pd.DataFrame
     truth: np.ndarray
-    prior_mean: np.ndarray
-    prior_cov: np.ndarray
 
 
 def prior_covariance(n_state: int, length_scale: float, std: float) -> np.ndarray:
@@ -70,8 +68,6 @@ def make_case(
         prior=pd.DataFrame(members, columns=variables),
         observations=observations,
         truth=truth,
-        prior_mean=mean,
-        prior_cov=cov,
     )
 
 

@@ -3,4 +3,5 @@ added by `kalman_case_sensor` when a complete case appears."""
 
 import dagster as dg
 
-kalman_cases = dg.DynamicPartitionsDefinition(name="kalman_cases")
+KALMAN_CASES = "kalman_cases"
+kalman_cases = dg.DynamicPartitionsDefinition(name=KALMAN_CASES)

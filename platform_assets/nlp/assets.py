@@ -18,6 +18,7 @@ and the platform's skip check read them as usual.
 from __future__ import annotations
 
 import json
+import typing
 from typing import Literal
 
 import dagster as dg
@@ -25,7 +26,7 @@ from pydantic import Field
 
 from platform_assets.nlp.eligibility import Goal, goals_data_version, load_eligible_goals, recipient_ids
 from platform_assets.nlp.grouping import SimilarityGroup, connected_groups
-from platform_assets.nlp.partitions import recipient_id_of, recipient_key, recipient_partitions
+from platform_assets.nlp.partitions import RECIPIENT_PARTITIONS, recipient_id_of, recipient_key, recipient_partitions
 from platform_assets.nlp.schema import create_output_tables
 from platform_assets.nlp.similarity import DEFAULT_THRESHOLDS, METHOD_PACKAGES, similar_pairs
 from platform_assets.nlp.store import groups_parquet, replace_recipient_groups
@@ -35,26 +36,34 @@ from platform_assets.provenance import (
     partition_materialization,
     versioned_asset,
 )
-from resources.shared.blob import BlobStorage
 from resources.nlp.goals_db import GoalsDatabase
 from resources.settings import settings
+from resources.shared.blob import BlobStorage
 
 GOALS_KEY = dg.AssetKey(["nlp", "goals"])
 GROUPS_KEY = dg.AssetKey(["nlp", "goal_similarity_groups"])
 BLOB_PREFIX = "nlp/goal_similarity_groups"
 
 
-def default_method() -> str:
-    """tfidf locally; the NLP image sets NLP_SIMILARITY_METHOD=minilm."""
-    return settings().nlp_similarity_method
+SimilarityMethod = Literal["tfidf", "minilm"]
+
+
+def default_method() -> SimilarityMethod:
+    """`NLP_SIMILARITY_METHOD` (tfidf unless set; the NLP image sets minilm)."""
+    configured = settings().nlp_similarity_method
+    for method in typing.get_args(SimilarityMethod):
+        if configured == method:
+            return method
+    raise ValueError(f"NLP_SIMILARITY_METHOD must be one of {typing.get_args(SimilarityMethod)}, got {configured!r}")
 
 
 class SimilarityConfig(dg.Config):
     """How goals are compared; part of each recipient's provenance (changing it recomputes)."""
 
-    method: Literal["tfidf", "minilm"] = Field(default_factory=default_method)
-    threshold: float | None = Field(default=None, gt=0, le=1,
-                                    description="cosine similarity cut-off; default 0.8 for tfidf, 0.9 for minilm")
+    method: SimilarityMethod = Field(default_factory=default_method)
+    threshold: float | None = Field(
+        default=None, gt=0, le=1, description="cosine similarity cut-off; default 0.8 for tfidf, 0.9 for minilm"
+    )
 
     @property
     def effective_threshold(self) -> float:
@@ -76,14 +85,20 @@ def recipient_goal_versions(goals_db: GoalsDatabase) -> dict[str, str]:
     description="Eligible goals per recipient in the goals database; data version = hash of the goals.",
 )
 def goals(context, goals_db: GoalsDatabase) -> dg.DataVersionsByPartition:
-    known = set(context.instance.get_dynamic_partitions(recipient_partitions.name))
+    known = set(context.instance.get_dynamic_partitions(RECIPIENT_PARTITIONS))
     versions = recipient_goal_versions(goals_db)
     return dg.DataVersionsByPartition({k: dg.DataVersion(v) for k, v in versions.items() if k in known})
 
 
 def example_groups(groups: list[SimilarityGroup], limit: int = 3) -> list[dict]:
-    return [{"goals": [{"goal_id": m.goal_id, "grant_id": m.grant_id, "name": m.name} for m in g.members],
-             "min_score": g.min_score, "max_score": g.max_score} for g in groups[:limit]]
+    return [
+        {
+            "goals": [{"goal_id": m.goal_id, "grant_id": m.grant_id, "name": m.name} for m in g.members],
+            "min_score": g.min_score,
+            "max_score": g.max_score,
+        }
+        for g in groups[:limit]
+    ]
 
 
 def compute_recipient_groups(goals_of_recipient: list[Goal], config: SimilarityConfig) -> list[SimilarityGroup]:
@@ -105,8 +120,9 @@ def compute_recipient_groups(goals_of_recipient: list[Goal], config: SimilarityC
     kinds={"python", "scikitlearn"},
     description="Groups of near-duplicate goals per recipient, written to goal_similarity_groups(_goals) and parquet.",
 )
-def goal_similarity_groups(context: dg.AssetExecutionContext, config: SimilarityConfig, goals_db: GoalsDatabase,
-                           blob: BlobStorage):
+def goal_similarity_groups(
+    context: dg.AssetExecutionContext, config: SimilarityConfig, goals_db: GoalsDatabase, blob: BlobStorage
+):
     requested, malformed = {}, []
     for key in context.partition_keys:
         try:
@@ -135,9 +151,14 @@ def goal_similarity_groups(context: dg.AssetExecutionContext, config: Similarity
         groups = compute_recipient_groups(recipient_goals, config)
         parquet = groups_parquet(recipient, groups, config.method, config.effective_threshold)
         with goals_db.begin() as conn:  # one transaction per recipient: old groups or new, never a mix
-            replace_recipient_groups(conn, recipient, groups, method=config.method,
-                                     threshold=config.effective_threshold,
-                                     data_version=decision.input_versions[GOALS_KEY])
+            replace_recipient_groups(
+                conn,
+                recipient,
+                groups,
+                method=config.method,
+                threshold=config.effective_threshold,
+                data_version=decision.input_versions[GOALS_KEY],
+            )
         blob_key = f"{BLOB_PREFIX}/recipient={recipient}/groups.parquet"
         blob.write_bytes(blob_key, parquet)
         computed.append(decision.partition_key)
@@ -159,15 +180,16 @@ def goal_similarity_groups(context: dg.AssetExecutionContext, config: Similarity
     unknown = sorted(k for k, r in requested.items() if r not in known)
     problems = []
     if unknown:
-        problems.append(f"unknown recipient(s) {', '.join(unknown)}: not in \"Recipients\" of the goals database "
-                        f"({goals_db.safe_location})")
+        problems.append(
+            f'unknown recipient(s) {", ".join(unknown)}: not in "Recipients" of the goals database '
+            f"({goals_db.safe_location})"
+        )
     if malformed:
         problems.append(f"partition key(s) {', '.join(map(repr, malformed))} are not recipient ids (expected integers)")
     if problems:
         # Bad input, not an outage: retrying (the job's database RetryPolicy) cannot help.
         raise dg.Failure(
-            description="; ".join(problems)
-            + f"; the other {len(computed) + len(skipped)} recipient(s) were processed",
+            description="; ".join(problems) + f"; the other {len(computed) + len(skipped)} recipient(s) were processed",
             metadata={"unknown_recipients": json.dumps(unknown), "malformed_partition_keys": json.dumps(malformed)},
             allow_retries=False,
         )

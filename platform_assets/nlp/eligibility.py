@@ -17,11 +17,15 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from resources.lazy_imports import lazy_import
 from platform_assets.nlp.schema import tables
+from resources.lazy_imports import lazy_import
 
-sa = lazy_import("sqlalchemy")
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+else:
+    sa = lazy_import("sqlalchemy")
 
 ACTIVITY_REPORT = "activityReport"
 
@@ -47,14 +51,20 @@ def eligible_goals_query(recipient_ids: Iterable[int] | None = None) -> sa.Selec
     activity_reports, activity_report_goals = t.activity_reports, t.activity_report_goals
     approved_report = (
         sa.select(sa.literal(1))
-        .select_from(activity_report_goals.join(activity_reports, activity_reports.c.id == activity_report_goals.c.activityReportId))
+        .select_from(
+            activity_report_goals.join(
+                activity_reports, activity_reports.c.id == activity_report_goals.c.activityReportId
+            )
+        )
         .where(activity_report_goals.c.goalId == goals.c.id, activity_reports.c.approvedAt.is_not(None))
         .exists()
     )
     created_via = sa.cast(goals.c.createdVia, sa.Text)
     query = (
         sa.select(goals.c.id, goals.c.name, goals.c.grantId, grants.c.recipientId)
-        .select_from(goals.join(grants, grants.c.id == goals.c.grantId).join(recipients, recipients.c.id == grants.c.recipientId))
+        .select_from(
+            goals.join(grants, grants.c.id == goals.c.grantId).join(recipients, recipients.c.id == grants.c.recipientId)
+        )
         .where(
             sa.func.nullif(sa.func.trim(goals.c.name), "").is_not(None),
             sa.or_(created_via.is_(None), created_via != ACTIVITY_REPORT, approved_report),
@@ -71,7 +81,9 @@ def load_eligible_goals(conn: sa.Connection, recipient_ids: Iterable[int] | None
     by_recipient: dict[int, list[Goal]] = {}
     for row in conn.execute(eligible_goals_query(recipient_ids)):
         if has_meaningful_name(row.name):
-            by_recipient.setdefault(row.recipientId, []).append(Goal(row.id, row.name.strip(), row.grantId, row.recipientId))
+            by_recipient.setdefault(row.recipientId, []).append(
+                Goal(row.id, row.name.strip(), row.grantId, row.recipientId)
+            )
     return by_recipient
 
 

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-from resources.lazy_imports import lazy_import
+from typing import TYPE_CHECKING
 
 from platform_assets.nlp.eligibility import Goal
 from platform_assets.nlp.similarity import SimilarPairs
+from resources.lazy_imports import lazy_import
 
-np = lazy_import("numpy")
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    np = lazy_import("numpy")
 
 
 @dataclass(frozen=True)
@@ -58,14 +61,18 @@ def connected_groups(goals: Sequence[Goal], pairs: SimilarPairs) -> list[Similar
     _, labels = connected_components(graph, directed=False)
 
     edges_by_label: dict[int, list[tuple[int, int, float]]] = {}
-    for left, right, score in zip(pairs.left.tolist(), pairs.right.tolist(), pairs.score.tolist()):
+    for left, right, score in zip(pairs.left.tolist(), pairs.right.tolist(), pairs.score.tolist(), strict=True):
         a, b = sorted((goals[left].id, goals[right].id))
         edges_by_label.setdefault(int(labels[left]), []).append((a, b, round(float(score), 4)))
 
     groups = []
     for label, edges in edges_by_label.items():
         member_idx = np.flatnonzero(labels == label)
-        members = tuple(sorted((GroupMember(goals[i].id, goals[i].grant_id, goals[i].name) for i in member_idx),
-                               key=lambda m: m.goal_id))
+        members = tuple(
+            sorted(
+                (GroupMember(goals[i].id, goals[i].grant_id, goals[i].name) for i in member_idx.tolist()),
+                key=lambda m: m.goal_id,
+            )
+        )
         groups.append(SimilarityGroup(members, tuple(sorted(edges))))
     return sorted(groups, key=lambda g: g.members[0].goal_id)

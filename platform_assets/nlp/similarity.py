@@ -21,11 +21,14 @@ import functools
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from resources.lazy_imports import lazy_import
 
-np = lazy_import("numpy")
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    np = lazy_import("numpy")
 
 Method = Literal["tfidf", "minilm"]
 METHODS: tuple[str, ...] = ("tfidf", "minilm")
@@ -64,8 +67,14 @@ def tfidf_vectors(texts: Sequence[str]):
     """L2-normalised sparse TF-IDF of character 3-5-grams inside word boundaries."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), lowercase=True,
-                                 strip_accents="unicode", sublinear_tf=True, dtype=np.float32)
+    vectorizer = TfidfVectorizer(
+        analyzer="char_wb",
+        ngram_range=(3, 5),
+        lowercase=True,
+        strip_accents="unicode",
+        sublinear_tf=True,
+        dtype=np.float32,
+    )
     return vectorizer.fit_transform(texts).tocsr()
 
 
@@ -84,8 +93,17 @@ def load_minilm():
 
 
 def minilm_vectors(texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
-    return load_minilm().encode(list(texts), batch_size=batch_size, normalize_embeddings=True,
-                                convert_to_numpy=True, show_progress_bar=False).astype(np.float32)
+    return (
+        load_minilm()
+        .encode(
+            list(texts),
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        .astype(np.float32)
+    )
 
 
 def vectorize(texts: Sequence[str], method: str):
@@ -123,7 +141,9 @@ def pairs_above(vectors, threshold: float, cell_budget: int = CELL_BUDGET) -> Si
     if not scores:
         empty = np.empty(0, dtype=np.int64)
         return SimilarPairs(empty, empty, np.empty(0))
-    return SimilarPairs(np.concatenate(lefts).astype(np.int64), np.concatenate(rights).astype(np.int64), np.concatenate(scores))
+    return SimilarPairs(
+        np.concatenate(lefts).astype(np.int64), np.concatenate(rights).astype(np.int64), np.concatenate(scores)
+    )
 
 
 def similar_pairs(texts: Sequence[str], method: str, threshold: float) -> SimilarPairs:

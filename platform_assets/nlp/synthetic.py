@@ -15,26 +15,83 @@ import re
 from dataclasses import dataclass, field
 
 LEADS = ["The recipient will", "Recipient will", "The program will", "Grantee will", ""]
-VERBS = ["improve", "strengthen", "develop", "implement", "establish", "enhance", "build",
-         "expand", "refine", "sustain", "monitor", "increase"]
-AREAS = ["family engagement", "school readiness", "health and safety practices", "fiscal management",
-         "ERSEA processes", "coaching systems", "curriculum fidelity", "data systems", "staff wellness",
-         "transportation safety", "nutrition services", "mental health consultation", "teacher-child interactions",
-         "governance and board training", "community partnerships", "disability services", "dual language learning",
-         "facility maintenance", "emergency preparedness", "child screening procedures", "home visiting practices",
-         "workforce recruitment", "professional development plans", "ongoing monitoring", "attendance tracking",
-         "infant and toddler care", "transition to kindergarten", "oral health services", "parent leadership",
-         "financial reporting"]
-APPROACHES = ["through practice-based coaching", "using a data-driven approach", "by updating written policies",
-              "with quarterly self-assessments", "through staff training", "by partnering with local agencies",
-              "with a new tracking system", "through peer learning communities", "by revising procedures",
-              "using evidence-based practices", "with family input", "through regular leadership review",
-              "by hiring additional staff", "with targeted technical assistance", "through a corrective action plan"]
-PURPOSES = ["to support children's school readiness", "to ensure compliance with the Head Start Program Performance Standards",
-            "to keep children safe", "to improve outcomes for families", "to reduce staff turnover",
-            "to increase enrollment", "to meet community needs", "to strengthen program quality",
-            "to promote healthy development", "to close achievement gaps", "to sustain improvements over time",
-            "to respond to monitoring findings"]
+VERBS = [
+    "improve",
+    "strengthen",
+    "develop",
+    "implement",
+    "establish",
+    "enhance",
+    "build",
+    "expand",
+    "refine",
+    "sustain",
+    "monitor",
+    "increase",
+]
+AREAS = [
+    "family engagement",
+    "school readiness",
+    "health and safety practices",
+    "fiscal management",
+    "ERSEA processes",
+    "coaching systems",
+    "curriculum fidelity",
+    "data systems",
+    "staff wellness",
+    "transportation safety",
+    "nutrition services",
+    "mental health consultation",
+    "teacher-child interactions",
+    "governance and board training",
+    "community partnerships",
+    "disability services",
+    "dual language learning",
+    "facility maintenance",
+    "emergency preparedness",
+    "child screening procedures",
+    "home visiting practices",
+    "workforce recruitment",
+    "professional development plans",
+    "ongoing monitoring",
+    "attendance tracking",
+    "infant and toddler care",
+    "transition to kindergarten",
+    "oral health services",
+    "parent leadership",
+    "financial reporting",
+]
+APPROACHES = [
+    "through practice-based coaching",
+    "using a data-driven approach",
+    "by updating written policies",
+    "with quarterly self-assessments",
+    "through staff training",
+    "by partnering with local agencies",
+    "with a new tracking system",
+    "through peer learning communities",
+    "by revising procedures",
+    "using evidence-based practices",
+    "with family input",
+    "through regular leadership review",
+    "by hiring additional staff",
+    "with targeted technical assistance",
+    "through a corrective action plan",
+]
+PURPOSES = [
+    "to support children's school readiness",
+    "to ensure compliance with the Head Start Program Performance Standards",
+    "to keep children safe",
+    "to improve outcomes for families",
+    "to reduce staff turnover",
+    "to increase enrollment",
+    "to meet community needs",
+    "to strengthen program quality",
+    "to promote healthy development",
+    "to close achievement gaps",
+    "to sustain improvements over time",
+    "to respond to monitoring findings",
+]
 
 
 def goal_text(rng: random.Random) -> str:
@@ -51,14 +108,14 @@ def _typo(text: str, rng: random.Random) -> str:
     i = rng.choice(candidates)
     w = words[i]
     k = rng.randrange(1, len(w) - 2)
-    words[i] = w[:k] + w[k + 1] + w[k] + w[k + 2:]
+    words[i] = w[:k] + w[k + 1] + w[k] + w[k + 2 :]
     return " ".join(words)
 
 
 def _drop_lead(text: str, rng: random.Random) -> str:
     for lead in LEADS[:-1]:
         if text.startswith(lead + " "):
-            rest = text[len(lead) + 1:]
+            rest = text[len(lead) + 1 :]
             return rest[0].upper() + rest[1:]
     return rng.choice(LEADS[:-1]) + " " + text[0].lower() + text[1:]
 
@@ -111,8 +168,14 @@ def recipient_sizes(n_goals: int, n_recipients: int, rng: random.Random) -> list
     return sizes
 
 
-def synthetic_corpus(n_goals: int, n_recipients: int, duplicate_fraction: float = 0.05, seed: int = 7,
-                     first_recipient_id: int = 1, sizes: list[int] | None = None) -> SyntheticCorpus:
+def synthetic_corpus(
+    n_goals: int,
+    n_recipients: int,
+    duplicate_fraction: float = 0.05,
+    seed: int = 7,
+    first_recipient_id: int = 1,
+    sizes: list[int] | None = None,
+) -> SyntheticCorpus:
     rng = random.Random(seed)
     corpus = SyntheticCorpus()
     sizes = sizes or recipient_sizes(n_goals, n_recipients, rng)
@@ -137,7 +200,9 @@ def synthetic_corpus(n_goals: int, n_recipients: int, duplicate_fraction: float 
         copies = []
         for source in rng.sample(originals, k=min(n_copies, len(originals))):
             other_grants = [g for g in grant_ids if g != source.grant_id]
-            copies.append(SyntheticGoal(goal_id, near_duplicate(source.name, rng), rng.choice(other_grants), recipient_id))
+            copies.append(
+                SyntheticGoal(goal_id, near_duplicate(source.name, rng), rng.choice(other_grants), recipient_id)
+            )
             corpus.planted_pairs.add((source.id, goal_id))
             goal_id += 1
         corpus.goals.extend(originals + copies)

@@ -12,9 +12,9 @@ ensemble in chunks on Dask, and publishes atomically to blob storage:
         state.npz         arrays to resume from (see ensemble.RunState)
 """
 
-
 import hashlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 from pydantic import Field
@@ -22,6 +22,7 @@ from pydantic import Field
 from platform_assets.propagation import plots, records
 from platform_assets.propagation.ensemble import EnsembleSpec, RunState, propagate_ensemble
 from platform_assets.propagation.model import (
+    checked_method,
     default_bodies,
     relative_energy_error,
     total_energy,
@@ -30,11 +31,14 @@ from platform_assets.propagation.model import (
 from platform_assets.propagation.partitions import DEFAULT_MAX_STEPS, parse_steps, propagation_steps
 from platform_assets.propagation.resume import STATE_FILE, ResumePoint, find_resume_point
 from platform_assets.provenance import config_version, versioned_asset
-from resources.shared.blob import BlobStorage, local_scratch_dir, remove_dir
-from resources.propagation.dask import DaskResource
 from resources.lazy_imports import lazy_import
+from resources.propagation.dask import DaskResource
+from resources.shared.blob import BlobStorage, local_scratch_dir, remove_dir
 
-np = lazy_import("numpy")
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    np = lazy_import("numpy")
 
 TRAJECTORY_KEY = dg.AssetKey(["propagation", "trajectory"])
 PLOT_POINTS = 4000
@@ -63,9 +67,7 @@ class PropagationConfig(dg.Config):
     use_dask: bool = Field(default=True, description="Run chunks on the `dask` resource (else in-process).")
 
     def ensemble_spec(self) -> EnsembleSpec:
-        return EnsembleSpec(
-            self.ensemble_size, self.position_sigma, self.velocity_sigma, self.seed, self.chunk_size
-        )
+        return EnsembleSpec(self.ensemble_size, self.position_sigma, self.velocity_sigma, self.seed, self.chunk_size)
 
 
 def run_prefix(code_version: str, config: str | None, steps: int) -> str:
@@ -107,7 +109,10 @@ def _plot(names: tuple[str, ...], dt: float, run: RunState, relative_error: "np.
     stride = max(1, len(relative_error) // PLOT_POINTS)
     rows = slice(None, None, stride)
     png = plots.orbit_png(
-        names, np.arange(len(relative_error))[rows] * dt, run.nominal_positions[rows], run.mean[rows],
+        names,
+        np.arange(len(relative_error))[rows] * dt,
+        run.nominal_positions[rows],
+        run.mean[rows],
         relative_error[rows],
     )
     return plots.png_markdown(png)
@@ -129,7 +134,8 @@ def trajectory(
 ) -> dg.MaterializeResult:
     """Propagate N steps, resuming from a finished M < N when code and config match."""
     steps = parse_steps(context.partition_key, config.max_steps)
-    validate_step(config.dt, steps, config.method)
+    validate_step(config.dt, steps)
+    method = checked_method(config.method)
     spec = config.ensemble_spec()
     bodies = default_bodies()
     code_version = context.assets_def.code_versions_by_key[context.asset_key]
@@ -138,15 +144,11 @@ def trajectory(
     point = find_resume_point(context.instance, context.asset_key, steps, code_version, result_config)
     start = _load_resume_state(context, blob, point)
     first_step = start.steps if start is not None else 0
-    context.log.info(
-        f"resuming from partition {first_step}" if start is not None else "starting from step 0"
-    )
+    context.log.info(f"resuming from partition {first_step}" if start is not None else "starting from step 0")
     client = dask.get_client() if config.use_dask else None
-    run = propagate_ensemble(bodies, spec, config.dt, steps - first_step, config.method, client, start)
+    run = propagate_ensemble(bodies, spec, config.dt, steps - first_step, method, client, start)
 
-    relative_error = relative_energy_error(
-        total_energy(run.nominal_positions, run.nominal_velocities, bodies.masses)
-    )
+    relative_error = relative_energy_error(total_energy(run.nominal_positions, run.nominal_velocities, bodies.masses))
     published, records_bytes = _publish(
         blob, run_prefix(code_version, result_config, steps), bodies.names, config.dt, run
     )

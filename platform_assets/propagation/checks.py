@@ -4,7 +4,6 @@ It recomputes the energy from the published arrays (not from the asset's own met
 so a broken writer or a too-large dt is caught by an independent reading.
 """
 
-
 import dagster as dg
 from pydantic import Field
 

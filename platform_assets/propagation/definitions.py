@@ -6,7 +6,6 @@ dialog, or `partitions.request_steps`); the platform automation condition reques
 missing partition as soon as it appears, so the run follows without further action.
 """
 
-
 import dagster as dg
 from pydantic import Field
 

@@ -17,7 +17,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
-
 from platform_assets.propagation.model import (
     Bodies,
     Method,
@@ -29,7 +28,10 @@ from platform_assets.propagation.model import (
 )
 from resources.lazy_imports import lazy_import
 
-np = lazy_import("numpy")
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    np = lazy_import("numpy")
 
 if TYPE_CHECKING:
     from distributed import Client

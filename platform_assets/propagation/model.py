@@ -14,12 +14,17 @@ small but positive, so the two-body problem reduces to the original's Kepler orb
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
 from resources.lazy_imports import lazy_import
 
-np = lazy_import("numpy")
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    np = lazy_import("numpy")
 
 
 G = 1.0
@@ -79,8 +84,16 @@ def validate_step(dt: float, steps: int | None = None, method: str | None = None
         raise PropagationInputError(f"time step dt must be a positive finite number, got {dt!r}")
     if steps is not None and (isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0):
         raise PropagationInputError(f"steps must be a non-negative integer, got {steps!r}")
-    if method is not None and method not in METHODS:
-        raise PropagationInputError(f"unknown method {method!r}; choose one of {METHODS}")
+    if method is not None:
+        checked_method(method)
+
+
+def checked_method(method: str) -> Method:
+    """`method` as a `Method`, or a clear error naming the choices."""
+    for known in typing.get_args(Method):
+        if method == known:
+            return known
+    raise PropagationInputError(f"unknown method {method!r}; choose one of {METHODS}")
 
 
 def validate_state(positions: np.ndarray, velocities: np.ndarray, masses: np.ndarray) -> None:
@@ -100,9 +113,7 @@ def validate_state(positions: np.ndarray, velocities: np.ndarray, masses: np.nda
     separation = _pair_distances(positions)
     if separation.size and np.min(separation) == 0.0:
         member, i, j = _first_coincident(positions)
-        raise PropagationInputError(
-            f"bodies {i} and {j} are coincident (zero separation) in ensemble member {member}"
-        )
+        raise PropagationInputError(f"bodies {i} and {j} are coincident (zero separation) in ensemble member {member}")
 
 
 def _pair_distances(positions: np.ndarray) -> np.ndarray:
@@ -191,9 +202,14 @@ def propagate_blocks(
         if todo:
             with np.errstate(all="ignore"):
                 positions, velocities = integrate(
-                    positions, velocities, masses, dt, buffer_p[filled:filled + todo], buffer_v[filled:filled + todo]
+                    positions,
+                    velocities,
+                    masses,
+                    dt,
+                    buffer_p[filled : filled + todo],
+                    buffer_v[filled : filled + todo],
                 )
-        block_p, block_v = buffer_p[:filled + todo], buffer_v[:filled + todo]
+        block_p, block_v = buffer_p[: filled + todo], buffer_v[: filled + todo]
         finite = np.isfinite(block_p).all(axis=(1, 2, 3)) & np.isfinite(block_v).all(axis=(1, 2, 3))
         if not finite.all():
             raise FloatingPointError(

@@ -14,7 +14,8 @@ from platform_assets.propagation.model import PropagationInputError
 
 DEFAULT_MAX_STEPS = 100_000
 
-propagation_steps = dg.DynamicPartitionsDefinition(name="propagation_steps")
+PROPAGATION_STEPS = "propagation_steps"
+propagation_steps = dg.DynamicPartitionsDefinition(name=PROPAGATION_STEPS)
 
 _CANONICAL_INT = re.compile(r"[1-9][0-9]*")
 
@@ -35,15 +36,15 @@ def parse_steps(key: str | int, max_steps: int = DEFAULT_MAX_STEPS) -> int:
 def request_steps(instance: dg.DagsterInstance, steps: str | int, max_steps: int = DEFAULT_MAX_STEPS) -> str:
     """Validate a request for N steps and add partition N (idempotent); returns the key."""
     key = str(parse_steps(steps, max_steps))
-    if not instance.has_dynamic_partition(propagation_steps.name, key):
-        instance.add_dynamic_partitions(propagation_steps.name, [key])
+    if not instance.has_dynamic_partition(PROPAGATION_STEPS, key):
+        instance.add_dynamic_partitions(PROPAGATION_STEPS, [key])
     return key
 
 
 def existing_steps(instance: dg.DagsterInstance) -> list[int]:
     """Step counts of the valid partitions that exist, ascending (invalid keys are ignored)."""
     found = []
-    for key in instance.get_dynamic_partitions(propagation_steps.name):
+    for key in instance.get_dynamic_partitions(PROPAGATION_STEPS):
         if _CANONICAL_INT.fullmatch(key):
             found.append(int(key))
     return sorted(found)

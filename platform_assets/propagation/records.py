@@ -16,11 +16,13 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-
 from platform_assets.propagation.model import AXES
 from resources.lazy_imports import lazy_import
 
-np = lazy_import("numpy")
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    np = lazy_import("numpy")
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -36,9 +38,7 @@ def _state_type(names: Sequence[str]) -> pa.StructType:
     return pa.struct([(name, body) for name in names])
 
 
-def trajectory_records(
-    names: Sequence[str], dt: float, positions: np.ndarray, velocities: np.ndarray
-) -> pa.Table:
+def trajectory_records(names: Sequence[str], dt: float, positions: np.ndarray, velocities: np.ndarray) -> pa.Table:
     """Nominal trajectory (S, n, 3) -> records ``step, t_low, t_high, state`` (one per step)."""
     import pyarrow as pa
 
@@ -55,8 +55,7 @@ def trajectory_records(
     return pa.table(
         {"step": pa.array(steps), "t_low": pa.array(t_low), "t_high": pa.array(t_high), "state": state},
         schema=pa.schema(
-            [("step", pa.int64()), ("t_low", pa.float64()), ("t_high", pa.float64()),
-             ("state", _state_type(names))]
+            [("step", pa.int64()), ("t_low", pa.float64()), ("t_high", pa.float64()), ("state", _state_type(names))]
         ),
     )
 
@@ -95,7 +94,7 @@ def data_json(records: pa.Table) -> str:
     """The original web view's data: ``[[t_low | null, t_high, {agent: {x, y, ...}}], ...]``."""
     rows = []
     for t_low, t_high, state in zip(
-        records["t_low"].to_pylist(), records["t_high"].to_pylist(), records["state"].to_pylist()
+        records["t_low"].to_pylist(), records["t_high"].to_pylist(), records["state"].to_pylist(), strict=False
     ):
         rows.append([None if t_low == -np.inf else t_low, t_high, state])
     return json.dumps(rows, allow_nan=False)

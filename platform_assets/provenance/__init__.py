@@ -3,12 +3,12 @@ provenance-driven automation, used by every asset of every family."""
 
 from platform_assets.provenance.asset import content_version, versioned_asset
 from platform_assets.provenance.automation import platform_automation_condition
+from platform_assets.provenance.code_version import code_version_of, code_version_parts
 from platform_assets.provenance.partitions import (
     PartitionDecision,
     partition_decisions,
     partition_materialization,
 )
-from platform_assets.provenance.code_version import code_version_of, code_version_parts
 from platform_assets.provenance.skip import (
     CONFIG_METADATA_KEY,
     FORCE_TAG,

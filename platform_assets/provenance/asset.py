@@ -43,14 +43,11 @@ def _as_events(result: Any, config_data_version: dg.DataVersion | None):
         return
     if result is None:
         result = dg.MaterializeResult()
-    elif type(result) is not tuple and not isinstance(
-        result, (dg.Output, dg.MaterializeResult, dg.AssetCheckResult)
-    ):
+    elif type(result) is not tuple and not isinstance(result, (dg.Output, dg.MaterializeResult, dg.AssetCheckResult)):
         result = dg.Output(result)
     if config_data_version is not None and getattr(result, "data_version", "n/a") is None:
         if isinstance(result, dg.Output):
-            result = dg.Output(result.value, result.output_name, result.metadata,
-                               config_data_version, tags=result.tags)
+            result = dg.Output(result.value, result.output_name, result.metadata, config_data_version, tags=result.tags)
         else:
             result = result._replace(data_version=config_data_version)
     if type(result) is tuple:  # several results (MaterializeResult/AssetCheckResult are namedtuples)
@@ -68,8 +65,7 @@ def _resolved_signature(fn: Callable[..., Any]) -> inspect.Signature:
     except Exception:  # unresolvable forward references: let Dagster infer
         hints = {}
     parameters = [
-        p.replace(annotation=hints.get(p.name, inspect.Parameter.empty))
-        for p in signature.parameters.values()
+        p.replace(annotation=hints.get(p.name, inspect.Parameter.empty)) for p in signature.parameters.values()
     ]
     return signature.replace(parameters=parameters, return_annotation=inspect.Signature.empty)
 
@@ -128,7 +124,7 @@ def versioned_asset(
             versioned_by_config = logical_version(context) if config is not None else None
             yield from _as_events(fn(context, *args, **kwargs), versioned_by_config)
 
-        compute.__signature__ = _resolved_signature(fn)
+        compute.__signature__ = _resolved_signature(fn)  # type: ignore[attr-defined]  # read by Dagster
         op_tags = dict(asset_kwargs.pop("op_tags", None) or {})
         if image is not None:
             op_tags.update(k8s_op_tags(image, k8s_resources))

@@ -18,11 +18,12 @@ def platform_automation_condition() -> dg.AutomationCondition:
     # `since_last_handled()` resets on the first evaluation, so assets that are already
     # missing when automation starts are requested by their own branch.
     missing_at_start = condition.missing() & condition.initial_evaluation()
-    changed = (
+    triggers: dg.AutomationCondition = (
         condition.missing().newly_true()
         | condition.code_version_changed()
         | condition.any_deps_match(condition.data_version_changed())
-    ).since_last_handled()
+    )
+    changed = triggers.since_last_handled()
     return (
         condition.in_latest_time_window()
         & (missing_at_start | changed)

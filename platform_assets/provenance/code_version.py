@@ -185,8 +185,7 @@ def _is_simple_value(value: Any, depth: int = 0) -> bool:
         return all(_is_simple_value(getattr(value, f.name), depth + 1) for f in dataclasses.fields(value))
     if depth < 3 and type(value) is dict:
         return len(value) <= 1000 and all(
-            _is_simple_value(k, depth + 1) and _is_simple_value(v, depth + 1)
-            for k, v in value.items()
+            _is_simple_value(k, depth + 1) and _is_simple_value(v, depth + 1) for k, v in value.items()
         )
     return False
 
@@ -270,7 +269,7 @@ class _Collector:
         names = _code_names(fn.__code__)
         scope = f"{fn.__module__}:{fn.__qualname__}"
         # closure cells: values a factory captured (e.g. a command template)
-        for var, cell in zip(fn.__code__.co_freevars, fn.__closure__ or ()):
+        for var, cell in zip(fn.__code__.co_freevars, fn.__closure__ or (), strict=False):
             try:
                 value = cell.cell_contents
             except ValueError:

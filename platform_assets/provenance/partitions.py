@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import dagster as dg
 from dagster._core.definitions.data_version import (
@@ -33,6 +34,7 @@ from platform_assets.provenance.skip import (
     REASON_METADATA_KEY,
     config_version,
     is_forced,
+    recorded_config_version,
 )
 
 
@@ -94,7 +96,6 @@ def partition_decisions(
             yield PartitionDecision(key, True, "never materialized", current)
             continue
         tags = before.tags or {}
-        recorded_config = before.metadata.get(CONFIG_METADATA_KEY)
         changed = [
             parent.to_user_string()
             for parent, version in current.items()
@@ -102,7 +103,7 @@ def partition_decisions(
         ]
         if tags.get(CODE_VERSION_TAG) != code_version:
             yield PartitionDecision(key, True, "code version changed", current)
-        elif (recorded_config.value if recorded_config else None) != config:
+        elif recorded_config_version(before) != config:
             yield PartitionDecision(key, True, "run config changed", current)
         elif changed:
             yield PartitionDecision(key, True, "upstream data version changed: " + ", ".join(changed), current)
@@ -115,7 +116,7 @@ def partition_materialization(
     decision: PartitionDecision,
     *,
     data_version: dg.DataVersion | None = None,
-    metadata: Mapping[str, object] | None = None,
+    metadata: Mapping[str, Any] | None = None,
 ) -> dg.AssetMaterialization:
     """The materialization of one recomputed partition, with the provenance tags Dagster
     writes for a single-partition step (code version, input data versions, data version)."""
@@ -124,7 +125,7 @@ def partition_materialization(
     version = data_version or compute_logical_data_version(code_version, inputs)
     tags = {CODE_VERSION_TAG: code_version, DATA_VERSION_TAG: version.value}
     tags.update({get_input_data_version_tag(k): v.value for k, v in inputs.items()})
-    provenance = {REASON_METADATA_KEY: decision.reason, FORCED_METADATA_KEY: is_forced(context)}
+    provenance: dict[str, Any] = {REASON_METADATA_KEY: decision.reason, FORCED_METADATA_KEY: is_forced(context)}
     config = config_version(context)
     if config is not None:
         provenance[CONFIG_METADATA_KEY] = config
@@ -132,5 +133,5 @@ def partition_materialization(
         asset_key=context.asset_key,
         partition=decision.partition_key,
         tags=tags,
-        metadata={**(metadata or {}), **provenance},
+        metadata={**dict(metadata or {}), **provenance},
     )

@@ -86,6 +86,12 @@ def logical_version(context: dg.AssetExecutionContext) -> dg.DataVersion:
     return dg.DataVersion(hashlib.sha256(f"{logical.value}|{config}".encode()).hexdigest()[:24])
 
 
+def recorded_config_version(materialization: dg.AssetMaterialization) -> str | None:
+    """The config version a materialization recorded (None: the asset had no run config)."""
+    recorded = materialization.metadata.get(CONFIG_METADATA_KEY)
+    return recorded.value if isinstance(recorded, dg.TextMetadataValue) else None
+
+
 def latest_materialization(context: dg.AssetExecutionContext) -> dg.AssetMaterialization | None:
     partition = context.partition_key if context.has_partition_key else None
     records = context.instance.fetch_materializations(
@@ -109,13 +115,10 @@ def decide(context: dg.AssetExecutionContext) -> Decision:
     code_version = context.assets_def.code_versions_by_key.get(context.asset_key)
     if tags.get(CODE_VERSION_TAG) != code_version:
         return Decision(True, f"code version changed: {tags.get(CODE_VERSION_TAG)} -> {code_version}")
-    previous_config = previous.metadata.get(CONFIG_METADATA_KEY)
-    previous_config = previous_config.value if previous_config is not None else None
-    if previous_config != config_version(context):
+    if recorded_config_version(previous) != config_version(context):
         return Decision(True, "run config changed")
     current_inputs = {
-        get_input_data_version_tag(key): version.value
-        for key, version in current_input_data_versions(context).items()
+        get_input_data_version_tag(key): version.value for key, version in current_input_data_versions(context).items()
     }
     previous_inputs = {k: v for k, v in tags.items() if k.startswith(INPUT_VERSION_PREFIX)}
     changed = sorted(

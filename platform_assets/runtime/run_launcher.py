@@ -17,15 +17,15 @@ from dagster._core.launcher.default_run_launcher import DefaultRunLauncher
 
 
 def run_worker_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:
-    records = instance.get_records_for_run(
-        run_id, of_type=dg.DagsterEventType.ENGINE_EVENT, limit=50
-    ).records
+    records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT, limit=50).records
     for record in records:
         entry = record.event_log_entry
-        if entry.message and entry.message.startswith("Started process for run"):
-            pid = entry.dagster_event.engine_event_data.metadata.get("pid")
-            if pid is not None:
-                return int(pid.value)
+        event = entry.dagster_event
+        if event is not None and entry.message and entry.message.startswith("Started process for run"):
+            pid = event.engine_event_data.metadata.get("pid")
+            value = pid.value if isinstance(pid, dg.MetadataValue) else pid
+            if isinstance(value, (int, str)) and str(value).isdigit():  # recorded as text or int
+                return int(value)
     return None
 
 

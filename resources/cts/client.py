@@ -16,7 +16,7 @@ import re
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import dagster as dg
@@ -24,7 +24,10 @@ from pydantic import PrivateAttr
 
 from resources.lazy_imports import lazy_import
 
-httpx = lazy_import("httpx")  # only when a request is made
+if TYPE_CHECKING:
+    import httpx
+else:
+    httpx = lazy_import("httpx")  # only when a request is made
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +91,10 @@ class CtsClient(dg.ConfigurableResource):
         a token that still is no valid header value is refused without echoing it."""
         token = (self.token or "").strip()
         if not _TOKEN_PATTERN.fullmatch(token):
-            raise CtsConfigError("CTS_ADMIN_TOKEN is empty or contains whitespace or "
-                                 "control characters; it cannot be sent as a bearer token")
+            raise CtsConfigError(
+                "CTS_ADMIN_TOKEN is empty or contains whitespace or "
+                "control characters; it cannot be sent as a bearer token"
+            )
         return token
 
     def _redact(self, text: str) -> str:
@@ -120,11 +125,11 @@ class CtsClient(dg.ConfigurableResource):
 
     def _backoff(self, attempt: int) -> float:
         """Full jitter: uniform in [0, min(max, base * 2**attempt)]."""
-        return random.uniform(0, min(self.backoff_max_seconds,
-                                     self.backoff_base_seconds * 2 ** attempt))
+        return random.uniform(0, min(self.backoff_max_seconds, self.backoff_base_seconds * 2**attempt))
 
-    def _request(self, method: str, path: str, what: str, deadline: float | None = None,
-                 **kwargs: Any) -> httpx.Response:
+    def _request(
+        self, method: str, path: str, what: str, deadline: float | None = None, **kwargs: Any
+    ) -> httpx.Response:
         """One CTS call with retries. ``deadline`` (``time.monotonic()`` value) bounds the
         whole call, retries included: past it :class:`CtsUnavailable` is raised."""
         last_problem = "not attempted: deadline already reached"
@@ -138,9 +143,9 @@ class CtsClient(dg.ConfigurableResource):
             if deadline is not None:
                 timeout = min(timeout, deadline - time.monotonic())
                 if timeout <= 0.05:
-                    raise CtsDeadlineReached(self._redact(
-                        f"{what}: deadline reached after {attempt} attempt(s); last error: "
-                        f"{last_problem}"))
+                    raise CtsDeadlineReached(
+                        self._redact(f"{what}: deadline reached after {attempt} attempt(s); last error: {last_problem}")
+                    )
             try:
                 response = self._http().request(method, path, timeout=timeout, **kwargs)
             except httpx.TimeoutException as e:
@@ -158,31 +163,32 @@ class CtsClient(dg.ConfigurableResource):
                 if response.status_code >= 500 or response.status_code == 429:
                     last_problem = f"HTTP {response.status_code} ({detail})"
                 elif appcode == NO_SUCH_JOB_APPCODE:
-                    raise CtsJobNotFound(self._redact(f"{what}: no such job in the CTS "
-                                                      f"({detail})"),
-                                         response.status_code, appcode)
+                    raise CtsJobNotFound(
+                        self._redact(f"{what}: no such job in the CTS ({detail})"), response.status_code, appcode
+                    )
                 else:
-                    raise CtsError(self._redact(f"{what}: CTS refused with HTTP "
-                                                f"{response.status_code} ({detail})"),
-                                   response.status_code, appcode)
-            log.warning("CTS %s failed (attempt %d/%d): %s", what, attempt + 1,
-                        self.max_attempts, last_problem)
-        raise CtsUnavailable(self._redact(
-            f"{what}: CTS at {self.url} unavailable after {self.max_attempts} attempts; "
-            f"last error: {last_problem}"))
+                    raise CtsError(
+                        self._redact(f"{what}: CTS refused with HTTP {response.status_code} ({detail})"),
+                        response.status_code,
+                        appcode,
+                    )
+            log.warning("CTS %s failed (attempt %d/%d): %s", what, attempt + 1, self.max_attempts, last_problem)
+        raise CtsUnavailable(
+            self._redact(
+                f"{what}: CTS at {self.url} unavailable after {self.max_attempts} attempts; last error: {last_problem}"
+            )
+        )
 
     # --- API -----------------------------------------------------------------
-    def service_info(self) -> dict:
-        """``GET /`` (no auth): ``{"service_name": "CDM Task Service", ...}``."""
-        return self._request("GET", "/", "service info").json()
-
     def get_job(self, job_id: str, deadline: float | None = None) -> dict:
         """The job document of ``job_id`` (``GET /admin/jobs/{id}``)."""
-        return self._request("GET", f"/admin/jobs/{quote(job_id, safe='')}",
-                             f"get job {job_id!r}", deadline=deadline).json()
+        return self._request(
+            "GET", f"/admin/jobs/{quote(job_id, safe='')}", f"get job {job_id!r}", deadline=deadline
+        ).json()
 
-    def get_jobs(self, job_ids: Iterable[str], max_concurrency: int = 8,
-                 deadline: float | None = None) -> dict[str, dict | Exception]:
+    def get_jobs(
+        self, job_ids: Iterable[str], max_concurrency: int = 8, deadline: float | None = None
+    ) -> dict[str, dict | Exception]:
         """Fetch many jobs with at most ``max_concurrency`` requests in flight.
 
         Each value is the job document or the exception for that job (e.g.
@@ -201,11 +207,21 @@ class CtsClient(dg.ConfigurableResource):
         if not ids:
             return {}
         with ThreadPoolExecutor(max_workers=max(1, min(max_concurrency, len(ids)))) as pool:
-            return dict(zip(ids, pool.map(fetch, ids)))
+            return dict(zip(ids, pool.map(fetch, ids), strict=True))
 
-    def set_meta(self, job_id: str, set_fields: dict[str, Any] | None = None,
-                 unset_keys: Iterable[str] = (), deadline: float | None = None) -> None:
+    def set_meta(
+        self,
+        job_id: str,
+        set_fields: dict[str, Any] | None = None,
+        unset_keys: Iterable[str] = (),
+        deadline: float | None = None,
+    ) -> None:
         """Record processing state on a job (``PUT /admin/jobs/{id}/meta``)."""
         body = {"set_fields": dict(set_fields or {}), "unset_keys": list(unset_keys)}
-        self._request("PUT", f"/admin/jobs/{quote(job_id, safe='')}/meta",
-                      f"set meta on job {job_id!r}", deadline=deadline, json=body)
+        self._request(
+            "PUT",
+            f"/admin/jobs/{quote(job_id, safe='')}/meta",
+            f"set meta on job {job_id!r}",
+            deadline=deadline,
+            json=body,
+        )

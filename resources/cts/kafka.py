@@ -22,14 +22,17 @@ import json
 import logging
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
-from resources.settings import DEFAULT_CTS_JOBS_DLQ_TOPIC, DEFAULT_CTS_JOBS_TOPIC
 from resources.lazy_imports import lazy_import
+from resources.settings import DEFAULT_CTS_JOBS_DLQ_TOPIC, DEFAULT_CTS_JOBS_TOPIC
 
-kafka = lazy_import("confluent_kafka")  # the client library, loaded on first use
+if TYPE_CHECKING:
+    import confluent_kafka as kafka
+else:
+    kafka = lazy_import("confluent_kafka")  # the client library, loaded on first use
 
 log = logging.getLogger(__name__)
 
@@ -57,20 +60,30 @@ class TopicCursor:
     positions: dict[int, PartitionPosition] = dataclasses.field(default_factory=dict)
 
     @classmethod
-    def from_json(cls, raw: str | None) -> "TopicCursor":
+    def from_json(cls, raw: str | None) -> TopicCursor:
         if not raw:
             return cls()
         try:
             data = json.loads(raw)
-            return cls({int(p): PartitionPosition(int(v["next"]), str(v.get("fp") or ""))
-                        for p, v in data["partitions"].items()})
+            return cls(
+                {
+                    int(p): PartitionPosition(int(v["next"]), str(v.get("fp") or ""))
+                    for p, v in data["partitions"].items()
+                }
+            )
         except (ValueError, KeyError, TypeError) as e:
             raise ValueError(f"unreadable Kafka sensor cursor {raw[:200]!r}: {e}") from e
 
     def to_json(self) -> str:
-        return json.dumps({"partitions": {
-            str(p): {"next": pos.next_offset, "fp": pos.fingerprint}
-            for p, pos in sorted(self.positions.items())}}, sort_keys=True)
+        return json.dumps(
+            {
+                "partitions": {
+                    str(p): {"next": pos.next_offset, "fp": pos.fingerprint}
+                    for p, pos in sorted(self.positions.items())
+                }
+            },
+            sort_keys=True,
+        )
 
 
 def fingerprint(message: kafka.Message) -> str:
@@ -109,22 +122,25 @@ class KafkaResource(dg.ConfigurableResource):
     metadata_timeout_seconds: float = 5.0
 
     def _config(self, **extra: Any) -> dict[str, Any]:
-        return {"bootstrap.servers": self.bootstrap_servers, "log_level": 3,
-                **self.client_config, **extra}
+        return {"bootstrap.servers": self.bootstrap_servers, "log_level": 3, **self.client_config, **extra}
 
     # --- consuming ---------------------------------------------------------------------
     @contextlib.contextmanager
     def consumer(self) -> Iterator[kafka.Consumer]:
         """A consumer for explicit ``assign()``: it never commits and never joins a group
         (librdkafka insists on a ``group.id``, which stays unused)."""
-        consumer = kafka.Consumer(self._config(**{
-            "group.id": "platform-sensor-no-commit",
-            "enable.auto.commit": False,
-            "enable.auto.offset.store": False,
-            "auto.offset.reset": "earliest",
-            "enable.partition.eof": True,
-            "allow.auto.create.topics": False,
-        }))
+        consumer = kafka.Consumer(
+            self._config(
+                **{
+                    "group.id": "platform-sensor-no-commit",
+                    "enable.auto.commit": False,
+                    "enable.auto.offset.store": False,
+                    "auto.offset.reset": "earliest",
+                    "enable.partition.eof": True,
+                    "allow.auto.create.topics": False,
+                }
+            )
+        )
         try:
             yield consumer
         finally:
@@ -134,15 +150,21 @@ class KafkaResource(dg.ConfigurableResource):
         """Partition ids of ``topic``, or None when the topic does not exist."""
         metadata = consumer.list_topics(topic, timeout=self.metadata_timeout_seconds)
         info = metadata.topics.get(topic)
-        if info is None or (info.error and info.error.code() ==
-                            kafka.KafkaError.UNKNOWN_TOPIC_OR_PART):
+        if info is None or (info.error and info.error.code() == kafka.KafkaError.UNKNOWN_TOPIC_OR_PART):
             return None
         if info.error:
             raise kafka.KafkaException(info.error)
         return sorted(info.partitions)
 
-    def read(self, topic: str, cursor: TopicCursor, *, max_messages: int = 500,
-             max_seconds: float = 10.0, idle_seconds: float = 1.0) -> TopicBatch:
+    def read(
+        self,
+        topic: str,
+        cursor: TopicCursor,
+        *,
+        max_messages: int = 500,
+        max_seconds: float = 10.0,
+        idle_seconds: float = 1.0,
+    ) -> TopicBatch:
         """Read at most ``max_messages`` from ``cursor`` for at most ``max_seconds``.
 
         Stops early once a poll returns nothing within ``idle_seconds`` (caught up) or
@@ -155,31 +177,44 @@ class KafkaResource(dg.ConfigurableResource):
             positions = {p: pos for p, pos in cursor.positions.items() if p in parts}
             dropped = sorted(set(cursor.positions) - set(parts))
             if dropped:
-                log.warning("topic %s no longer has partitions %s; forgetting them",
-                            topic, dropped)
+                log.warning("topic %s no longer has partitions %s; forgetting them", topic, dropped)
             # a position without fingerprint (set by hand) is trusted as it is
-            verifying = {p: pos for p, pos in positions.items()
-                         if pos.next_offset > 0 and pos.fingerprint}
-            consumer.assign([
-                kafka.TopicPartition(topic, p, verifying[p].next_offset - 1 if p in verifying
-                               else positions[p].next_offset if p in positions
-                               else kafka.OFFSET_BEGINNING)
-                for p in parts])
-            messages, resets, at_end = [], [], set()
+            verifying = {p: pos for p, pos in positions.items() if pos.next_offset > 0 and pos.fingerprint}
+            consumer.assign(
+                [
+                    kafka.TopicPartition(
+                        topic,
+                        p,
+                        verifying[p].next_offset - 1
+                        if p in verifying
+                        else positions[p].next_offset
+                        if p in positions
+                        else kafka.OFFSET_BEGINNING,
+                    )
+                    for p in parts
+                ]
+            )
+            messages: list[kafka.Message] = []
+            resets: list[int] = []
+            at_end: set[int] = set()
             caught_up = False
             deadline = time.monotonic() + max_seconds
             while len(messages) < max_messages and time.monotonic() < deadline:
-                polled = consumer.consume(min(500, max_messages - len(messages)),
-                                          timeout=min(idle_seconds,
-                                                      max(0.0, deadline - time.monotonic())))
+                polled = consumer.consume(
+                    min(500, max_messages - len(messages)),
+                    timeout=min(idle_seconds, max(0.0, deadline - time.monotonic())),
+                )
                 if not polled:
                     caught_up = True
                     break
                 for message in polled:
                     p = message.partition()
-                    if message.error():
-                        if message.error().code() != kafka.KafkaError._PARTITION_EOF:
-                            raise kafka.KafkaException(message.error())
+                    offset = message.offset()
+                    assert p is not None and offset is not None  # consumed messages have both
+                    error = message.error()
+                    if error is not None:
+                        if error.code() != kafka.KafkaError._PARTITION_EOF:
+                            raise kafka.KafkaException(error)
                         at_end.add(p)
                         if p in verifying:  # the remembered message is beyond the end
                             resets.append(p)
@@ -190,39 +225,38 @@ class KafkaResource(dg.ConfigurableResource):
                         continue
                     if p in verifying:
                         expected = verifying.pop(p)
-                        if (message.offset() != expected.next_offset - 1
-                                or fingerprint(message) != expected.fingerprint):
+                        if offset != expected.next_offset - 1 or fingerprint(message) != expected.fingerprint:
                             resets.append(p)
                         continue
                     messages.append(message)
-                    positions[p] = PartitionPosition(message.offset() + 1,
-                                                     fingerprint(message))
+                    positions[p] = PartitionPosition(offset + 1, fingerprint(message))
                 if at_end >= set(parts) - set(resets):
                     caught_up = True
                     break
             # a caught-up read returned nothing for a remembered message: it is gone when
             # even the (possibly under-reported) high watermark is below its position
-            for p, expected in (verifying.items() if caught_up else ()):
+            for p, expected in verifying.items() if caught_up else ():
                 _, high = consumer.get_watermark_offsets(
-                    kafka.TopicPartition(topic, p), timeout=self.metadata_timeout_seconds,
-                    cached=False)
+                    kafka.TopicPartition(topic, p), timeout=self.metadata_timeout_seconds, cached=False
+                )
                 if high < expected.next_offset:
                     resets.append(p)
             for p in resets:
-                log.warning("topic %s partition %d: stored offset %d is gone (topic reset?); "
-                            "restarting from the beginning", topic, p,
-                            cursor.positions[p].next_offset)
+                log.warning(
+                    "topic %s partition %d: stored offset %d is gone (topic reset?); restarting from the beginning",
+                    topic,
+                    p,
+                    cursor.positions[p].next_offset,
+                )
                 positions.pop(p, None)
             return TopicBatch(messages, TopicCursor(positions), sorted(resets))
 
     # --- producing ---------------------------------------------------------------------
     def producer(self) -> kafka.Producer:
         """An idempotent producer (acks=all): retries never duplicate or reorder."""
-        return kafka.Producer(self._config(**{"enable.idempotence": True, "acks": "all",
-                                        "linger.ms": 5}))
+        return kafka.Producer(self._config(**{"enable.idempotence": True, "acks": "all", "linger.ms": 5}))
 
-    def publish(self, topic: str,
-                messages: Iterable[tuple[bytes, Sequence[tuple[str, bytes]] | None]]) -> int:
+    def publish(self, topic: str, messages: Iterable[tuple[bytes, Sequence[tuple[str, bytes]] | None]]) -> int:
         """Produce ``(value, headers)`` pairs and wait until the broker acknowledged all.
 
         Raises :class:`KafkaPublishError` when any message was not acknowledged within
@@ -241,8 +275,7 @@ class KafkaResource(dg.ConfigurableResource):
         for value, headers in messages:
             while True:
                 try:
-                    producer.produce(topic, value=value, headers=list(headers or []),
-                                     on_delivery=on_delivery)
+                    producer.produce(topic, value=value, headers=list(headers or []), on_delivery=on_delivery)
                     break
                 except BufferError:  # local queue full: let deliveries drain
                     producer.poll(0.5)
@@ -252,5 +285,6 @@ class KafkaResource(dg.ConfigurableResource):
         if remaining or failures:
             raise KafkaPublishError(
                 f"{topic}: {remaining} of {len(messages)} messages unacknowledged after "
-                f"{self.flush_timeout_seconds}s; delivery errors: {failures[:3]}")
+                f"{self.flush_timeout_seconds}s; delivery errors: {failures[:3]}"
+            )
         return len(messages)

@@ -53,15 +53,16 @@ def _literal(value: str) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def merge_predicates(columns: Sequence[str], keys: Sequence[str],
-                     target_filter: Mapping[str, str] | None = None) -> tuple[str, str | None]:
+def merge_predicates(
+    columns: Sequence[str], keys: Sequence[str], target_filter: Mapping[str, str] | None = None
+) -> tuple[str, str | None]:
     """(join predicate on the keys (+ ``t.col = 'value'`` per ``target_filter``),
     "any non-key column differs" predicate)."""
-    join = " AND ".join([f"t.{_quote(k)} = s.{_quote(k)}" for k in keys]
-                        + [f"t.{_quote(c)} = {_literal(v)}"
-                           for c, v in sorted((target_filter or {}).items())])
-    changed = " OR ".join(f"(t.{_quote(c)} IS DISTINCT FROM s.{_quote(c)})"
-                          for c in columns if c not in keys)
+    join = " AND ".join(
+        [f"t.{_quote(k)} = s.{_quote(k)}" for k in keys]
+        + [f"t.{_quote(c)} = {_literal(v)}" for c, v in sorted((target_filter or {}).items())]
+    )
+    changed = " OR ".join(f"(t.{_quote(c)} IS DISTINCT FROM s.{_quote(c)})" for c in columns if c not in keys)
     return join, (changed or None)
 
 
@@ -93,9 +94,11 @@ class DeltaLake(dg.ConfigurableResource):
             options["AWS_ALLOW_HTTP"] = "true"
         if self.s3_conditional_put:
             if self.s3_conditional_put not in CONDITIONAL_PUT_MODES:
-                raise ValueError(f"PLATFORM_LAKE_S3_CONDITIONAL_PUT must be one of "
-                                 f"{CONDITIONAL_PUT_MODES} or unset, not "
-                                 f"{self.s3_conditional_put!r}")
+                raise ValueError(
+                    f"PLATFORM_LAKE_S3_CONDITIONAL_PUT must be one of "
+                    f"{CONDITIONAL_PUT_MODES} or unset, not "
+                    f"{self.s3_conditional_put!r}"
+                )
             options["conditional_put"] = self.s3_conditional_put
         else:
             options["AWS_S3_ALLOW_UNSAFE_RENAME"] = "true"
@@ -110,8 +113,7 @@ class DeltaLake(dg.ConfigurableResource):
     def exists(self, table_name: str) -> bool:
         from deltalake import DeltaTable
 
-        return DeltaTable.is_deltatable(self.table_uri(table_name),
-                                        storage_options=self.storage_options())
+        return DeltaTable.is_deltatable(self.table_uri(table_name), storage_options=self.storage_options())
 
     def read(self, table_name: str):
         """The whole table as a pyarrow Table (small tables / tests)."""
@@ -129,8 +131,9 @@ class DeltaLake(dg.ConfigurableResource):
         if self.exists(table_name):
             return
         try:
-            DeltaTable.create(self.table_uri(table_name), schema=schema, mode="ignore",
-                              storage_options=self.storage_options())
+            DeltaTable.create(
+                self.table_uri(table_name), schema=schema, mode="ignore", storage_options=self.storage_options()
+            )
         except (CommitFailedError, DeltaError):
             if not self.exists(table_name):  # lost the creation race: fine; else re-raise
                 raise
@@ -139,8 +142,9 @@ class DeltaLake(dg.ConfigurableResource):
     def concurrent_writes_safe(self) -> bool:
         return not self.url.startswith("s3://") or bool(self.s3_conditional_put)
 
-    def merge(self, table_name: str, data, keys: Sequence[str],
-              target_filter: Mapping[str, str] | None = None, logger=None) -> MergeResult:
+    def merge(
+        self, table_name: str, data, keys: Sequence[str], target_filter: Mapping[str, str] | None = None, logger=None
+    ) -> MergeResult:
         """MERGE pyarrow ``data`` into ``table_name`` on ``keys`` (see module docstring).
 
         ``data`` must not repeat a key (the caller validates and names the offender).
@@ -154,7 +158,8 @@ class DeltaLake(dg.ConfigurableResource):
             (logger or log).warning(
                 f"merge into {table_name!r} on S3 without PLATFORM_LAKE_S3_CONDITIONAL_PUT: "
                 "delta-rs commits by unsafe rename, concurrent writers can lose rows; set it "
-                "to 'etag' (AWS S3, MinIO, R2)")
+                "to 'etag' (AWS S3, MinIO, R2)"
+            )
 
         missing = [k for k in keys if k not in data.column_names]
         if missing:
@@ -166,10 +171,8 @@ class DeltaLake(dg.ConfigurableResource):
             existing = {f.name for f in table.schema().fields}
             added = [c for c in data.column_names if c not in existing]
             # a schema that grew (fixed importer) updates every matched row once
-            join, changed = merge_predicates(
-                [c for c in data.column_names if c in existing], keys, target_filter)
-            merger = table.merge(data, predicate=join, source_alias="s", target_alias="t",
-                                 merge_schema=bool(added))
+            join, changed = merge_predicates([c for c in data.column_names if c in existing], keys, target_filter)
+            merger = table.merge(data, predicate=join, source_alias="s", target_alias="t", merge_schema=bool(added))
             if changed or added:
                 merger = merger.when_matched_update_all(predicate=None if added else changed)
             try:
@@ -177,11 +180,10 @@ class DeltaLake(dg.ConfigurableResource):
             except CommitFailedError:
                 if attempt == self.max_commit_attempts:
                     raise
-                time.sleep(random.uniform(0, min(2.0, 0.05 * 2 ** attempt)))
+                time.sleep(random.uniform(0, min(2.0, 0.05 * 2**attempt)))
                 continue
             inserted = int(metrics.get("num_target_rows_inserted", 0))
             updated = int(metrics.get("num_target_rows_updated", 0))
             after = table.version()  # the merge updated this snapshot in place
-            return MergeResult(self.table_uri(table_name), after, after != before,
-                               inserted, updated, attempt)
+            return MergeResult(self.table_uri(table_name), after, after != before, inserted, updated, attempt)
         raise AssertionError("unreachable")

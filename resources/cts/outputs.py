@@ -46,8 +46,7 @@ class CtsObjectStore(dg.ConfigurableResource):
     def _bucket_storage(self, bucket: str) -> BlobStorage:
         if bucket not in self._buckets:
             root = "s3://" if self.url.rstrip("/") == "s3:" else self.url.rstrip("/") + "/"
-            self._buckets[bucket] = BlobStorage(url=f"{root}{bucket}",
-                                                aws_endpoint_url=self.aws_endpoint_url)
+            self._buckets[bucket] = BlobStorage(url=f"{root}{bucket}", aws_endpoint_url=self.aws_endpoint_url)
         return self._buckets[bucket]
 
     def read_bytes(self, path: str) -> bytes:

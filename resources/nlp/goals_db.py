@@ -18,7 +18,6 @@ import dagster as dg
 from pydantic import PrivateAttr
 
 
-
 class GoalsDatabaseUnavailable(Exception):
     """The goals database could not be reached after all retries."""
 
@@ -105,8 +104,17 @@ class GoalsDatabase(dg.ConfigurableResource):
 
 def _is_connection_error(exc: Exception) -> bool:
     text = str(exc).lower()
-    return any(s in text for s in ("connect", "server closed", "terminating connection", "timeout",
-                                   "unable to open database", "could not translate host"))
+    return any(
+        s in text
+        for s in (
+            "connect",
+            "server closed",
+            "terminating connection",
+            "timeout",
+            "unable to open database",
+            "could not translate host",
+        )
+    )
 
 
 def _without_password(text: str, url: str) -> str:

@@ -50,13 +50,17 @@ class DaskResource(dg.ConfigurableResource):
             else:
                 # thread workers talk in-process (inproc://); process workers over 127.0.0.1 only
                 network = {"host": "127.0.0.1"} if self.processes else {}
-                config = {"cluster": {"local": {
-                    "n_workers": self.n_workers,
-                    "threads_per_worker": self.threads_per_worker,
-                    "processes": self.processes,
-                    "dashboard_address": None,
-                    **network,
-                }}}
+                config = {
+                    "cluster": {
+                        "local": {
+                            "n_workers": self.n_workers,
+                            "threads_per_worker": self.threads_per_worker,
+                            "processes": self.processes,
+                            "dashboard_address": None,
+                            **network,
+                        }
+                    }
+                }
             self._client = DagsterDaskResource(dg.build_init_resource_context(config=config))
         return self._client.client
 

@@ -28,7 +28,6 @@ from urllib.parse import urlparse
 import dagster as dg
 from pydantic import PrivateAttr
 
-
 CURRENT_POINTER = "_CURRENT"
 VERSIONS_DIR = "_v"
 
@@ -153,9 +152,7 @@ class BlobStorage(dg.ConfigurableResource):
             root = self._s3_key("")
             for page in paginator.paginate(Bucket=self._bucket, Prefix=self._s3_key(prefix)):
                 for obj in page.get("Contents", []):
-                    infos.append(
-                        BlobInfo(obj["Key"][len(root):], obj["Size"], obj["ETag"].strip('"'))
-                    )
+                    infos.append(BlobInfo(obj["Key"][len(root) :], obj["Size"], obj["ETag"].strip('"')))
             return sorted(infos, key=lambda i: i.key)
         base = self._root_path
         search = base / prefix if (base / prefix).is_dir() else (base / prefix).parent
@@ -163,17 +160,6 @@ class BlobStorage(dg.ConfigurableResource):
             return []
         keys = (p.relative_to(base).as_posix() for p in search.rglob("*") if p.is_file())
         return [self.stat(k) for k in sorted(keys) if k.startswith(prefix) and not k.endswith(".tmp")]
-
-    def download_prefix(self, prefix: str, local_dir: Path) -> list[Path]:
-        """Copy every blob under `prefix/` into `local_dir`, keeping relative paths."""
-        prefix = prefix.rstrip("/") + "/"
-        written = []
-        for info in self.list(prefix):
-            target = Path(local_dir) / info.key[len(prefix):]
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(self.read_bytes(info.key))
-            written.append(target)
-        return written
 
     # ---- atomic publishing -------------------------------------------------------------
     def publish_dir(self, local_dir: Path, prefix: str, manifest: dict | None = None) -> str:

@@ -10,6 +10,7 @@ version of every asset that runs in that image, so a rebuilt image makes them st
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,7 @@ def image_ref(name: str) -> str:
     return ref
 
 
-def k8s_op_tags(image: str, resources: dict[str, str] | None = None) -> dict[str, Any]:
+def k8s_op_tags(image: str, resources: Mapping[str, str] | None = None) -> dict[str, Any]:
     """`dagster-k8s/config` tags: the step's pod runs `image` with these requests/limits."""
     requests = dict(resources or {"cpu": "250m", "memory": "512Mi"})
     container: dict[str, Any] = {

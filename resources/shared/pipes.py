@@ -19,7 +19,6 @@ import dagster as dg
 from dagster._core.pipes.client import PipesClientCompletedInvocation  # not re-exported
 from dagster._core.pipes.utils import open_pipes_session  # not re-exported
 
-
 OUTPUT_LOG_LIMIT = 20_000  # characters of stdout/stderr kept in the failure metadata
 LOG_BATCH_SECONDS = 1.0  # program output is forwarded to the event log at most this often
 # The only variables of the worker's environment a program inherits (hermetic: no AWS_*,

@@ -47,17 +47,19 @@ def replay_message(message) -> tuple[bytes, list] | None:
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.STOPPED,
     description="Turn on to re-publish dead-lettered CTS events to the jobs topic "
-                "(bounded per tick, each dead letter once, at most 3 replays per event).",
+    "(bounded per tick, each dead letter once, at most 3 replays per event).",
 )
 def cts_dlq_replay(context: dg.SensorEvaluationContext, kafka: KafkaResource) -> dg.SensorResult:
-    batch = kafka.read(kafka.dlq_topic, TopicCursor.from_json(context.cursor),
-                       max_messages=MAX_REPLAYS_PER_TICK, max_seconds=10.0)
+    batch = kafka.read(
+        kafka.dlq_topic, TopicCursor.from_json(context.cursor), max_messages=MAX_REPLAYS_PER_TICK, max_seconds=10.0
+    )
     if not batch.topic_exists:
-        return dg.SensorResult(skip_reason=f"topic {kafka.dlq_topic!r} does not exist (yet)",
-                               cursor=context.cursor)
+        return dg.SensorResult(skip_reason=f"topic {kafka.dlq_topic!r} does not exist (yet)", cursor=context.cursor)
     replays = [r for r in map(replay_message, batch.messages) if r is not None]
     kafka.publish(kafka.jobs_topic, replays)  # acknowledged before the cursor moves
-    summary = (f"replayed {len(replays)} of {len(batch.messages)} dead letters to "
-               f"{kafka.jobs_topic!r} ({len(batch.messages) - len(replays)} not replayable)")
+    summary = (
+        f"replayed {len(replays)} of {len(batch.messages)} dead letters to "
+        f"{kafka.jobs_topic!r} ({len(batch.messages) - len(replays)} not replayable)"
+    )
     context.log.info(summary)
     return dg.SensorResult(cursor=batch.cursor.to_json(), skip_reason=summary)

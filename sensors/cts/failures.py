@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 
 import dagster as dg
+from dagster._utils.error import SerializableErrorInfo  # not re-exported
 
 from platform_assets.cts.events import EVENT_TAG, JOB_ID_TAG, dead_letter
 from platform_assets.cts.importers.registry import IMPORTERS
@@ -33,25 +34,27 @@ PARTITION_TAG = "dagster/partition"
 MAX_FAILURES_PER_TICK = 100
 
 
-def _root_error(error) -> object:
+def _root_error(error: SerializableErrorInfo) -> SerializableErrorInfo:
     """The innermost cause: the importer's own exception, not Dagster's wrapper."""
-    while getattr(error, "cause", None) is not None:
+    while error.cause is not None:
         error = error.cause
     return error
 
 
-def _described(error) -> tuple[str, str]:
+def _described(error: SerializableErrorInfo) -> tuple[str, str]:
     root = _root_error(error)
     return f"{root.cls_name}: {root.message.strip()}", error.to_string()
 
 
-def failure_details(instance: dg.DagsterInstance, run_id: str,
-                    failure_event: dg.EventLogEntry | None) -> tuple[str, str]:
+def failure_details(
+    instance: dg.DagsterInstance, run_id: str, failure_event: dg.EventLogEntry | None
+) -> tuple[str, str]:
     """(``error_dlq``, ``error_dlq_trace``) of a failed run: the first failed step's root
     error and its full trace; else the run-level error; else the failure message. The
     trace is never empty (the DLQ contract requires both fields)."""
     for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE):
-        error = record.dagster_event.step_failure_data.error
+        step_failure = record.dagster_event.step_failure_data if record.dagster_event else None
+        error = step_failure.error if step_failure else None
         if error is not None:
             return _described(error)
     dagster_event = failure_event.dagster_event if failure_event else None
@@ -80,9 +83,14 @@ class _NotFinalYet(Exception):
     """Run retries are on and Dagster has not yet tagged whether it retries this run."""
 
 
-def dead_letter_failed_run(instance: dg.DagsterInstance, run: dg.DagsterRun,
-                           failure_event: dg.EventLogEntry | None, kafka: KafkaResource,
-                           cts_client: CtsClient, log) -> str:
+def dead_letter_failed_run(
+    instance: dg.DagsterInstance,
+    run: dg.DagsterRun,
+    failure_event: dg.EventLogEntry | None,
+    kafka: KafkaResource,
+    cts_client: CtsClient,
+    log,
+) -> str:
     """Mark the job ``_error`` and dead-letter the run's event; returns what was done.
     Raises when an effect could not be made durable (the caller keeps its cursor)."""
     will_retry = run.tags.get(WILL_RETRY_TAG)
@@ -100,8 +108,9 @@ def dead_letter_failed_run(instance: dg.DagsterInstance, run: dg.DagsterRun,
     event_json = run.tags.get(EVENT_TAG)
     if event_json:  # runs without an event (manual backfills) only get _error
         kafka.publish(kafka.dlq_topic, [dead_letter(json.loads(event_json), error, trace)])
-    return (f"CTS job {job_id}: import run {run.run_id} failed for good: {error}"
-            + ("; event dead-lettered" if event_json else ""))
+    return f"CTS job {job_id}: import run {run.run_id} failed for good: {error}" + (
+        "; event dead-lettered" if event_json else ""
+    )
 
 
 @dg.sensor(
@@ -109,39 +118,49 @@ def dead_letter_failed_run(instance: dg.DagsterInstance, run: dg.DagsterRun,
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=30,
     description="Failed CTS imports (after all retries) -> DLQ topic + <prefix>_error on the "
-                "job; the cursor moves only past failures whose effects are durable.",
+    "job; the cursor moves only past failures whose effects are durable.",
 )
-def cts_import_failures(context: dg.SensorEvaluationContext, kafka: KafkaResource,
-                        cts_client: CtsClient) -> dg.SensorResult:
+def cts_import_failures(
+    context: dg.SensorEvaluationContext, kafka: KafkaResource, cts_client: CtsClient
+) -> dg.SensorResult:
     instance = context.instance
     after = _failure_cursor(context.cursor)
     failures = instance.fetch_run_status_changes(
-        dg.RunStatusChangeRecordsFilter(event_type=dg.DagsterEventType.RUN_FAILURE,
-                                        after_storage_id=after or None),
-        limit=MAX_FAILURES_PER_TICK, ascending=True).records
+        dg.RunStatusChangeRecordsFilter(event_type=dg.DagsterEventType.RUN_FAILURE, after_storage_id=after or None),
+        limit=MAX_FAILURES_PER_TICK,
+        ascending=True,
+    ).records
     import_jobs = [importer.job.name for importer in IMPORTERS.values()]
     run_ids = list(dict.fromkeys(record.run_id for record in failures))
-    runs = {record.dagster_run.run_id: record.dagster_run for job_name in import_jobs
-            for record in instance.get_run_records(dg.RunsFilter(
-                run_ids=run_ids, job_name=job_name,
-                statuses=[dg.DagsterRunStatus.FAILURE]))} if run_ids else {}
+    runs = (
+        {
+            record.dagster_run.run_id: record.dagster_run
+            for job_name in import_jobs
+            for record in instance.get_run_records(
+                dg.RunsFilter(run_ids=run_ids, job_name=job_name, statuses=[dg.DagsterRunStatus.FAILURE])
+            )
+        }
+        if run_ids
+        else {}
+    )
     handled, done = after, []
     for record in failures:
         run = runs.get(record.run_id)
         if run is not None:
             try:
-                done.append(dead_letter_failed_run(instance, run, record.event_log_entry,
-                                                   kafka, cts_client, context.log))
+                done.append(
+                    dead_letter_failed_run(instance, run, record.event_log_entry, kafka, cts_client, context.log)
+                )
             except _NotFinalYet:
                 break  # decided by Dagster moments later: look again next tick
             except Exception:
                 if not done:
                     raise  # nothing handled: fail the tick visibly, cursor unchanged
-                context.log.exception(f"dead-lettering run {run.run_id} failed; "
-                                      "retrying from it next tick")
+                context.log.exception(f"dead-lettering run {run.run_id} failed; retrying from it next tick")
                 break
         handled = record.storage_id
     for line in done:
         context.log.info(line)
-    return dg.SensorResult(cursor=_failure_cursor_json(handled),
-                           skip_reason=f"{len(done)} failed import run(s) handled")
+    return dg.SensorResult(
+        cursor=_failure_cursor_json(handled), skip_reason=f"{len(done)} failed import run(s) handled"
+    )

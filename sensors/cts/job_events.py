@@ -29,17 +29,6 @@ from collections import defaultdict
 
 import dagster as dg
 
-from platform_assets.cts.importers.base import IMPORTER_TAG
-from platform_assets.cts.importers.registry import IMPORTERS, importer_for_image
-from platform_assets.cts.job_meta import META_NO_OPERATION, utc_now
-from resources.cts.client import (
-    CtsClient,
-    CtsDeadlineReached,
-    CtsError,
-    CtsJobNotFound,
-    CtsUnavailable,
-)
-from resources.cts.kafka import KafkaResource, PartitionPosition, TopicCursor, fingerprint
 from platform_assets.cts.events import (
     COMPLETE,
     EVENT_TAG,
@@ -51,6 +40,17 @@ from platform_assets.cts.events import (
     parse_event,
     trace_of,
 )
+from platform_assets.cts.importers.base import IMPORTER_TAG
+from platform_assets.cts.importers.registry import IMPORTERS, importer_for_image
+from platform_assets.cts.job_meta import META_NO_OPERATION, utc_now
+from resources.cts.client import (
+    CtsClient,
+    CtsDeadlineReached,
+    CtsError,
+    CtsJobNotFound,
+    CtsUnavailable,
+)
+from resources.cts.kafka import KafkaResource, PartitionPosition, TopicCursor, fingerprint
 
 SENSOR_NAME = "cts_job_events"
 MAX_EVENTS_PER_TICK = 500
@@ -73,10 +73,8 @@ class TickPlan:
     """Everything one tick decided, before any of it is made durable."""
 
     run_requests: list[dg.RunRequest] = dataclasses.field(default_factory=list)
-    partitions: dict[str, set[str]] = dataclasses.field(
-        default_factory=lambda: defaultdict(set))
-    dead_letters: list[tuple[bytes, list[tuple[str, bytes]]]] = dataclasses.field(
-        default_factory=list)
+    partitions: dict[str, set[str]] = dataclasses.field(default_factory=lambda: defaultdict(set))
+    dead_letters: list[tuple[bytes, list[tuple[str, bytes]]]] = dataclasses.field(default_factory=list)
     no_operation: list[str] = dataclasses.field(default_factory=list)
     skipped_states: int = 0
     already_requested: int = 0
@@ -85,12 +83,14 @@ class TickPlan:
 
     def summary(self, messages: int) -> str:
         left = messages - self.handled
-        return (f"{messages} messages"
-                + (f" ({left} left for the next tick: deadline)" if left else "")
-                + f": {len(self.run_requests)} imports requested, "
-                f"{self.skipped_states} non-complete skipped, {self.already_requested} "
-                f"already requested, {len(self.no_operation)} without importer, "
-                f"{len(self.dead_letters)} dead-lettered")
+        return (
+            f"{messages} messages"
+            + (f" ({left} left for the next tick: deadline)" if left else "")
+            + f": {len(self.run_requests)} imports requested, "
+            f"{self.skipped_states} non-complete skipped, {self.already_requested} "
+            f"already requested, {len(self.no_operation)} without importer, "
+            f"{len(self.dead_letters)} dead-lettered"
+        )
 
 
 def image_name(job: dict) -> str:
@@ -108,8 +108,7 @@ def _existing_run_keys(instance: dg.DagsterInstance, keys: list[str]) -> set[str
     """Run keys this sensor already turned into runs (what the daemon would skip)."""
     if not keys:
         return set()
-    runs = instance.get_runs(dg.RunsFilter(tags={RUN_KEY_TAG: keys,
-                                                 SENSOR_NAME_TAG: SENSOR_NAME}))
+    runs = instance.get_runs(dg.RunsFilter(tags={RUN_KEY_TAG: keys, SENSOR_NAME_TAG: SENSOR_NAME}))
     return {run.tags[RUN_KEY_TAG] for run in runs}
 
 
@@ -117,8 +116,9 @@ def _bad(plan: TickPlan, original, error: BaseException, text: str | None = None
     plan.dead_letters.append(dead_letter(original, text or str(error), trace_of(error)))
 
 
-def plan_chunk(plan: TickPlan, messages, cts: CtsClient, instance: dg.DagsterInstance | None,
-               deadline: float | None = None) -> None:
+def plan_chunk(
+    plan: TickPlan, messages, cts: CtsClient, instance: dg.DagsterInstance | None, deadline: float | None = None
+) -> None:
     """Add the effects of ``messages`` to ``plan`` (``no_operation`` meta is recorded on
     the CTS here). Raises :class:`CtsUnavailable` (also when ``deadline`` passes) and
     configuration errors; then ``plan`` holds nothing of this chunk."""
@@ -141,15 +141,18 @@ def plan_chunk(plan: TickPlan, messages, cts: CtsClient, instance: dg.DagsterIns
         chunk.already_requested = len(done)
         completed = {k: e for k, e in completed.items() if k not in done}
 
-    jobs = cts.get_jobs([e.job_id for e in completed.values()],
-                        max_concurrency=CTS_CONCURRENCY, deadline=deadline)
+    jobs = cts.get_jobs([e.job_id for e in completed.values()], max_concurrency=CTS_CONCURRENCY, deadline=deadline)
     for event in completed.values():
         job = jobs[event.job_id]
         if isinstance(job, CtsJobNotFound):
             _bad(chunk, event.body, job, "No such job")
             continue
-        if isinstance(job, CtsError) and job.httpcode and 400 <= job.httpcode < 500 \
-                and job.httpcode not in _CONFIG_ERRORS:
+        if (
+            isinstance(job, CtsError)
+            and job.httpcode
+            and 400 <= job.httpcode < 500
+            and job.httpcode not in _CONFIG_ERRORS
+        ):
             _bad(chunk, event.body, job)
             continue
         if isinstance(job, Exception):
@@ -162,14 +165,20 @@ def plan_chunk(plan: TickPlan, messages, cts: CtsClient, instance: dg.DagsterIns
         if importer is None:
             chunk.no_operation.append(event.job_id)
             continue
-        chunk.partitions[importer.partitions_def.name].add(event.job_id)
-        chunk.run_requests.append(dg.RunRequest(
-            run_key=event.run_key,
-            job_name=importer.job.name,
-            partition_key=event.job_id,
-            tags={EVENT_TAG: event.to_json(), JOB_ID_TAG: event.job_id,
-                  TRANSITION_TAG: event.trans_id or "", IMPORTER_TAG: importer.name},
-        ))
+        chunk.partitions[importer.partitions_name].add(event.job_id)
+        chunk.run_requests.append(
+            dg.RunRequest(
+                run_key=event.run_key,
+                job_name=importer.job.name,
+                partition_key=event.job_id,
+                tags={
+                    EVENT_TAG: event.to_json(),
+                    JOB_ID_TAG: event.job_id,
+                    TRANSITION_TAG: event.trans_id or "",
+                    IMPORTER_TAG: importer.name,
+                },
+            )
+        )
     for job_id in dict.fromkeys(chunk.no_operation):  # idempotent: safe to repeat on replay
         cts.set_meta(job_id, {META_NO_OPERATION: utc_now()}, deadline=deadline)
     # the chunk is fully handled: merge it
@@ -183,8 +192,13 @@ def plan_chunk(plan: TickPlan, messages, cts: CtsClient, instance: dg.DagsterIns
     plan.handled += len(messages)
 
 
-def plan_tick(messages, cts: CtsClient, instance: dg.DagsterInstance | None,
-              deadline: float | None = None, chunk_size: int | None = None) -> TickPlan:
+def plan_tick(
+    messages,
+    cts: CtsClient,
+    instance: dg.DagsterInstance | None,
+    deadline: float | None = None,
+    chunk_size: int | None = None,
+) -> TickPlan:
     """Handle ``messages`` chunk by chunk in read order until ``deadline``.
 
     ``plan.handled`` counts the messages (a prefix) whose effects are in the plan. A CTS
@@ -199,7 +213,7 @@ def plan_tick(messages, cts: CtsClient, instance: dg.DagsterInstance | None,
             plan.deadline_reached = True
             break
         try:
-            plan_chunk(plan, messages[start:start + size], cts, instance, deadline)
+            plan_chunk(plan, messages[start : start + size], cts, instance, deadline)
         except CtsUnavailable as e:
             if plan.handled or isinstance(e, CtsDeadlineReached):
                 plan.deadline_reached = True
@@ -222,15 +236,15 @@ def handled_cursor(before: TopicCursor, batch, handled: int) -> TopicCursor:
             positions[p] = before.positions[p]
     for message in batch.messages[:handled]:
         if message.partition() in pending:
-            positions[message.partition()] = PartitionPosition(message.offset() + 1,
-                                                               fingerprint(message))
+            positions[message.partition()] = PartitionPosition(message.offset() + 1, fingerprint(message))
     return TopicCursor(positions)
 
 
 def _partition_requests(plan: TickPlan) -> list[dg.AddDynamicPartitionsRequest]:
-    return [dg.AddDynamicPartitionsRequest(partitions_def_name=name,
-                                           partition_keys=sorted(keys))
-            for name, keys in sorted(plan.partitions.items())]
+    return [
+        dg.AddDynamicPartitionsRequest(partitions_def_name=name, partition_keys=sorted(keys))
+        for name, keys in sorted(plan.partitions.items())
+    ]
 
 
 @dg.sensor(
@@ -240,16 +254,15 @@ def _partition_requests(plan: TickPlan) -> list[dg.AddDynamicPartitionsRequest]:
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="CTS job events (Kafka) -> one import run per completed job and importer.",
 )
-def cts_job_events(context: dg.SensorEvaluationContext, kafka: KafkaResource,
-                   cts_client: CtsClient) -> dg.SensorResult:
+def cts_job_events(context: dg.SensorEvaluationContext, kafka: KafkaResource, cts_client: CtsClient) -> dg.SensorResult:
     deadline = time.monotonic() + TICK_DEADLINE_SECONDS
     topic = kafka.jobs_topic
     before = TopicCursor.from_json(context.cursor)
-    batch = kafka.read(topic, before, max_messages=MAX_EVENTS_PER_TICK,
-                       max_seconds=MAX_READ_SECONDS, idle_seconds=IDLE_SECONDS)
+    batch = kafka.read(
+        topic, before, max_messages=MAX_EVENTS_PER_TICK, max_seconds=MAX_READ_SECONDS, idle_seconds=IDLE_SECONDS
+    )
     if not batch.topic_exists:
-        return dg.SensorResult(skip_reason=f"topic {topic!r} does not exist (yet)",
-                               cursor=context.cursor)
+        return dg.SensorResult(skip_reason=f"topic {topic!r} does not exist (yet)", cursor=context.cursor)
     plan = plan_tick(batch.messages, cts_client, context.instance, deadline=deadline)
     kafka.publish(kafka.dlq_topic, plan.dead_letters)  # durable before the cursor moves
     summary = plan.summary(len(batch.messages))

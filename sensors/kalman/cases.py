@@ -25,7 +25,7 @@ from dagster._core.definitions.data_version import DATA_VERSION_TAG
 
 from platform_assets.kalman.assets import case_inputs, posterior
 from platform_assets.kalman.cases import CASE_FILES, CASES_PREFIX
-from platform_assets.kalman.partitions import kalman_cases
+from platform_assets.kalman.partitions import KALMAN_CASES, kalman_cases
 from resources.shared.blob import BlobStorage
 
 CASE_TAG = "platform/kalman_case"  # run tag; tag_concurrency_limits: one run per case
@@ -39,7 +39,7 @@ def cases_in_progress(instance: dg.DagsterInstance, cases: list[str]) -> set[str
 
     records = instance.get_run_records(dg.RunsFilter(statuses=NOT_FINISHED_STATUSES))
     return {
-        record.dagster_run.tags.get("dagster/partition")
+        record.dagster_run.tags.get("dagster/partition", "")
         for record in records
         if posterior.key in (record.dagster_run.asset_selection or ())
     } & set(cases)
@@ -49,7 +49,7 @@ def case_versions(blob: BlobStorage) -> tuple[dict[str, str], dict[str, dict[str
     """(case -> data version, case -> {file: etag}) for every complete case folder."""
     etags: dict[str, dict[str, str]] = defaultdict(dict)
     for info in blob.list(CASES_PREFIX):
-        case, _, filename = info.key[len(CASES_PREFIX):].partition("/")
+        case, _, filename = info.key[len(CASES_PREFIX) :].partition("/")
         if filename in CASE_FILES:
             etags[case][filename] = info.etag
     complete = {case: files for case, files in etags.items() if set(files) == set(CASE_FILES)}
@@ -73,7 +73,7 @@ def kalman_case_sensor(context: dg.SensorEvaluationContext, blob: BlobStorage) -
     changed = sorted(case for case, version in versions.items() if seen.get(case) != version)
     busy = cases_in_progress(context.instance, changed)
     changed = [case for case in changed if case not in busy]
-    new = [case for case in changed if not context.instance.has_dynamic_partition(kalman_cases.name, case)]
+    new = [case for case in changed if not context.instance.has_dynamic_partition(KALMAN_CASES, case)]
     if changed or busy:
         context.log.info(f"kalman cases changed: {changed} (new: {new}); waiting for running: {sorted(busy)}")
     cursor = {case: version for case, version in versions.items() if case not in busy}

@@ -11,8 +11,12 @@ from platform_assets.nlp.partitions import all_recipients_range, sync_recipient_
 from resources.nlp.goals_db import GoalsDatabase
 
 
-@dg.schedule(cron_schedule="0 5 * * *", job=nlp_similarity_job, default_status=dg.DefaultScheduleStatus.RUNNING,
-             execution_timezone="UTC")
+@dg.schedule(
+    cron_schedule="0 5 * * *",
+    job=nlp_similarity_job,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    execution_timezone="UTC",
+)
 def nlp_daily_schedule(context: dg.ScheduleEvaluationContext, goals_db: GoalsDatabase):
     """Sync recipient partitions and observed goal versions, then ONE run over all recipients."""
     versions = recipient_goal_versions(goals_db)
@@ -24,6 +28,8 @@ def nlp_daily_schedule(context: dg.ScheduleEvaluationContext, goals_db: GoalsDat
     context.log.info(f"recipients: {len(versions)} (+{len(added)} / -{len(removed)})")
     return dg.RunRequest(
         run_key=f"nlp-daily-{context.scheduled_execution_time:%Y-%m-%d}",
-        tags={"dagster/asset_partition_range_start": key_range.start,
-              "dagster/asset_partition_range_end": key_range.end},
+        tags={
+            "dagster/asset_partition_range_start": key_range.start,
+            "dagster/asset_partition_range_end": key_range.end,
+        },
     )

@@ -34,8 +34,12 @@ class EventsHarness:
     @staticmethod
     def event(job_id: str, state: str = "complete", trans_id: str | None = None) -> dict:
         """A CTS Kafka message as the CTS sends it."""
-        return {"job_id": job_id, "state": state, "time": "2024-03-24T12:00:00+00:00",
-                "trans_id": trans_id or f"{job_id}-{state}"}
+        return {
+            "job_id": job_id,
+            "state": state,
+            "time": "2024-03-24T12:00:00+00:00",
+            "trans_id": trans_id or f"{job_id}-{state}",
+        }
 
     def add_jobs(self, *job_ids: str, image: str | None = None) -> None:
         for job_id in job_ids:
@@ -46,8 +50,9 @@ class EventsHarness:
         from confluent_kafka.admin import AdminClient, NewTopic
 
         admin = AdminClient({"bootstrap.servers": self.kafka.bootstrap_servers})
-        futures = admin.create_topics([NewTopic(self.kafka.jobs_topic, partitions, 1),
-                                       NewTopic(self.kafka.dlq_topic, 1, 1)])
+        futures = admin.create_topics(
+            [NewTopic(self.kafka.jobs_topic, partitions, 1), NewTopic(self.kafka.dlq_topic, 1, 1)]
+        )
         for future in futures.values():
             future.result(10)
 
@@ -58,16 +63,17 @@ class EventsHarness:
         producer = Producer({"bootstrap.servers": self.kafka.bootstrap_servers, "acks": "all"})
         for event in events:
             value = event if isinstance(event, bytes) else json.dumps(event).encode()
-            kwargs = {} if partition is None else {"partition": partition}
-            producer.produce(self.kafka.jobs_topic, value=value, **kwargs)
+            if partition is None:
+                producer.produce(self.kafka.jobs_topic, value=value)
+            else:
+                producer.produce(self.kafka.jobs_topic, value=value, partition=partition)
         assert producer.flush(10) == 0
 
     def read_all(self, topic: str) -> list:
         """Every message of ``topic`` from the beginning (fresh cursor)."""
         from resources.cts.kafka import TopicCursor
 
-        return self.kafka.read(topic, TopicCursor(), max_messages=10_000,
-                               idle_seconds=0.5).messages
+        return self.kafka.read(topic, TopicCursor(), max_messages=10_000, idle_seconds=0.5).messages
 
     def dead_letters(self) -> list[dict]:
         """DLQ messages as dicts: JSON objects as parsed, raw ones as {"raw": bytes}, each
@@ -86,8 +92,11 @@ class EventsHarness:
     # --- sensors ------------------------------------------------------------------------
     def _context(self, cursor):
         return dg.build_sensor_context(
-            instance=self.instance, cursor=cursor, definitions=self.defs,
-            resources={"kafka": self.kafka, "cts_client": self.cts})
+            instance=self.instance,
+            cursor=cursor,
+            definitions=self.defs,
+            resources={"kafka": self.kafka, "cts_client": self.cts},
+        )
 
     def tick(self):
         """One `cts_job_events` tick, applied like the daemon applies it."""
@@ -97,8 +106,7 @@ class EventsHarness:
             result = cts_job_events(context)
         self.cursor = result.cursor
         for request in result.dynamic_partitions_requests or []:
-            self.instance.add_dynamic_partitions(request.partitions_def_name,
-                                                 list(request.partition_keys))
+            self.instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
         for request in result.run_requests or []:
             self._create_run(request)
         return result
@@ -123,13 +131,18 @@ class EventsHarness:
         return data
 
     def _create_run(self, request) -> None:
-        existing = self.instance.get_runs(dg.RunsFilter(tags={
-            "dagster/run_key": request.run_key, "dagster/sensor_name": SENSOR_NAME}))
+        existing = self.instance.get_runs(
+            dg.RunsFilter(tags={"dagster/run_key": request.run_key, "dagster/sensor_name": SENSOR_NAME})
+        )
         if existing:
             return
         job = self.defs.resolve_job_def(request.job_name)
-        tags = {**request.tags, "dagster/run_key": request.run_key,
-                "dagster/sensor_name": SENSOR_NAME, "dagster/partition": request.partition_key}
+        tags = {
+            **request.tags,
+            "dagster/run_key": request.run_key,
+            "dagster/sensor_name": SENSOR_NAME,
+            "dagster/partition": request.partition_key,
+        }
         self.runs.append(self.instance.create_run_for_job(job, tags=tags))
 
     def run_keys(self) -> list[str]:

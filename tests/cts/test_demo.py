@@ -24,12 +24,19 @@ def test_seeded_demo_job_imports_through_env_configured_resources(tmp_path, monk
         jobs = json.loads((tmp_path / "cts" / "jobs.json").read_text())
         assert [j["id"] for j in jobs] == [j for j, _, _ in demo.demo_jobs()]
         assert set(instance.get_dynamic_partitions("cts_checkm2_jobs")) == {
-            "demo-checkm2-1", "demo-checkm2-2", "demo-checkm2-3"}
+            "demo-checkm2-1",
+            "demo-checkm2-2",
+            "demo-checkm2-3",
+        }
 
         monkeypatch.setenv("CTS_URL", cts.url)
         monkeypatch.setenv("CTS_ADMIN_TOKEN", "demo-token")
-        dg.materialize([build_import_asset(checkm2.IMPORTER)], partition_key="demo-checkm2-2",
-                       instance=instance, resources=cts_resources())
+        dg.materialize(
+            [build_import_asset(checkm2.IMPORTER)],
+            partition_key="demo-checkm2-2",
+            instance=instance,
+            resources=cts_resources(),
+        )
     lake = cts_resources()["lake"]
     assert lake.table_uri("cts/checkm2") == f"{tmp_path}/lake/cts/checkm2"
     rows = lake.read("cts/checkm2").to_pylist()

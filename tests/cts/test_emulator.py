@@ -15,9 +15,21 @@ from localdev.cts_emulator import job_document
 def test_standalone_emulator_serves_the_jobs_file(tmp_path):
     jobs_file = tmp_path / "jobs.json"
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "localdev.cts_emulator", "--port",
-                                str(port), "--token", "tok", "--jobs-file", str(jobs_file)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "localdev.cts_emulator",
+            "--port",
+            str(port),
+            "--token",
+            "tok",
+            "--jobs-file",
+            str(jobs_file),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_for_port(port, timeout=30)
         url = f"http://127.0.0.1:{port}"

@@ -8,36 +8,36 @@ from __future__ import annotations
 
 import json
 
+import dagster as dg
 import pytest
 
-import dagster as dg
-
 from platform_assets.cts import job_meta
-from platform_assets.cts.importers import registry
 from platform_assets.cts.assets import IMPORT_ASSETS
-from resources.cts.client import CtsClient
+from platform_assets.cts.importers import checkm2
+from resources.cts.client import CtsClient, CtsUnavailable
 from resources.cts.kafka import KafkaPublishError, KafkaResource
 from sensors.cts.dlq_replay import MAX_REPLAYS
-from tests.cts.importer_world import CHECKM2_IMAGE, checkm2_report, checkm2_row, cts_world  # noqa: F401
+from tests.cts.importer_world import CHECKM2_IMAGE, checkm2_report, checkm2_row
 
 REPORT = "quality_report.tsv"
 
 
 def checkm2_asset() -> dg.AssetsDefinition:
-    key = registry.importer_for_image(CHECKM2_IMAGE).asset_key
+    key = checkm2.IMPORTER.asset_key
     return next(a for a in IMPORT_ASSETS if a.key == key)
 
 
-def execute(events, world, request, tags: dict | None = None,
-            **resources) -> dg.ExecuteInProcessResult:
+def execute(events, world, request, tags: dict | None = None, **resources) -> dg.ExecuteInProcessResult:
     """Run a requested import for real (in process, the requested job, not an ephemeral
     one) on the harness instance."""
-    importer = registry.importer_for_image(CHECKM2_IMAGE)
-    defs = dg.Definitions(assets=[checkm2_asset()], jobs=[importer.job],
-                          resources={**world.resources(), **resources})
+    importer = checkm2.IMPORTER
+    defs = dg.Definitions(assets=[checkm2_asset()], jobs=[importer.job], resources={**world.resources(), **resources})
     return defs.resolve_job_def(request.job_name).execute_in_process(
-        partition_key=request.partition_key, tags={**request.tags, **(tags or {})},
-        instance=events.instance, raise_on_error=False)
+        partition_key=request.partition_key,
+        tags={**request.tags, **(tags or {})},
+        instance=events.instance,
+        raise_on_error=False,
+    )
 
 
 def evaluate_failure_sensor(events, result: dg.ExecuteInProcessResult | None = None):
@@ -80,25 +80,26 @@ def test_corrupted_output_is_dead_lettered_with_trace_and_replay_reimports(event
 
 
 def test_failures_that_dagster_will_retry_are_not_dead_lettered(events, cts_world):
-    with dg.instance_for_test(overrides={"run_retries": {"enabled": True,
-                                                         "max_retries": 2}}) as instance:
+    with dg.instance_for_test(overrides={"run_retries": {"enabled": True, "max_retries": 2}}) as instance:
         events.instance = instance
-        job_id = cts_world.add_job(CHECKM2_IMAGE, {REPORT: checkm2_report([checkm2_row("b")])},
-                                   corrupt={REPORT})
+        job_id = cts_world.add_job(CHECKM2_IMAGE, {REPORT: checkm2_report([checkm2_row("b")])}, corrupt={REPORT})
         events.produce(events.event(job_id))
         [request] = events.tick().run_requests
 
         # import jobs do not run-retry step failures (a permanent error stays one); a
         # run-level failure would be retried: simulate one by allowing it for this run
-        retried = execute(events, cts_world, request,
-                          tags={"dagster/retry_on_asset_or_op_failure": "true"})
+        retried = execute(events, cts_world, request, tags={"dagster/retry_on_asset_or_op_failure": "true"})
         assert instance.get_run_by_id(retried.run_id).tags.get("dagster/will_retry") == "true"
         evaluate_failure_sensor(events, retried)
         assert events.dead_letters() == []
         assert job_meta.META_ERROR not in events.emulator.meta(job_id)
 
-        final = execute(events, cts_world, request,  # the last attempt: no retry follows
-                        tags={"dagster/max_retries": "0"})
+        final = execute(
+            events,
+            cts_world,
+            request,  # the last attempt: no retry follows
+            tags={"dagster/max_retries": "0"},
+        )
         assert instance.get_run_by_id(final.run_id).tags.get("dagster/will_retry") == "false"
         evaluate_failure_sensor(events, final)
         assert [letter["job_id"] for letter in events.dead_letters()] == [job_id]
@@ -137,8 +138,7 @@ def test_replay_of_a_permanently_failing_event_is_bounded(events):
 
 
 def _failed_import(events, cts_world, **resources):
-    job_id = cts_world.add_job(CHECKM2_IMAGE, {REPORT: checkm2_report([checkm2_row("b")])},
-                               corrupt={REPORT})
+    job_id = cts_world.add_job(CHECKM2_IMAGE, {REPORT: checkm2_report([checkm2_row("b")])}, corrupt={REPORT})
     events.produce(events.event(job_id))
     [request] = events.tick().run_requests
     assert not execute(events, cts_world, request, **resources).success
@@ -152,13 +152,15 @@ def test_failure_while_kafka_is_down_is_dead_lettered_on_the_next_tick(events, c
 
     job_id = _failed_import(events, cts_world)
     good_kafka = events.kafka
-    events.kafka = KafkaResource(bootstrap_servers=f"127.0.0.1:{free_port()}",
-                                 jobs_topic=good_kafka.jobs_topic,
-                                 dlq_topic=good_kafka.dlq_topic, flush_timeout_seconds=2.0)
+    events.kafka = KafkaResource(
+        bootstrap_servers=f"127.0.0.1:{free_port()}",
+        jobs_topic=good_kafka.jobs_topic,
+        dlq_topic=good_kafka.dlq_topic,
+        flush_timeout_seconds=2.0,
+    )
     with pytest.raises(Exception) as raised:
         evaluate_failure_sensor(events)
-    assert "KafkaPublishError" in repr(raised.value) or isinstance(
-        raised.value.__cause__, KafkaPublishError)
+    assert "KafkaPublishError" in repr(raised.value) or isinstance(raised.value.__cause__, KafkaPublishError)
     assert events.failure_cursor is None  # not advanced
     events.kafka = good_kafka
     assert events.dead_letters() == []
@@ -176,7 +178,7 @@ def test_failure_while_kafka_is_down_is_dead_lettered_on_the_next_tick(events, c
 def test_cts_down_fails_the_failure_tick_and_the_next_tick_handles_it(events, cts_world):
     job_id = _failed_import(events, cts_world)
     events.emulator.fail_next(1000)
-    with pytest.raises(Exception):
+    with pytest.raises(CtsUnavailable):
         evaluate_failure_sensor(events)
     assert events.failure_cursor is None and events.dead_letters() == []
     events.emulator.clear_faults()

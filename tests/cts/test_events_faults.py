@@ -11,9 +11,9 @@ import yaml
 
 from platform_assets.cts import job_meta
 from platform_assets.cts.importers import registry
+from platform_assets.cts.importers.base import IMPORTER_TAG
 from resources.cts.client import CtsUnavailable
 from resources.cts.kafka import KafkaPublishError, KafkaResource
-from platform_assets.cts.importers.base import IMPORTER_TAG
 
 
 def test_each_event_delivered_three_times_gives_one_run_per_transition(events):
@@ -21,16 +21,14 @@ def test_each_event_delivered_three_times_gives_one_run_per_transition(events):
     a, b = events.event("job-a"), events.event("job-b")
     events.produce(a, a, events.event("job-a", "created"), a, b)
     first = events.tick()
-    assert sorted(r.run_key for r in first.run_requests) == [
-        "cts:job-a:job-a-complete", "cts:job-b:job-b-complete"]
+    assert sorted(r.run_key for r in first.run_requests) == ["cts:job-a:job-a-complete", "cts:job-b:job-b-complete"]
     events.produce(b, b)  # the remaining duplicates arrive in a later tick
     events.tick()
     events.tick()
 
     assert sorted(events.run_keys()) == ["cts:job-a:job-a-complete", "cts:job-b:job-b-complete"]
     importer = registry.importer_for_image(events.CHECKM2_IMAGE)
-    assert sorted(events.instance.get_dynamic_partitions(importer.partitions_def.name)) == [
-        "job-a", "job-b"]
+    assert sorted(events.instance.get_dynamic_partitions(importer.partitions_def.name)) == ["job-a", "job-b"]
     for run in events.runs:
         assert run.job_name == importer.job.name
         assert run.tags["dagster/partition"] == run.tags["cts/job_id"]
@@ -40,8 +38,7 @@ def test_each_event_delivered_three_times_gives_one_run_per_transition(events):
 
 def test_out_of_order_states_request_the_import_once(events):
     events.add_jobs("job-c")
-    states = ["complete", "created", "job_submitted", "complete", "download_submitted",
-              "upload_submitted"]
+    states = ["complete", "created", "job_submitted", "complete", "download_submitted", "upload_submitted"]
     events.produce(*[events.event("job-c", s) for s in states], partition=1)
     result = events.tick()
 
@@ -51,8 +48,7 @@ def test_out_of_order_states_request_the_import_once(events):
 
 def test_non_complete_states_are_skipped(events):
     events.add_jobs("job-d")
-    events.produce(*[events.event("job-d", s) for s in
-                     ["created", "job_submitted", "error", "canceled"]])
+    events.produce(*[events.event("job-d", s) for s in ["created", "job_submitted", "error", "canceled"]])
     result = events.tick()
 
     assert result.run_requests == [] and events.runs == []
@@ -61,8 +57,7 @@ def test_non_complete_states_are_skipped(events):
 
 
 def test_malformed_messages_go_to_the_dlq_with_error_dlq(events):
-    bad = [b"not json {", b"[1, 2]", {"state": "complete"}, {"job_id": "x"},
-           {"job_id": "", "state": "complete"}]
+    bad = [b"not json {", b"[1, 2]", {"state": "complete"}, {"job_id": "x"}, {"job_id": "", "state": "complete"}]
     bad_ids = ["../admin", "job id", "j" * 51, "job/1", "ジョブ"]  # not the CTS id pattern
     events.add_jobs("j" * 50)
     events.produce(*bad, *[events.event(j) for j in bad_ids])
@@ -87,9 +82,11 @@ def test_malformed_messages_go_to_the_dlq_with_error_dlq(events):
     assert "not a JSON object" in raw[b"[1, 2]"]["headers"]["error_dlq"]
     objects = [letter for letter in letters if "raw" not in letter]
     assert {tuple(sorted(k for k in o if k not in ("error_dlq", "error_dlq_trace", "headers"))) for o in objects} == {
-        ("state",), ("job_id",), ("job_id", "state")}
-    assert all("missing required keys" in o["error_dlq"] or "non-empty" in o["error_dlq"]
-               for o in objects)
+        ("state",),
+        ("job_id",),
+        ("job_id", "state"),
+    }
+    assert all("missing required keys" in o["error_dlq"] or "non-empty" in o["error_dlq"] for o in objects)
     assert all(o["headers"]["error_dlq"] == o["error_dlq"] for o in objects)
 
     events.tick()  # the cursor moved past them: not dead-lettered twice
@@ -163,12 +160,14 @@ def test_tick_failing_after_partial_processing_replays_without_duplicates(events
     first = [events.event("job-i"), b"{broken"]
     events.produce(*first)
     events.tick()  # a healthy tick first: job-i imported, one dead letter
-    events.produce(events.event("job-j"), events.event("job-noop"), b"{broken again",
-                   events.event("job-i"))
+    events.produce(events.event("job-j"), events.event("job-noop"), b"{broken again", events.event("job-i"))
     good_kafka = events.kafka
-    events.kafka = KafkaResource(bootstrap_servers=good_kafka.bootstrap_servers,
-                                 jobs_topic=good_kafka.jobs_topic, dlq_topic="bad topic name!",
-                                 flush_timeout_seconds=2.0)
+    events.kafka = KafkaResource(
+        bootstrap_servers=good_kafka.bootstrap_servers,
+        jobs_topic=good_kafka.jobs_topic,
+        dlq_topic="bad topic name!",
+        flush_timeout_seconds=2.0,
+    )
     cursor_before = events.cursor
     with pytest.raises(KafkaPublishError):
         events.tick()
@@ -180,8 +179,7 @@ def test_tick_failing_after_partial_processing_replays_without_duplicates(events
     events.tick()
     events.tick()
     assert sorted(events.run_keys()) == ["cts:job-i:job-i-complete", "cts:job-j:job-j-complete"]
-    assert sorted(letter["raw"] for letter in events.dead_letters()) == [
-        b"{broken", b"{broken again"]
+    assert sorted(letter["raw"] for letter in events.dead_letters()) == [b"{broken", b"{broken again"]
     noop_puts = [j for j, _ in events.emulator.meta_puts if j == "job-noop"]
     assert len(noop_puts) == 2  # recorded again on replay: idempotent, same fields
 
@@ -200,8 +198,7 @@ def test_runs_are_independent_per_job_and_carry_the_importer_concurrency_tag(eve
     assert not events.instance.get_run_by_id(slow.run_id).is_finished
     assert sorted(r.partition_key for r in result.run_requests) == ["job-k", "job-l"]
     assert len({run.run_id for run in events.runs}) == 3
-    assert sorted(run.tags["dagster/partition"] for run in events.runs) == [
-        "job-k", "job-l", "job-slow"]
+    assert sorted(run.tags["dagster/partition"] for run in events.runs) == ["job-k", "job-l", "job-slow"]
     assert {run.tags[IMPORTER_TAG] for run in events.runs} == {"checkm2"}
     assert all(run.tags["cts/event"] for run in events.runs)
 
@@ -229,18 +226,19 @@ def test_evaluate_tick_moves_the_cursor_only_through_its_result_and_dedupes(even
     def evaluate(cursor):
         # as in the daemon, the context has an instance ref: run requests are validated
         # against the dynamic partitions plus those the same result adds
-        with dg.build_sensor_context(instance=events.instance,
-                                     instance_ref=events.instance.get_ref(), cursor=cursor,
-                                     definitions=events.defs,
-                                     resources={"kafka": events.kafka,
-                                                "cts_client": events.cts}) as context:
+        with dg.build_sensor_context(
+            instance=events.instance,
+            instance_ref=events.instance.get_ref(),
+            cursor=cursor,
+            definitions=events.defs,
+            resources={"kafka": events.kafka, "cts_client": events.cts},
+        ) as context:
             return cts_job_events.evaluate_tick(context)
 
     events.add_jobs("ev-a", "ev-b")
     events.produce(events.event("ev-a"), events.event("ev-b"), events.event("ev-a"))
     first = evaluate(None)
-    assert sorted(r.run_key for r in first.run_requests) == ["cts:ev-a:ev-a-complete",
-                                                             "cts:ev-b:ev-b-complete"]
+    assert sorted(r.run_key for r in first.run_requests) == ["cts:ev-a:ev-a-complete", "cts:ev-b:ev-b-complete"]
     assert first.cursor and first.cursor != "null"
     for request in first.run_requests:  # what the daemon does with the result
         events._create_run(request)
@@ -248,7 +246,7 @@ def test_evaluate_tick_moves_the_cursor_only_through_its_result_and_dedupes(even
     events.produce(events.event("ev-c"))  # a job the CTS cannot serve right now
     events.add_jobs("ev-c")
     events.emulator.fail_next(1000)
-    with pytest.raises(Exception):
+    with pytest.raises(CtsUnavailable):
         evaluate(first.cursor)
     events.emulator.clear_faults()
 

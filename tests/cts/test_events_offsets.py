@@ -27,8 +27,7 @@ def test_cursor_holds_per_partition_offsets(events):
     events.produce(events.event("p0-a", "created"), partition=1)
     events.tick()
     assert positions(events.cursor) == {"0": 2, "1": 1, "2": 2}
-    assert sorted(events.run_keys()) == ["cts:p0-a:p0-a-complete", "cts:p0-b:p0-b-complete",
-                                         "cts:p2-a:p2-a-complete"]
+    assert sorted(events.run_keys()) == ["cts:p0-a:p0-a-complete", "cts:p0-b:p0-b-complete", "cts:p2-a:p2-a-complete"]
 
 
 def test_ticks_are_bounded_and_resume_where_they_stopped(events, monkeypatch):
@@ -60,8 +59,7 @@ def test_a_failing_tick_does_not_move_the_cursor(events):
     events.emulator.clear_faults()
     events.tick()
     assert positions(events.cursor) == {"0": 1, "1": 1}
-    assert sorted(events.run_keys()) == ["cts:stay-a:stay-a-complete",
-                                         "cts:stay-b:stay-b-complete"]
+    assert sorted(events.run_keys()) == ["cts:stay-a:stay-a-complete", "cts:stay-b:stay-b-complete"]
 
 
 def test_redelivered_events_after_a_cursor_loss_create_no_duplicate_runs(events):
@@ -71,11 +69,11 @@ def test_redelivered_events_after_a_cursor_loss_create_no_duplicate_runs(events)
     events.cursor = None  # e.g. an operator reset the sensor cursor
     result = events.tick()
     assert result.run_requests == []
-    assert sorted(events.run_keys()) == ["cts:again-a:again-a-complete",
-                                         "cts:again-b:again-b-complete"]
+    assert sorted(events.run_keys()) == ["cts:again-a:again-a-complete", "cts:again-b:again-b-complete"]
 
 
-def test_broker_restart_between_ticks(events):
+def test_broker_restart_between_ticks(events_own_broker):
+    events = events_own_broker
     """Tansu keeps messages in memory: a restart loses topics and offsets. The sensor
     skips while the topic is missing, detects that its stored offsets are gone, restarts
     those partitions from the beginning and never crash-loops; replays are deduplicated."""
@@ -93,24 +91,24 @@ def test_broker_restart_between_ticks(events):
     events.create_topics()
     # fewer messages than before on partition 0, more on partition 1: both detected
     events.produce(events.event("after-1"), partition=0)
-    events.produce(events.event("before-1"), events.event("after-2"),
-                   events.event("after-2", "created"), partition=1)
+    events.produce(events.event("before-1"), events.event("after-2"), events.event("after-2", "created"), partition=1)
     events.tick()
     for _ in range(2):
         events.tick()
     assert positions(events.cursor) == {"0": 1, "1": 3}
-    assert sorted(events.run_keys()) == ["cts:after-1:after-1-complete",
-                                         "cts:after-2:after-2-complete",
-                                         "cts:before-1:before-1-complete",
-                                         "cts:before-2:before-2-complete"]
+    assert sorted(events.run_keys()) == [
+        "cts:after-1:after-1-complete",
+        "cts:after-2:after-2-complete",
+        "cts:before-1:before-1-complete",
+        "cts:before-2:before-2-complete",
+    ]
 
 
 def test_a_hand_written_cursor_skips_what_it_says(events):
     """Operators may fast-forward (e.g. past an incident) by setting the cursor in the UI;
     a position without fingerprint is trusted as it is."""
     events.add_jobs("old-1", "old-2", "new-1")
-    events.produce(events.event("old-1"), events.event("old-2"), events.event("new-1"),
-                   partition=0)
+    events.produce(events.event("old-1"), events.event("old-2"), events.event("new-1"), partition=0)
     events.cursor = json.dumps({"partitions": {"0": {"next": 2}}})
     events.tick()
     assert events.run_keys() == ["cts:new-1:new-1-complete"]

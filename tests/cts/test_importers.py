@@ -14,30 +14,25 @@ from platform_assets.cts.importers import checkm2
 from platform_assets.cts.importers.registry import importer_for_image, importer_for_job
 from platform_assets.cts.job_meta import META_COMPLETE, META_START
 from platform_assets.provenance import FORCE_TAG
-from tests.cts.importer_world import (  # noqa: F401  (fixtures)
-    CHECKM2_IMAGE,
-    checkm2_report,
-    checkm2_row,
-    cts_emulator,
-    cts_world,
-    s3_cts_world,
-    s3_env,
-    s3_server,
-)
+from tests.cts.importer_world import CHECKM2_IMAGE, checkm2_report, checkm2_row
 
 IMPORTER = checkm2.IMPORTER
 ASSET = build_import_asset(IMPORTER)
 
 
 def materialization_count(world, job_id: str) -> int:
-    return len(world.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=IMPORTER.asset_key, asset_partitions=[job_id]),
-        limit=100).records)
+    return len(
+        world.instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=IMPORTER.asset_key, asset_partitions=[job_id]), limit=100
+        ).records
+    )
 
 
 def failure_message(result: dg.ExecuteInProcessResult) -> str:
     [failure] = [e for e in result.all_events if e.is_step_failure]
-    return failure.step_failure_data.error.message
+    error = failure.step_failure_data.error
+    assert error is not None
+    return error.message
 
 
 def table_rows(world) -> dict[tuple, dict]:
@@ -60,14 +55,14 @@ def test_registry_routes_by_image_name_only():
 
 def test_checkm2_import_on_local_disk(cts_world):
     report = [checkm2_row("genome_1", 99.5), checkm2_row("genome_2", 71.25, Additional_Notes="NA")]
-    job_id = cts_world.add_job(CHECKM2_IMAGE, {"quality_report.tsv": checkm2_report(report),
-                                               "protein_files/genome_1.faa": b">p\nMK\n"})
+    job_id = cts_world.add_job(
+        CHECKM2_IMAGE, {"quality_report.tsv": checkm2_report(report), "protein_files/genome_1.faa": b">p\nMK\n"}
+    )
     result = cts_world.materialize(ASSET, IMPORTER, job_id)
 
     metadata = result.asset_materializations_for_node("cts__checkm2")[0].metadata
     assert metadata["rows"].value == 2 and metadata["rows_inserted"].value == 2
-    assert list(metadata["verified_files"].value) == [
-        f"cts-data/out/{job_id}/quality_report.tsv"]
+    assert list(metadata["verified_files"].value) == [f"cts-data/out/{job_id}/quality_report.tsv"]
     rows = table_rows(cts_world)
     assert rows[(job_id, "genome_1")]["Completeness"] == 99.5
     assert rows[(job_id, "genome_2")]["Completeness"] == 71.25
@@ -80,16 +75,18 @@ def test_checkm2_import_on_local_disk(cts_world):
 
 def test_checkm2_import_with_outputs_and_lake_on_s3(s3_cts_world):
     world = s3_cts_world
-    job_id = world.add_job(CHECKM2_IMAGE, {"quality_report.tsv": checkm2_report(
-        [checkm2_row("g1"), checkm2_row("g2"), checkm2_row("g3")])})
+    job_id = world.add_job(
+        CHECKM2_IMAGE, {"quality_report.tsv": checkm2_report([checkm2_row("g1"), checkm2_row("g2"), checkm2_row("g3")])}
+    )
     world.materialize(ASSET, IMPORTER, job_id)
     assert sorted(n for _, n in table_rows(world)) == ["g1", "g2", "g3"]
     assert world.lake.table_uri(IMPORTER.table).startswith("s3://")
 
 
 def test_replay_skips_and_a_forced_replay_writes_no_table_version(cts_world):
-    job_id = cts_world.add_job(CHECKM2_IMAGE, {"quality_report.tsv": checkm2_report(
-        [checkm2_row("g1"), checkm2_row("g2")])})
+    job_id = cts_world.add_job(
+        CHECKM2_IMAGE, {"quality_report.tsv": checkm2_report([checkm2_row("g1"), checkm2_row("g2")])}
+    )
     cts_world.materialize(ASSET, IMPORTER, job_id)
     version = cts_world.lake.version(IMPORTER.table)
 
@@ -97,8 +94,13 @@ def test_replay_skips_and_a_forced_replay_writes_no_table_version(cts_world):
     assert materialization_count(cts_world, job_id) == 1  # skipped: nothing changed
 
     cts_world.instance.add_dynamic_partitions(IMPORTER.partitions_def.name, [job_id])
-    forced = dg.materialize([ASSET], partition_key=job_id, instance=cts_world.instance,
-                            resources=cts_world.resources(), tags={FORCE_TAG: "true"})
+    forced = dg.materialize(
+        [ASSET],
+        partition_key=job_id,
+        instance=cts_world.instance,
+        resources=cts_world.resources(),
+        tags={FORCE_TAG: "true"},
+    )
     metadata = forced.asset_materializations_for_node("cts__checkm2")[0].metadata
     assert metadata["new_table_version"].value is False
     assert metadata["rows_inserted"].value == 0 and metadata["rows_updated"].value == 0
@@ -107,8 +109,9 @@ def test_replay_skips_and_a_forced_replay_writes_no_table_version(cts_world):
 
 
 def test_checksum_mismatch_fails_naming_the_file_and_imports_nothing(cts_world):
-    job_id = cts_world.add_job(CHECKM2_IMAGE, {"quality_report.tsv": checkm2_report(
-        [checkm2_row("g1")])}, corrupt={"quality_report.tsv"})
+    job_id = cts_world.add_job(
+        CHECKM2_IMAGE, {"quality_report.tsv": checkm2_report([checkm2_row("g1")])}, corrupt={"quality_report.tsv"}
+    )
     result = cts_world.materialize(ASSET, IMPORTER, job_id, raise_on_error=False)
     assert not result.success
     message = failure_message(result)
@@ -130,8 +133,9 @@ def test_uncastable_value_fails_naming_file_line_and_column(cts_world):
 
 
 def test_missing_value_in_required_column_is_an_error_not_a_null(cts_world):
-    job_id = cts_world.add_job(CHECKM2_IMAGE, {"quality_report.tsv": checkm2_report(
-        [checkm2_row("g1", completeness="")])})
+    job_id = cts_world.add_job(
+        CHECKM2_IMAGE, {"quality_report.tsv": checkm2_report([checkm2_row("g1", completeness="")])}
+    )
     message = failure_message(cts_world.materialize(ASSET, IMPORTER, job_id, raise_on_error=False))
     assert "line 2, column 'Completeness': missing value" in message
 
@@ -162,14 +166,12 @@ def test_declared_digest_variant_accepts_reports_without_contig_stats(cts_world)
     assert table_rows(cts_world)[(old_job, "g1")]["Total_Contigs"] is None
 
     new_job = cts_world.add_job(CHECKM2_IMAGE, files)  # current image: columns required
-    message = failure_message(cts_world.materialize(ASSET, IMPORTER, new_job,
-                                                    raise_on_error=False))
+    message = failure_message(cts_world.materialize(ASSET, IMPORTER, new_job, raise_on_error=False))
     assert "missing column(s) ['Total_Contigs', 'Max_Contig_Length']" in message
 
 
 def test_transient_cts_failure_is_retried_by_the_client(cts_world):
-    job_id = cts_world.add_job(CHECKM2_IMAGE, {"quality_report.tsv": checkm2_report(
-        [checkm2_row("g1")])})
+    job_id = cts_world.add_job(CHECKM2_IMAGE, {"quality_report.tsv": checkm2_report([checkm2_row("g1")])})
     cts_world.emulator.fail_next(2)
     cts_world.materialize(ASSET, IMPORTER, job_id)
     assert (job_id, "g1") in table_rows(cts_world)
@@ -184,8 +186,10 @@ def fixed_parse(ctx):
 
 
 def test_fixing_an_importer_makes_partitions_stale_and_one_backfill_reimports(cts_world):
-    jobs = [cts_world.add_job(CHECKM2_IMAGE, {"quality_report.tsv": checkm2_report(
-        [checkm2_row(f"g{i}", 50.0)])}) for i in range(2)]
+    jobs = [
+        cts_world.add_job(CHECKM2_IMAGE, {"quality_report.tsv": checkm2_report([checkm2_row(f"g{i}", 50.0)])})
+        for i in range(2)
+    ]
     for job_id in jobs:
         cts_world.materialize(ASSET, IMPORTER, job_id)
 
@@ -197,20 +201,19 @@ def test_fixing_an_importer_makes_partitions_stale_and_one_backfill_reimports(ct
     assert build_import_asset(declared).code_versions_by_key != ASSET.code_versions_by_key
 
     # one action: materialize every partition (a backfill); only stale ones compute
-    job_def = dg.Definitions(assets=[fixed_asset], jobs=[IMPORTER.job],
-                             resources=cts_world.resources()).resolve_job_def(IMPORTER.job.name)
+    job_def = dg.Definitions(
+        assets=[fixed_asset], jobs=[IMPORTER.job], resources=cts_world.resources()
+    ).resolve_job_def(IMPORTER.job.name)
     for job_id in jobs:
         assert job_def.execute_in_process(partition_key=job_id, instance=cts_world.instance).success
-    assert all(table_rows(cts_world)[(j, "g0" if j == jobs[0] else "g1")]["Completeness"] == 0.5
-               for j in jobs)
+    assert all(table_rows(cts_world)[(j, "g0" if j == jobs[0] else "g1")]["Completeness"] == 0.5 for j in jobs)
     for job_id in jobs:
         job_def.execute_in_process(partition_key=job_id, instance=cts_world.instance)
         assert materialization_count(cts_world, job_id) == 2  # now current: skipped
 
 
 def test_cts_outage_longer_than_client_retries_is_retried_by_the_retry_policy(cts_world):
-    job_id = cts_world.add_job(CHECKM2_IMAGE, {"quality_report.tsv": checkm2_report(
-        [checkm2_row("g1")])})
+    job_id = cts_world.add_job(CHECKM2_IMAGE, {"quality_report.tsv": checkm2_report([checkm2_row("g1")])})
     cts_world.emulator.fail_next(4)  # exactly the client's 4 attempts of the first step try
     result = cts_world.materialize(ASSET, IMPORTER, job_id)
     retries = [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
@@ -227,8 +230,11 @@ def test_permanent_input_errors_fail_without_retries(cts_world, case):
         expected = "ReportFormatError"
     else:
         job_id = f"job-{case.replace('_', '-')}"
-        cts_world.emulator.add_job(job_id=job_id, image_name=CHECKM2_IMAGE, outputs=[
-            {"file": "s3://x/quality_report.tsv", "crc64nvme": "AAAAAAAAAAA="}])
+        cts_world.emulator.add_job(
+            job_id=job_id,
+            image_name=CHECKM2_IMAGE,
+            outputs=[{"file": "s3://x/quality_report.tsv", "crc64nvme": "AAAAAAAAAAA="}],
+        )
         expected = "InvalidOutputPath"
     result = cts_world.materialize(ASSET, IMPORTER, job_id, raise_on_error=False)
     assert not result.success

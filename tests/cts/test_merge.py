@@ -8,24 +8,32 @@ import pyarrow as pa
 
 from resources.cts.lake import DeltaLake
 
-SCHEMA = pa.schema([
-    pa.field("cts_job_id", pa.string(), nullable=False),
-    pa.field("Name", pa.string(), nullable=False),
-    pa.field("Completeness", pa.float64()),
-    pa.field("Notes", pa.string()),
-])
+SCHEMA = pa.schema(
+    [
+        pa.field("cts_job_id", pa.string(), nullable=False),
+        pa.field("Name", pa.string(), nullable=False),
+        pa.field("Completeness", pa.float64()),
+        pa.field("Notes", pa.string()),
+    ]
+)
 KEYS = ("cts_job_id", "Name")
 
 
 def rows(job: str, names, completeness=90.0, notes=None) -> pa.Table:
     names = list(names)
-    return pa.table({"cts_job_id": [job] * len(names), "Name": names,
-                     "Completeness": [completeness] * len(names),
-                     "Notes": [notes] * len(names)}, schema=SCHEMA)
+    return pa.table(
+        {
+            "cts_job_id": [job] * len(names),
+            "Name": names,
+            "Completeness": [completeness] * len(names),
+            "Notes": [notes] * len(names),
+        },
+        schema=SCHEMA,
+    )
 
 
 def keys_of(table: pa.Table) -> list[tuple]:
-    return sorted(zip(table["cts_job_id"].to_pylist(), table["Name"].to_pylist()))
+    return sorted(zip(table["cts_job_id"].to_pylist(), table["Name"].to_pylist(), strict=True))
 
 
 def test_replay_writes_no_new_version_and_changes_update(tmp_path):
@@ -43,7 +51,7 @@ def test_replay_writes_no_new_version_and_changes_update(tmp_path):
     assert (changed.rows_inserted, changed.rows_updated, changed.new_version) == (1, 1, True)
     table = lake.read("cts/t")
     assert keys_of(table) == [("j1", "a"), ("j1", "b"), ("j1", "c")]
-    notes = dict(zip(table["Name"].to_pylist(), table["Notes"].to_pylist()))
+    notes = dict(zip(table["Name"].to_pylist(), table["Notes"].to_pylist(), strict=True))
     assert notes == {"a": None, "b": "fixed", "c": "fixed"}
 
 
@@ -51,10 +59,12 @@ def test_concurrent_merges_into_one_table_keep_one_row_per_key(tmp_path):
     """Several writers at once (one table, overlapping and distinct keys): delta-rs
     rejects the losers' commits and merge() re-runs them: no duplicates, no lost rows."""
     lake = DeltaLake(url=f"file://{tmp_path}/lake")
-    batches = [rows("j1", [f"g{i}" for i in range(40)]),  # the same job imported twice
-               rows("j1", [f"g{i}" for i in range(40)]),
-               rows("j2", [f"g{i}" for i in range(40)]),
-               rows("j3", [f"g{i}" for i in range(40)])]
+    batches = [
+        rows("j1", [f"g{i}" for i in range(40)]),  # the same job imported twice
+        rows("j1", [f"g{i}" for i in range(40)]),
+        rows("j2", [f"g{i}" for i in range(40)]),
+        rows("j3", [f"g{i}" for i in range(40)]),
+    ]
     barrier = threading.Barrier(len(batches))
     results, errors = [], []
 
@@ -62,7 +72,7 @@ def test_concurrent_merges_into_one_table_keep_one_row_per_key(tmp_path):
         barrier.wait()
         try:
             results.append(lake.merge("cts/t", batch, KEYS))
-        except Exception as e:  # noqa: BLE001 - reported below
+        except Exception as e:
             errors.append(e)
 
     threads = [threading.Thread(target=write, args=(b,)) for b in batches]
@@ -84,7 +94,9 @@ def test_merge_on_s3(s3_env):
     assert keys_of(lake.read("cts/t")) == [("j1", "a"), ("j1", "b")]
     listed = s3_env.client().list_objects_v2(Bucket=bucket, Prefix="lake/cts/t/_delta_log/")
     assert [o["Key"].rsplit("/", 1)[-1] for o in listed["Contents"]] == [
-        "00000000000000000000.json", "00000000000000000001.json"]
+        "00000000000000000000.json",
+        "00000000000000000001.json",
+    ]
 
 
 def test_a_column_added_by_a_fixed_importer_evolves_the_table(tmp_path):
@@ -95,5 +107,4 @@ def test_a_column_added_by_a_fixed_importer_evolves_the_table(tmp_path):
     assert (result.rows_updated, result.new_version) == (2, True)
     assert not lake.merge("cts/t", grown, KEYS).new_version  # and a replay is a no-op again
     table = lake.read("cts/t")
-    assert dict(zip(table["Name"].to_pylist(), table["Quality"].to_pylist())) == {
-        "a": "high", "b": "low"}
+    assert dict(zip(table["Name"].to_pylist(), table["Quality"].to_pylist(), strict=True)) == {"a": "high", "b": "low"}

@@ -7,26 +7,59 @@ import pytest
 from platform_assets.cts.assets import build_import_asset
 from platform_assets.cts.importers import gtdbtk
 from resources.cts.spark import SparkResource, spark_config
-from tests.cts.importer_world import cts_emulator, cts_world  # noqa: F401  (fixtures)
+
+pytestmark = pytest.mark.slow  # a Spark session (JVM)
 
 IMPORTER = gtdbtk.IMPORTER
 ASSET = build_import_asset(IMPORTER)
-HEADER = ["user_genome", "classification", "closest_genome_reference",
-          "closest_genome_ani", "msa_percent", "translation_table", "red_value", "warnings",
-          "other_related_references(genome_id,species_name,radius,ANI,AF)"]
+HEADER = [
+    "user_genome",
+    "classification",
+    "closest_genome_reference",
+    "closest_genome_ani",
+    "msa_percent",
+    "translation_table",
+    "red_value",
+    "warnings",
+    "other_related_references(genome_id,species_name,radius,ANI,AF)",
+]
 
 
 def summary(rows: list[list[str]]) -> bytes:
     return ("\n".join("\t".join(r) for r in [HEADER, *rows]) + "\n").encode()
 
 
-BAC = summary([
-    ["g1", "d__Bacteria;p__Pseudomonadota;s__Escherichia coli", "GCF_000005845.2", "98.76",
-     "93.4", "11", "N/A", "N/A", "N/A"],
-    ["g2", "d__Bacteria;p__Bacillota;s__", "N/A", "N/A", "88.0", "11", "0.93", "N/A", "N/A"],
-])
-AR = summary([["a1", "d__Archaea;p__Halobacteriota;s__", "N/A", "N/A", "71.5", "11", "0.87",
-               "Genome has more than 10% of markers with multiple hits", "N/A"]])
+BAC = summary(
+    [
+        [
+            "g1",
+            "d__Bacteria;p__Pseudomonadota;s__Escherichia coli",
+            "GCF_000005845.2",
+            "98.76",
+            "93.4",
+            "11",
+            "N/A",
+            "N/A",
+            "N/A",
+        ],
+        ["g2", "d__Bacteria;p__Bacillota;s__", "N/A", "N/A", "88.0", "11", "0.93", "N/A", "N/A"],
+    ]
+)
+AR = summary(
+    [
+        [
+            "a1",
+            "d__Archaea;p__Halobacteriota;s__",
+            "N/A",
+            "N/A",
+            "71.5",
+            "11",
+            "0.87",
+            "Genome has more than 10% of markers with multiple hits",
+            "N/A",
+        ]
+    ]
+)
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +75,9 @@ def failure_message(result) -> str:
 
 
 def test_spark_importer_imports_both_marker_sets(cts_world, spark):
-    job_id = cts_world.add_job(gtdbtk.IMPORTER.image_name, {"gtdbtk.bac120.summary.tsv": BAC,
-                                                   "gtdbtk.ar53.summary.tsv": AR})
+    job_id = cts_world.add_job(
+        gtdbtk.IMPORTER.image_name, {"gtdbtk.bac120.summary.tsv": BAC, "gtdbtk.ar53.summary.tsv": AR}
+    )
     result = cts_world.materialize(ASSET, IMPORTER, job_id, spark=spark)
     assert result.asset_materializations_for_node("cts__gtdbtk")[0].metadata["rows"].value == 3
 
@@ -56,27 +90,28 @@ def test_spark_importer_imports_both_marker_sets(cts_world, spark):
 
 
 def test_spark_bad_cast_is_an_error_naming_file_line_and_column(cts_world, spark):
-    bad = summary([
-        ["g1", "d__Bacteria;s__", "GCF_1", "98.7", "93.4", "11", "N/A", "N/A", "N/A"],
-        ["g2", "d__Bacteria;s__", "GCF_2", "about 97", "93.4", "11", "N/A", "N/A", "N/A"],
-    ])
+    bad = summary(
+        [
+            ["g1", "d__Bacteria;s__", "GCF_1", "98.7", "93.4", "11", "N/A", "N/A", "N/A"],
+            ["g2", "d__Bacteria;s__", "GCF_2", "about 97", "93.4", "11", "N/A", "N/A", "N/A"],
+        ]
+    )
     job_id = cts_world.add_job(gtdbtk.IMPORTER.image_name, {"gtdbtk.bac120.summary.tsv": bad})
     result = cts_world.materialize(ASSET, IMPORTER, job_id, spark=spark, raise_on_error=False)
     message = failure_message(result)
-    assert (f"{job_id}/gtdbtk.bac120.summary.tsv: line 3, column 'closest_genome_ani': "
-            "cannot cast 'about 97' to double") in message
+    assert (
+        f"{job_id}/gtdbtk.bac120.summary.tsv: line 3, column 'closest_genome_ani': cannot cast 'about 97' to double"
+    ) in message
     assert cts_world.lake.version(IMPORTER.table) is None
 
 
 def test_spark_missing_required_value_and_ragged_line(cts_world, spark):
     missing = summary([["g1", "N/A", "GCF_1", "98.7", "93.4", "11", "N/A", "N/A", "N/A"]])
     job_id = cts_world.add_job(gtdbtk.IMPORTER.image_name, {"gtdbtk.ar53.summary.tsv": missing})
-    message = failure_message(cts_world.materialize(ASSET, IMPORTER, job_id, spark=spark,
-                                                    raise_on_error=False))
+    message = failure_message(cts_world.materialize(ASSET, IMPORTER, job_id, spark=spark, raise_on_error=False))
     assert "line 2, column 'classification'" in message and "non-nullable" in message
 
     ragged = BAC + b"g9\td__Bacteria\n"
     job_id = cts_world.add_job(gtdbtk.IMPORTER.image_name, {"gtdbtk.bac120.summary.tsv": ragged})
-    message = failure_message(cts_world.materialize(ASSET, IMPORTER, job_id, spark=spark,
-                                                    raise_on_error=False))
+    message = failure_message(cts_world.materialize(ASSET, IMPORTER, job_id, spark=spark, raise_on_error=False))
     assert "line 4 has 2 fields, the header has 9" in message

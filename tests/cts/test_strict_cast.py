@@ -22,8 +22,7 @@ def test_integers_are_ascii_decimal_only(raw):
         cast("n", raw)
 
 
-@pytest.mark.parametrize("raw", ["1_0.5", "١٢", "nan", "NaN", "inf", "-Infinity", "1e999",
-                                 "1,5", "0x1p3"])
+@pytest.mark.parametrize("raw", ["1_0.5", "١٢", "nan", "NaN", "inf", "-Infinity", "1e999", "1,5", "0x1p3"])
 def test_floats_are_ascii_decimal_and_finite(raw):
     with pytest.raises(StrictCastError, match=r"column 'x': cannot cast"):
         cast("x", raw)
@@ -34,15 +33,13 @@ def test_valid_integers(raw, value):
     assert cast("n", raw) == [value]
 
 
-@pytest.mark.parametrize("raw,value", [("1.5", 1.5), ("-2e-3", -0.002), (".5", 0.5),
-                                       ("5.", 5.0), ("12", 12.0)])
+@pytest.mark.parametrize("raw,value", [("1.5", 1.5), ("-2e-3", -0.002), (".5", 0.5), ("5.", 5.0), ("12", 12.0)])
 def test_valid_floats(raw, value):
     assert cast("x", raw) == [value]
 
 
 def test_non_finite_values_only_where_the_schema_declares_them():
-    schema = pa.schema([pa.field("n", pa.int64()),
-                        pa.field("x", pa.float64(), metadata={ALLOW_NON_FINITE: b"true"})])
+    schema = pa.schema([pa.field("n", pa.int64()), pa.field("x", pa.float64(), metadata={ALLOW_NON_FINITE: b"true"})])
     [nan] = cast("x", "nan", schema)
     assert nan != nan
     assert cast("x", "-inf", schema) == [float("-inf")]

@@ -15,21 +15,18 @@ import pytest
 import yaml
 
 from localdev.processes import stop_process_group
+from resources.shared.images import declared_images
 from tests.deploy import k8s_jobs, tools
 
 CHART = tools.REPO / "helm" / "platform-code-location"
 PRODUCTION_VALUES = CHART / "values-production.yaml"
-IMAGES_JSON = tools.REPO / "docker" / "images.json"
 VARIANTS = {"default": [], "production": ["-f", str(PRODUCTION_VALUES)]}
 
 
 def test_image_refs() -> dict[str, str]:
     """Distinct digests per image name, so a test can tell which image a pod got."""
-    names = json.loads(IMAGES_JSON.read_text())
-    return {
-        name: f"registry.test/platform/{name}@sha256:{hashlib.sha256(name.encode()).hexdigest()}"
-        for name in names
-    }
+    names = declared_images()
+    return {name: f"registry.test/platform/{name}@sha256:{hashlib.sha256(name.encode()).hexdigest()}" for name in names}
 
 
 @pytest.fixture(scope="session")
@@ -89,7 +86,11 @@ def definitions_report(pod_env) -> dict:
     """Steps and executor of `platform_assets.definitions:defs` loaded with the pod env."""
     proc = subprocess.run(
         [sys.executable, str(Path(__file__).parent / "inspect_definitions.py")],
-        env=pod_env, cwd=tools.REPO, capture_output=True, text=True, timeout=300,
+        env=pod_env,
+        cwd=tools.REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, f"definitions failed to load with PLATFORM_ENV=k8s:\n{proc.stderr[-4000:]}"
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -117,13 +118,22 @@ def code_server(default_manifests, pod_env):
     args[args.index("--host") + 1] = "127.0.0.1"
     args[args.index("--port") + 1] = str(port)
     container_port = str(container["ports"][0]["containerPort"])
-    probe = [port_arg if port_arg != container_port else str(port)
-             for port_arg in container["readinessProbe"]["exec"]["command"]]
+    probe = [
+        port_arg if port_arg != container_port else str(port)
+        for port_arg in container["readinessProbe"]["exec"]["command"]
+    ]
     bin_dir = Path(sys.executable).parent
     env = {**pod_env, "PATH": f"{bin_dir}:{pod_env.get('PATH', '')}"}
     cmd = [str(bin_dir / container["command"][0]), *container["command"][1:], *args]
-    proc = subprocess.Popen(cmd, env=env, cwd=tools.REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd,
+        env=env,
+        cwd=tools.REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 180
         while True:

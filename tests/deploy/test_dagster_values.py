@@ -11,30 +11,77 @@ from __future__ import annotations
 
 import pytest
 import sqlalchemy
-from tests.deploy import tools
 import yaml
+
+from tests.deploy import tools
 from tests.deploy.conftest import by_kind
 from tests.deploy.k8s_jobs import instance_config, run_launcher
+
+pytestmark = pytest.mark.slow  # helm and kubernetes-validate
 
 HELM = tools.REPO / "helm"
 FILES = {"default": ["dagster-values.yaml"], "production": ["dagster-values.yaml", "dagster-values-production.yaml"]}
 
 # Keys of the official chart (values.schema.json, Dagster 1.13) for the sections we set.
 CHART_KEYS = {
-    "": {"global", "dagsterWebserver", "dagster-user-deployments", "postgresql",
-         "generatePostgresqlPasswordSecret", "computeLogManager", "runLauncher", "dagsterDaemon",
-         "telemetry", "retention", "imagePullSecrets", "serviceAccount", "concurrency"},
+    "": {
+        "global",
+        "dagsterWebserver",
+        "dagster-user-deployments",
+        "postgresql",
+        "generatePostgresqlPasswordSecret",
+        "computeLogManager",
+        "runLauncher",
+        "dagsterDaemon",
+        "telemetry",
+        "retention",
+        "imagePullSecrets",
+        "serviceAccount",
+        "concurrency",
+    },
     "runLauncher.config.k8sRunLauncher": {
-        "image", "imagePullPolicy", "jobNamespace", "loadInclusterConfig", "kubeconfigFile",
-        "envConfigMaps", "envSecrets", "envVars", "volumeMounts", "volumes", "labels",
-        "failPodOnRunFailure", "resources", "schedulerName", "securityContext", "runK8sConfig"},
+        "image",
+        "imagePullPolicy",
+        "jobNamespace",
+        "loadInclusterConfig",
+        "kubeconfigFile",
+        "envConfigMaps",
+        "envSecrets",
+        "envVars",
+        "volumeMounts",
+        "volumes",
+        "labels",
+        "failPodOnRunFailure",
+        "resources",
+        "schedulerName",
+        "securityContext",
+        "runK8sConfig",
+    },
     "runLauncher.config.k8sRunLauncher.runK8sConfig": {
-        "containerConfig", "podSpecConfig", "podTemplateSpecMetadata", "jobSpecConfig", "jobMetadata"},
-    "postgresql": {"postgresqlScheme", "image", "enabled", "postgresqlHost", "postgresqlUsername",
-                   "postgresqlPassword", "postgresqlDatabase", "postgresqlParams", "service"},
+        "containerConfig",
+        "podSpecConfig",
+        "podTemplateSpecMetadata",
+        "jobSpecConfig",
+        "jobMetadata",
+    },
+    "postgresql": {
+        "postgresqlScheme",
+        "image",
+        "enabled",
+        "postgresqlHost",
+        "postgresqlUsername",
+        "postgresqlPassword",
+        "postgresqlDatabase",
+        "postgresqlParams",
+        "service",
+    },
     "dagsterDaemon.runCoordinator.config.queuedRunCoordinator": {
-        "maxConcurrentRuns", "tagConcurrencyLimits", "dequeueIntervalSeconds", "dequeueNumWorkers",
-        "dequeueUseThreads"},
+        "maxConcurrentRuns",
+        "tagConcurrencyLimits",
+        "dequeueIntervalSeconds",
+        "dequeueNumWorkers",
+        "dequeueUseThreads",
+    },
     "dagsterWebserver.workspace": {"enabled", "servers", "externalConfigmap"},
     "dagster-user-deployments": {"enabled", "enableSubchart", "deployments", "imagePullSecrets"},
 }
@@ -83,8 +130,11 @@ def test_instance_config_passes_dagsters_schemas(values, tmp_path, monkeypatch):
     (tmp_path / "dagster.yaml").write_text(yaml.safe_dump(cfg))
     dagster_instance_config(str(tmp_path))  # raises on any top-level schema error
 
-    classes = {"run_launcher": K8sRunLauncher, "run_coordinator": QueuedRunCoordinator,
-               "compute_logs": S3ComputeLogManager}
+    classes = {
+        "run_launcher": K8sRunLauncher,
+        "run_coordinator": QueuedRunCoordinator,
+        "compute_logs": S3ComputeLogManager,
+    }
     checks = [("storage.postgres", DagsterPostgresStorage, cfg["storage"]["postgres"])]
     checks += [(key, cls, cfg[key]["config"]) for key, cls in classes.items() if key in cfg]
     for where, cls, section in checks:
@@ -104,8 +154,13 @@ def test_postgres_url_uses_psycopg2(values):
     from dagster_postgres.utils import get_conn_string
 
     pg = values["postgresql"]
-    url = get_conn_string(username=pg["postgresqlUsername"], password="x", hostname="db",
-                          db_name=pg["postgresqlDatabase"], scheme=pg["postgresqlScheme"])
+    url = get_conn_string(
+        username=pg["postgresqlUsername"],
+        password="x",
+        hostname="db",
+        db_name=pg["postgresqlDatabase"],
+        scheme=pg["postgresqlScheme"],
+    )
     assert sqlalchemy.engine.make_url(url).get_dialect().driver == "psycopg2"
 
 

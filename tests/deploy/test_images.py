@@ -14,16 +14,23 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
+
+from resources.shared.images import declared_images
 from tests.deploy import tools
+
+pytestmark = pytest.mark.slow  # image build recipes
 
 DOCKER = tools.REPO / "docker"
 PINNED = re.compile(r"^[^\s@]+:[^\s@]+@sha256:[0-9a-f]{64}$")  # tag AND digest
 IMAGE_NAMES = sorted(json.loads((DOCKER / "images.json").read_text()))
+DECLARED = declared_images()
 
 
 def stages(dockerfile: Path) -> tuple[dict[str, str], list[tuple[str, str | None, list[str]]]]:
     """(global ARG defaults, [(FROM ref, stage name, instructions of the stage)])."""
-    args, out = {}, []
+    args: dict[str, str] = {}
+    out: list[tuple[str, str | None, list[str]]] = []
     lines = re.sub(r"\\\n", " ", dockerfile.read_text()).splitlines()
     for line in (ln.strip() for ln in lines):
         if not line or line.startswith("#"):
@@ -41,18 +48,25 @@ def stages(dockerfile: Path) -> tuple[dict[str, str], list[tuple[str, str | None
 
 
 def test_every_image_has_a_dockerfile_and_a_digest():
-    assert {p.name.removesuffix(".Dockerfile") for p in DOCKER.glob("*.Dockerfile")} == set(IMAGE_NAMES)
+    """The Dockerfile is the declaration: images.json (written by docker/build.sh) and the
+    chart's offline placeholder name only declared images."""
+    assert set(IMAGE_NAMES) <= set(declared_images())
+    values = tools.REPO / "helm" / "platform-code-location" / "values.yaml"
+    assert set(yaml.safe_load(values.read_text())["images"]) <= set(declared_images())
     refs = json.loads((DOCKER / "images.json").read_text())
     assert all(re.fullmatch(r"[^\s@]+@sha256:[0-9a-f]{64}", ref) for ref in refs.values()), refs
 
 
-@pytest.mark.parametrize("name", IMAGE_NAMES)
+@pytest.mark.parametrize("name", DECLARED)
 def test_dockerfile_is_multistage_pinned_and_non_root(name):
     args, stage_list = stages(DOCKER / f"{name}.Dockerfile")
     assert len(stage_list) >= 2, "multi-stage: build tools stay out of the runtime image"
     stage_names = {s[1] for s in stage_list}
-    bases = dict(line.split("=", 1) for line in (DOCKER / "bases.env").read_text().splitlines()
-                 if line and not line.startswith("#"))
+    bases = dict(
+        line.split("=", 1)
+        for line in (DOCKER / "bases.env").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
     for ref, _, _ in stage_list:
         if ref in stage_names:
             continue
@@ -78,8 +92,9 @@ def test_bases_are_pinned_by_tag_and_digest():
 
 
 def test_dockerignore_keeps_what_the_images_copy():
-    allowed = {ln[1:].split("/")[0] for ln in (tools.REPO / ".dockerignore").read_text().splitlines()
-               if ln.startswith("!")}
+    allowed = {
+        ln[1:].split("/")[0] for ln in (tools.REPO / ".dockerignore").read_text().splitlines() if ln.startswith("!")
+    }
     for dockerfile in DOCKER.glob("*.Dockerfile"):
         for _, _, instructions in stages(dockerfile)[1]:
             for line in instructions:
@@ -112,10 +127,14 @@ def test_build_script_pushes_base_first_and_records_digests(tmp_path):
     (bin_dir / "docker").write_text(FAKE_DOCKER)
     (bin_dir / "docker").chmod(0o755)
     log = tmp_path / "docker.log"
-    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "REGISTRY": "reg.test/dp",
-           "DOCKER_LOG": str(log)}
-    proc = subprocess.run(["bash", str(work / "docker" / "build.sh"), "build", "nlp", "base"],
-                          env=env, capture_output=True, text=True, timeout=60)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "REGISTRY": "reg.test/dp", "DOCKER_LOG": str(log)}
+    proc = subprocess.run(
+        ["bash", str(work / "docker" / "build.sh"), "build", "nlp", "base"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     calls = log.read_text().splitlines()
     assert "base.Dockerfile" in calls[0] and "nlp.Dockerfile" in calls[1], "base must be built first"
@@ -131,6 +150,11 @@ def test_build_script_pushes_base_first_and_records_digests(tmp_path):
 def test_build_script_refuses_placeholder_bases(tmp_path):
     work = tmp_path / "repo"
     shutil.copytree(DOCKER, work / "docker")
-    proc = subprocess.run(["bash", str(work / "docker" / "build.sh"), "build"],
-                          env={**os.environ, "REGISTRY": "reg.test/dp"}, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        ["bash", str(work / "docker" / "build.sh"), "build"],
+        env={**os.environ, "REGISTRY": "reg.test/dp"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode != 0 and "placeholder digests" in proc.stderr

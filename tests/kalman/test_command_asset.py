@@ -15,6 +15,8 @@ from platform_assets.command.factory import published_version
 from platform_assets.command.k8s import MESSAGES_FILE, command_pod_spec
 from resources.shared.pipes import local_pipes_client
 
+pytestmark = pytest.mark.slow  # runs external programs
+
 # A bash program that speaks the Pipes protocol itself: it decodes the two Pipes params
 # (base64 + zlib + JSON, with perl's core modules), reads the asset key from the injected
 # context file and appends protocol messages to the messages file.
@@ -63,14 +65,23 @@ def shout_asset(program_path, **overrides):
 
 
 def run(asset, instance, blob, **kwargs):
-    return dg.materialize([asset], instance=instance, resources={"blob": blob, "pipes": local_pipes_client()}, raise_on_error=False, **kwargs)
+    return dg.materialize(
+        [asset],
+        instance=instance,
+        resources={"blob": blob, "pipes": local_pipes_client()},
+        raise_on_error=False,
+        **kwargs,
+    )
 
 
 def step_failure(result) -> str:
     failure = next(e for e in result.all_events if e.is_step_failure)
     data = failure.step_failure_data
-    return f"{data.error.message}\n{data.user_failure_data.description if data.user_failure_data else ''}\n" + json.dumps(
-        {k: str(v.value) for k, v in (data.user_failure_data.metadata if data.user_failure_data else {}).items()}
+    return (
+        f"{data.error.message}\n{data.user_failure_data.description if data.user_failure_data else ''}\n"
+        + json.dumps(
+            {k: str(v.value) for k, v in (data.user_failure_data.metadata if data.user_failure_data else {}).items()}
+        )
     )
 
 
@@ -109,7 +120,12 @@ def test_failing_program_fails_clearly_and_publishes_nothing(instance, blob):
     failing = command_asset(
         key=["tools", "failing"],
         image="base",
-        command=["sh", "-c", 'echo half > "$OUTPUT_PATH/shout.txt"; echo "working on $0"; echo "boom: disk on fire" >&2; exit 3', "{inputs[text]}"],
+        command=[
+            "sh",
+            "-c",
+            'echo half > "$OUTPUT_PATH/shout.txt"; echo "working on $0"; echo "boom: disk on fire" >&2; exit 3',
+            "{inputs[text]}",
+        ],
         inputs={"text": "tools/in/words.txt"},
         outputs=["shout.txt"],
         output_prefix="tools/failing",
@@ -194,9 +210,11 @@ def test_command_with_braces_runs_as_written(instance, blob):
         key=["tools", "awk"],
         image="base",
         command=[
-            "sh", "-c",
+            "sh",
+            "-c",
             'awk \'{print $2}\' "$1" > "${OUTPUT_PATH}/second.txt"; echo "{partition_key}{out}" > "${OUTPUT_PATH}/raw.txt"',
-            "awk", "{inputs[text]}",
+            "awk",
+            "{inputs[text]}",
         ],
         inputs={"text": "tools/in/words.txt"},
         outputs=["second.txt"],
@@ -293,10 +311,15 @@ def test_k8s_staging_containers_stage_publish_and_relay_pipes_messages(tmp_path,
     (work / "pipes").mkdir()
     report = {"asset_key": "kalman/posterior", "data_version": None, "metadata": {"n": {"raw_value": 3, "type": "int"}}}
     (work / "pipes" / "messages.jsonl").write_text(
-        json.dumps({"__dagster_pipes_version": "0.1", "method": "report_asset_materialization", "params": report}) + "\n"
+        json.dumps({"__dagster_pipes_version": "0.1", "method": "report_asset_materialization", "params": report})
+        + "\n"
     )
-    publish = {"out": str(work / "out"), "prefix": "posterior/a", "declared": ["posterior.parquet"],
-               "messages": str(work / "pipes" / "messages.jsonl")}
+    publish = {
+        "out": str(work / "out"),
+        "prefix": "posterior/a",
+        "declared": ["posterior.parquet"],
+        "messages": str(work / "pipes" / "messages.jsonl"),
+    }
     capsys.readouterr()
     assert staging.main(["publish", json.dumps(publish)]) == 0
     version = blob.resolve("posterior/a")

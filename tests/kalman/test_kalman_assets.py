@@ -7,11 +7,17 @@ from __future__ import annotations
 import io
 import json
 
-import dagster as dg
 import pandas as pd
+import pytest
 
 from platform_assets.command import command_asset, program_digest
-from platform_assets.kalman.assets import KALMAN_PROGRAM_DIR, case_inputs, kalman_program_digest, posterior, posterior_asset
+from platform_assets.kalman.assets import (
+    KALMAN_PROGRAM_DIR,
+    case_inputs,
+    kalman_program_digest,
+    posterior,
+    posterior_asset,
+)
 from platform_assets.kalman.cases import case_key, output_prefix
 from platform_assets.kalman.demo import DEMO_CASES, make_case
 from platform_assets.kalman.partitions import kalman_cases
@@ -23,6 +29,8 @@ from tests.kalman.helpers import (
     run_sensor,
     write_demo_case,
 )
+
+pytestmark = pytest.mark.slow  # runs the external program
 
 CASES = ["demo-smooth", "demo-sparse"]
 
@@ -39,6 +47,7 @@ def first_round(instance, blob) -> str:
     for case in CASES:
         assert materialize_case(instance, blob, case).success
         assert computations(instance, case) == 1
+    assert result.cursor is not None
     return result.cursor
 
 
@@ -147,7 +156,9 @@ def test_checks_catch_a_collapsed_or_broken_posterior(instance, blob):
         key=posterior.key,
         image="kalman",
         command=["sh", "-c", 'cp "$@" "$OUTPUT_PATH"/', "cp", "{inputs[p]}", "{inputs[s]}", "{inputs[i]}"],
-        inputs={k: f"fixtures/{name}.parquet" for k, name in [("p", "posterior"), ("s", "summary"), ("i", "innovations")]},
+        inputs={
+            k: f"fixtures/{name}.parquet" for k, name in [("p", "posterior"), ("s", "summary"), ("i", "innovations")]
+        },
         outputs=["posterior.parquet", "summary.parquet", "innovations.parquet"],
         output_prefix="kalman/posterior/{partition_key}",
         partitions_def=kalman_cases,
@@ -173,8 +184,8 @@ def test_sensor_waits_for_complete_cases(instance, blob):
 
 def test_seed_demo_is_idempotent_and_sensor_sees_it_once(instance, tmp_path, monkeypatch):
     from platform_assets.kalman.demo import seed_demo
-    from resources.shared.blob import BlobStorage
     from resources.settings import settings
+    from resources.shared.blob import BlobStorage
 
     monkeypatch.setenv("PLATFORM_BLOB_URL", f"file://{tmp_path}/seeded")
     seed_demo(settings(), instance)

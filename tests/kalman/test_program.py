@@ -17,6 +17,8 @@ from filterpy.kalman import KalmanFilter
 from kalman_enkf.analysis import Localization, es_mda, gaspari_cohn
 from platform_assets.kalman.demo import DEMO_CASES, case_files, make_case
 
+pytestmark = pytest.mark.slow  # runs the external program
+
 PROGRAM = str(Path(sys.executable).with_name("kalman-enkf"))
 
 
@@ -98,8 +100,12 @@ def test_localization_leaves_distant_variables_untouched():
     positions = np.arange(60, dtype=float)
     localization = Localization.for_positions(positions, positions[[0]], radius=10.0)
     posterior = es_mda(
-        prior, case.observations["value"].to_numpy(), np.array([0]),
-        case.observations["error_std"].to_numpy(), np.random.default_rng(1), localization=localization,
+        prior,
+        case.observations["value"].to_numpy(),
+        np.array([0]),
+        case.observations["error_std"].to_numpy(),
+        np.random.default_rng(1),
+        localization=localization,
     )
     np.testing.assert_array_equal(posterior[:, 10:], prior[:, 10:])
     assert not np.allclose(posterior[:, 0], prior[:, 0])
@@ -140,6 +146,7 @@ def _patch_config(**changes):
     def patch(folder: Path):
         path = folder / "config.json"
         path.write_text(json.dumps(json.loads(path.read_text()) | changes))
+
     return patch
 
 

@@ -13,6 +13,8 @@ from platform_assets.kalman.cases import case_key, output_prefix
 from resources.shared.blob import BlobStorage
 from tests.kalman.helpers import computations, materialize_case, requested_partitions, run_sensor, write_demo_case
 
+pytestmark = pytest.mark.slow  # runs the external program on S3
+
 
 @pytest.fixture
 def s3_blob(s3_env, s3_bucket) -> BlobStorage:

@@ -6,10 +6,8 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from tests.support.postgres import postgres_server, postgres_url  # noqa: F401  (fixtures)
 
-
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.slow)])
 def goals_db_url(request, tmp_path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/goals.db"

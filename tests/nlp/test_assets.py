@@ -13,10 +13,13 @@ from platform_assets.nlp.demo import insert_corpus, insert_eligibility_cases
 from platform_assets.nlp.eligibility import load_eligible_goals
 from platform_assets.nlp.partitions import sync_recipient_partitions
 from platform_assets.nlp.schema import goals as goals_table
-from platform_assets.nlp.store import read_recipient_groups, replace_recipient_groups
+from platform_assets.nlp.store import replace_recipient_groups
 from platform_assets.nlp.synthetic import synthetic_corpus
-from resources.shared.blob import BlobStorage
 from resources.nlp.goals_db import GoalsDatabase
+from resources.shared.blob import BlobStorage
+from tests.nlp.stored_groups import read_recipient_groups
+
+pytestmark = pytest.mark.slow  # whole runs against the goals database
 
 BATCH = 500  # the original service's batch size
 
@@ -28,7 +31,9 @@ def resources(url, tmp_path, **db):
 def run(instance, url, tmp_path, keys, config=None, raise_on_error=True, **db):
     """One run over the partition range keys[0]..keys[-1] (as the schedule requests it)."""
     return dg.materialize(
-        [goals, goal_similarity_groups], selection=[GROUPS_KEY], instance=instance,
+        [goals, goal_similarity_groups],
+        selection=[GROUPS_KEY],
+        instance=instance,
         resources=resources(url, tmp_path, **db),
         tags={"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]},
         run_config={"ops": {"nlp__goal_similarity_groups": {"config": config or {}}}},
@@ -37,8 +42,11 @@ def run(instance, url, tmp_path, keys, config=None, raise_on_error=True, **db):
 
 
 def materialized_partitions(result) -> list[str]:
-    return sorted(e.event_specific_data.materialization.partition for e in result.all_events
-                  if e.event_type_value == "ASSET_MATERIALIZATION")
+    return sorted(
+        e.event_specific_data.materialization.partition
+        for e in result.all_events
+        if e.event_type_value == "ASSET_MATERIALIZATION"
+    )
 
 
 def error_text(result) -> str:
@@ -144,7 +152,9 @@ def test_only_changed_recipients_recompute_in_one_run(goals_engine, goals_db_url
     assert materialized_partitions(run(instance, goals_db_url, tmp_path, keys, {"threshold": 0.7})) == sorted(keys)
     # a whitespace-only goal is not eligible, so it changes nothing
     with goals_engine.begin() as conn:
-        conn.execute(sa.insert(goals_table), {"id": 99999, "name": "   ", "grantId": changed.grant_id, "createdVia": "rtr"})
+        conn.execute(
+            sa.insert(goals_table), {"id": 99999, "name": "   ", "grantId": changed.grant_id, "createdVia": "rtr"}
+        )
     assert materialized_partitions(run(instance, goals_db_url, tmp_path, keys, {"threshold": 0.7})) == []
 
 
@@ -162,9 +172,8 @@ def test_failed_write_leaves_previous_groups_intact(goals_engine, goals_db_url, 
 
     good = SimilarityGroup((GroupMember(1, 1, "x"), GroupMember(2, 1, "y")), ((1, 2, 0.99),))
     broken = SimilarityGroup((GroupMember(3, 1, "x"), GroupMember(4, 1, None)), ((3, 4, 0.99),))  # NOT NULL violation
-    with pytest.raises(sa.exc.IntegrityError):
-        with db.begin() as conn:
-            replace_recipient_groups(conn, recipient, [good, broken], method="tfidf", threshold=0.8, data_version="x")
+    with pytest.raises(sa.exc.IntegrityError), db.begin() as conn:
+        replace_recipient_groups(conn, recipient, [good, broken], method="tfidf", threshold=0.8, data_version="x")
     with db.connect() as conn:
         assert read_recipient_groups(conn, recipient) == before
     db.dispose()
@@ -174,15 +183,20 @@ def run_job(instance, url, tmp_path, keys):
     """The real job, with its database RetryPolicy (30-120 s waits if bad input were retried)."""
     from platform_assets.nlp.jobs import nlp_similarity_job
 
-    defs = dg.Definitions(assets=[goals, goal_similarity_groups], jobs=[nlp_similarity_job],
-                          resources=resources(url, tmp_path))
+    defs = dg.Definitions(
+        assets=[goals, goal_similarity_groups], jobs=[nlp_similarity_job], resources=resources(url, tmp_path)
+    )
     return defs.resolve_job_def("nlp_similarity_job").execute_in_process(
-        instance=instance, raise_on_error=False,
-        tags={"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]})
+        instance=instance,
+        raise_on_error=False,
+        tags={"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]},
+    )
 
 
-@pytest.mark.parametrize("bad_key, message", [("424242", "unknown recipient(s) 424242"),
-                                              ("abc", "partition key(s) 'abc' are not recipient ids")])
+@pytest.mark.parametrize(
+    "bad_key, message",
+    [("424242", "unknown recipient(s) 424242"), ("abc", "partition key(s) 'abc' are not recipient ids")],
+)
 def test_bad_partition_fails_once_without_retries(goals_engine, goals_db_url, instance, tmp_path, bad_key, message):
     corpus = seed(goals_engine, [12])
     known = str(next(iter(corpus.recipients)))
@@ -203,7 +217,9 @@ def test_unreachable_database_retries_then_names_the_host(instance, tmp_path, po
         closed_port = s.getsockname()[1]
     url = f"postgresql+psycopg2://hub:s3cret-pw@127.0.0.1:{closed_port}/goals"
     instance.add_dynamic_partitions("nlp_recipients", ["1"])
-    result = run(instance, url, tmp_path, ["1"], raise_on_error=False, connect_attempts=3, retry_base_delay_seconds=0.01)
+    result = run(
+        instance, url, tmp_path, ["1"], raise_on_error=False, connect_attempts=3, retry_base_delay_seconds=0.01
+    )
     assert not result.success
     message = error_text(result)
     assert f"127.0.0.1:{closed_port}/goals" in message and "after 3 attempts" in message
@@ -215,13 +231,18 @@ def test_daily_schedule_syncs_partitions_and_requests_one_run(goals_engine, goal
 
     corpus = seed(goals_engine, [5, 5, 5])
     instance.add_dynamic_partitions("nlp_recipients", ["777"])  # no longer in the database
-    with dg.build_schedule_context(instance=instance, resources={"goals_db": GoalsDatabase(url=goals_db_url)},
-                                  scheduled_execution_time=datetime.datetime(2025, 1, 2, 5)) as context:
+    with dg.build_schedule_context(
+        instance=instance,
+        resources={"goals_db": GoalsDatabase(url=goals_db_url)},
+        scheduled_execution_time=datetime.datetime(2025, 1, 2, 5),
+    ) as context:
         requests = list(nlp_daily_schedule.evaluate_tick(context).run_requests)
     keys = [str(r) for r in sorted(corpus.recipients)]
     assert instance.get_dynamic_partitions("nlp_recipients") == keys
     assert len(requests) == 1
     assert requests[0].tags["dagster/asset_partition_range_start"] == keys[0]
     assert requests[0].tags["dagster/asset_partition_range_end"] == keys[-1]
-    observed = instance.fetch_observations(dg.AssetRecordsFilter(asset_key=GOALS_KEY, asset_partitions=[keys[0]]), limit=1)
+    observed = instance.fetch_observations(
+        dg.AssetRecordsFilter(asset_key=GOALS_KEY, asset_partitions=[keys[0]]), limit=1
+    )
     assert observed.records[0].asset_observation.tags["dagster/data_version"]

@@ -27,21 +27,27 @@ def test_blockwise_pairs_match_brute_force(sparse):
         vectors = sp.csr_matrix(vectors)
     expected = brute_force(vectors, 0.95)
     found = pairs_above(vectors, 0.95, cell_budget=120)  # forces blocks of 2 rows
-    assert set(zip(found.left.tolist(), found.right.tolist())) == expected
+    assert set(zip(found.left.tolist(), found.right.tolist(), strict=True)) == expected
     assert len(expected) >= 15
 
 
 def test_tfidf_finds_reworded_copy_but_not_a_different_goal():
-    texts = ["The recipient will improve family engagement through staff training.",
-             "the recipient will improve family engagment through staff training",
-             "Establish transportation safety procedures to keep children safe."]
+    texts = [
+        "The recipient will improve family engagement through staff training.",
+        "the recipient will improve family engagment through staff training",
+        "Establish transportation safety procedures to keep children safe.",
+    ]
     pairs = similar_pairs(texts, "tfidf", 0.8)
-    assert list(zip(pairs.left.tolist(), pairs.right.tolist())) == [(0, 1)]
+    assert list(zip(pairs.left.tolist(), pairs.right.tolist(), strict=True)) == [(0, 1)]
 
 
 def test_groups_are_transitive_and_keep_each_goals_own_grant():
-    goals = [Goal(10, "a", grant_id=100, recipient_id=1), Goal(11, "b", grant_id=200, recipient_id=1),
-             Goal(12, "c", grant_id=300, recipient_id=1), Goal(13, "d", grant_id=100, recipient_id=1)]
+    goals = [
+        Goal(10, "a", grant_id=100, recipient_id=1),
+        Goal(11, "b", grant_id=200, recipient_id=1),
+        Goal(12, "c", grant_id=300, recipient_id=1),
+        Goal(13, "d", grant_id=100, recipient_id=1),
+    ]
     from platform_assets.nlp.similarity import SimilarPairs
 
     pairs = SimilarPairs(np.array([0, 1]), np.array([1, 2]), np.array([0.95, 0.91]))  # a~b, b~c, d alone

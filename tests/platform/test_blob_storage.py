@@ -6,10 +6,9 @@ from __future__ import annotations
 import pytest
 
 from resources.shared.blob import BlobNotFound, BlobStorage
-from tests.support.fixtures import s3_bucket, s3_env, s3_server  # noqa: F401 (fixtures)
 
 
-@pytest.fixture(params=["file", "s3"])
+@pytest.fixture(params=["file", pytest.param("s3", marks=pytest.mark.slow)])
 def blob(request, tmp_path) -> BlobStorage:
     if request.param == "file":
         return BlobStorage(url=f"file://{tmp_path}/blob")

@@ -7,25 +7,48 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from resources.shared.images import declared_images
+
+pytestmark = pytest.mark.slow  # fresh interpreters and the dagster CLI
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HEAVY = (
-    "pyspark", "torch", "sentence_transformers", "distributed", "matplotlib", "sklearn",
-    "numpy", "pandas", "pyarrow", "sqlalchemy", "httpx", "deltalake", "confluent_kafka",
+    "pyspark",
+    "torch",
+    "sentence_transformers",
+    "distributed",
+    "matplotlib",
+    "sklearn",
+    "numpy",
+    "pandas",
+    "pyarrow",
+    "sqlalchemy",
+    "httpx",
+    "deltalake",
+    "confluent_kafka",
 )
 
 
 def test_dagster_definitions_validate():
     result = subprocess.run(
         [str(Path(sys.executable).with_name("dagster")), "definitions", "validate", "-w", "workspace.yaml"],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
 
 def test_loading_the_code_location_imports_no_heavy_library():
-    probe = "import sys, platform_assets.definitions; print(' '.join(sorted(m for m in %r if m in sys.modules)))" % (HEAVY,)
-    loaded = subprocess.run([sys.executable, "-c", probe], cwd=REPO_ROOT, capture_output=True,
-                            text=True, check=True, timeout=300).stdout.split()
+    probe = (
+        f"import sys, platform_assets.definitions; print(' '.join(sorted(m for m in {HEAVY!r} if m in sys.modules)))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO_ROOT, capture_output=True, text=True, check=True, timeout=300
+    ).stdout.split()
     assert loaded == []
 
 
@@ -33,10 +56,10 @@ def test_k8s_mode_uses_the_k8s_job_executor(tmp_path):
     """Definitions load without a cluster in k8s mode; images must then be digests."""
     probe = "import platform_assets.definitions as d; print(d.defs.executor.name)"
     env = {**os.environ, "PLATFORM_ENV": "k8s", "PLATFORM_HOME": str(tmp_path)}
-    if not (REPO_ROOT / "docker" / "images.json").exists():
-        for name in ("kalman", "cts", "nlp", "propagation", "spark", "base"):
-            env[f"PLATFORM_IMAGE_{name.upper()}"] = f"registry.example/{name}@sha256:{'0' * 64}"
-    result = subprocess.run([sys.executable, "-c", probe], cwd=REPO_ROOT, capture_output=True,
-                            text=True, timeout=300, env=env)
+    for name in declared_images():  # built or not: the images a deployment would pin
+        env[f"PLATFORM_IMAGE_{name.upper()}"] = f"registry.example/{name}@sha256:{'0' * 64}"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, env=env
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().splitlines()[-1] == "k8s"

@@ -11,9 +11,12 @@ from pathlib import Path
 
 import httpx
 import psutil
+import pytest
 
 from localdev.broker import free_port
 from tests.support.processes import start, stop, wait_until
+
+pytestmark = pytest.mark.slow  # starts the whole local platform
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ASSET_KEYS_QUERY = "{ assetNodes { assetKey { path } } }"

@@ -3,8 +3,8 @@
 import dagster as dg
 import pytest
 
-from resources.shared.blob import BlobStorage
 from resources.propagation.dask import DaskResource
+from resources.shared.blob import BlobStorage
 
 
 @pytest.fixture(scope="module")

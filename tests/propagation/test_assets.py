@@ -9,13 +9,15 @@ import pytest
 
 from platform_assets.propagation.assets import trajectory
 from platform_assets.propagation.checks import energy_drift
-from platform_assets.propagation.demo import DEMO_STEPS, seed_demo
 from platform_assets.propagation.definitions import request_propagation_steps
+from platform_assets.propagation.demo import DEMO_STEPS, seed_demo
 from platform_assets.propagation.ensemble import RunState
 from platform_assets.propagation.model import PropagationInputError
 from platform_assets.propagation.partitions import parse_steps, propagation_steps, request_steps
 from resources.propagation.dask import DaskResource
 from resources.settings import settings
+
+pytestmark = pytest.mark.slow  # whole runs on a Dask cluster
 
 warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 

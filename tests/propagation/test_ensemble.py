@@ -18,7 +18,14 @@ def run(steps, client=None, start=None, spec=SPEC, method="verlet"):
 
 
 def assert_same_run(a: RunState, b: RunState, atol=0.0):
-    for name in ("nominal_positions", "nominal_velocities", "mean", "covariance", "final_positions", "final_velocities"):
+    for name in (
+        "nominal_positions",
+        "nominal_velocities",
+        "mean",
+        "covariance",
+        "final_positions",
+        "final_velocities",
+    ):
         x, y = getattr(a, name), getattr(b, name)
         assert x.shape == y.shape, name
         np.testing.assert_allclose(x, y, rtol=0, atol=atol, err_msg=name)

@@ -30,8 +30,6 @@ def second(context: dg.AssetExecutionContext):
     _count("second")
 
 
-durable_job = dg.define_asset_job(
-    "durable_job", selection=[first, second], executor_def=dg.in_process_executor
-)
+durable_job = dg.define_asset_job("durable_job", selection=[first, second], executor_def=dg.in_process_executor)
 
 defs = dg.Definitions(assets=[first, second], jobs=[durable_job])

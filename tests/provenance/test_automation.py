@@ -29,9 +29,7 @@ class Ticker:
         self.cursor = None
 
     def requested(self) -> set[str]:
-        result = dg.evaluate_automation_conditions(
-            defs=self.defs, instance=self.instance, cursor=self.cursor
-        )
+        result = dg.evaluate_automation_conditions(defs=self.defs, instance=self.instance, cursor=self.cursor)
         self.cursor = result.cursor
         return {
             key.to_user_string()

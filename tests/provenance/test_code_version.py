@@ -17,14 +17,14 @@ def enriched(context, rows):
     # multiply, then shift
     return [helpers.shift(r * SCALE) for r in rows]
 '''
-HELPERS = '''
+HELPERS = """
 def shift(value):
     return value + 1
-'''
-UNRELATED = '''
+"""
+UNRELATED = """
 def report(values):
     return sum(values)
-'''
+"""
 BASE = {"assets.py": ASSETS, "helpers.py": HELPERS, "unrelated.py": UNRELATED}
 
 
@@ -73,14 +73,14 @@ def test_logic_edit_in_a_helper_in_another_module_changes_the_version(tmp_path, 
 
 
 def test_transitive_helper_edit_changes_the_version(tmp_path):
-    helpers = '''
+    helpers = """
 def shift(value):
     return _offset(value)
 
 
 def _offset(value):
     return value + 1
-'''
+"""
     before = version_of(tmp_path, variant(**{"helpers.py": helpers}))
     after = version_of(tmp_path, variant(**{"helpers.py": helpers.replace("value + 1", "value - 1")}))
     assert before != after

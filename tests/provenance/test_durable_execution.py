@@ -7,7 +7,6 @@ Real instance (SQLite), real daemon, real run worker, real `kill -9`."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 from pathlib import Path
@@ -17,9 +16,11 @@ import pytest
 import yaml
 from dagster._core.instance.ref import InstanceRef
 
-from platform_assets.runtime.run_launcher import run_worker_pid
 from localdev.broker import free_port
+from platform_assets.runtime.run_launcher import run_worker_pid
 from tests.support.processes import dagster_cli, start, stop, wait_until
+
+pytestmark = pytest.mark.slow  # a real daemon and code server
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,25 +40,48 @@ def durable_home(tmp_path):
     # machine, letting each start its own server can exceed Dagster's startup timeout.
     port = free_port()
     code_server = start(
-        [dagster_cli("dagster"), "api", "grpc", "-h", "127.0.0.1", "-p", str(port),
-         "-f", str(Path(__file__).with_name("durable_location.py")), "-d", str(REPO_ROOT)],
-        env, tmp_path / "code_server.log", REPO_ROOT,
+        [
+            dagster_cli("dagster"),
+            "api",
+            "grpc",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-f",
+            str(Path(__file__).with_name("durable_location.py")),
+            "-d",
+            str(REPO_ROOT),
+        ],
+        env,
+        tmp_path / "code_server.log",
+        REPO_ROOT,
     )
     daemon = None
     try:
         wait_until(
-            lambda: subprocess.run(
-                [dagster_cli("dagster"), "api", "grpc-health-check", "-p", str(port)],
-                env=env, capture_output=True, timeout=60,
-            ).returncode == 0,
-            240, "the code server to be healthy", interval=2,
+            lambda: (
+                subprocess.run(
+                    [dagster_cli("dagster"), "api", "grpc-health-check", "-p", str(port)],
+                    env=env,
+                    capture_output=True,
+                    timeout=60,
+                ).returncode
+                == 0
+            ),
+            240,
+            "the code server to be healthy",
+            interval=2,
         )
         workspace = tmp_path / "workspace.yaml"
-        workspace.write_text(yaml.safe_dump(
-            {"load_from": [{"grpc_server": {"host": "127.0.0.1", "port": port, "location_name": "durable"}}]}
-        ))
-        daemon = start([dagster_cli("dagster-daemon"), "run", "-w", str(workspace)], env,
-                       tmp_path / "daemon.log", REPO_ROOT)
+        workspace.write_text(
+            yaml.safe_dump(
+                {"load_from": [{"grpc_server": {"host": "127.0.0.1", "port": port, "location_name": "durable"}}]}
+            )
+        )
+        daemon = start(
+            [dagster_cli("dagster-daemon"), "run", "-w", str(workspace)], env, tmp_path / "daemon.log", REPO_ROOT
+        )
         yield home, workspace, state, env
     finally:
         if daemon is not None:
@@ -77,7 +101,11 @@ def test_killed_run_worker_is_retried_from_failure_without_recomputing(durable_h
     home, workspace, state, env = durable_home
     subprocess.run(
         [dagster_cli("dagster"), "job", "launch", "-w", str(workspace), "-j", "durable_job"],
-        env=env, cwd=REPO_ROOT, check=True, capture_output=True, timeout=120,
+        env=env,
+        cwd=REPO_ROOT,
+        check=True,
+        capture_output=True,
+        timeout=120,
     )
     with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
         wait_until(lambda: (state / "second.started").exists(), 180, "the second step to start")
@@ -90,7 +118,8 @@ def test_killed_run_worker_is_retried_from_failure_without_recomputing(durable_h
 
         failed = wait_until(
             lambda: instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.FAILURE,
-            120, "run monitoring to fail the killed run",
+            120,
+            "run monitoring to fail the killed run",
         )
         assert failed
         retry = wait_until(
@@ -98,11 +127,10 @@ def test_killed_run_worker_is_retried_from_failure_without_recomputing(durable_h
                 (r for r in instance.get_runs() if r.tags.get("dagster/parent_run_id") == run.run_id),
                 None,
             ),
-            120, "the run-retry daemon to launch a retry",
+            120,
+            "the run-retry daemon to launch a retry",
         )
-        wait_until(
-            lambda: instance.get_run_by_id(retry.run_id).is_finished, 180, "the retry to finish"
-        )
+        wait_until(lambda: instance.get_run_by_id(retry.run_id).is_finished, 180, "the retry to finish")
         assert instance.get_run_by_id(retry.run_id).status == dg.DagsterRunStatus.SUCCESS
 
     assert counts(state, "first") == 1, "the completed step was recomputed"

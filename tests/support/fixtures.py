@@ -1,10 +1,10 @@
 """Shared pytest fixtures that start real services (see tests/support/services.py).
 
-Use from a family conftest::
+Registered for the whole suite by ``tests/conftest.py`` (``pytest_plugins``).
 
-    pytest_plugins = ["tests.support.fixtures"]     # or: from tests.support.fixtures import *
-
-- ``kafka_broker``: a fresh Tansu broker per test (``.bootstrap_servers``, ``.restart()``).
+- ``kafka_broker``: one Tansu broker per session (``.bootstrap_servers``); tests isolate
+  themselves by topic names of their own.
+- ``fresh_kafka_broker``: a broker of the test's own, for tests that stop or restart it.
 - ``s3_server``: one moto S3 server per session -> :class:`S3Endpoint` (``endpoint_url``,
   credentials, ``client()``, ``create_bucket()``, ``env()``); sets nothing global.
 - ``s3_bucket``: a fresh bucket on that server per test.
@@ -20,8 +20,14 @@ from tests.support import services
 from tests.support.services import S3Endpoint
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def kafka_broker():
+    with services.kafka_broker() as broker:
+        yield broker
+
+
+@pytest.fixture
+def fresh_kafka_broker():
     with services.kafka_broker() as broker:
         yield broker
 

@@ -5,9 +5,7 @@ eligibility query, quoted camelCase identifiers and transactional replace must b
 against the real thing. The server is session scoped (initdb takes ~1 s); every test that
 asks for ``postgres_url`` gets a fresh, empty database on it.
 
-Usage from a family conftest::
-
-    from tests.support.postgres import postgres_server, postgres_url  # noqa: F401
+Registered for the whole suite by ``tests/conftest.py`` (``pytest_plugins``).
 
 If the binaries are missing, the fixture fails with the exact command to install them.
 """
@@ -104,8 +102,21 @@ def start_postgres(base_dir: Path) -> tuple[PostgresServer, Path]:
         port = _free_port()
         opts = f"-p {port} -k {data_dir} -c listen_addresses=127.0.0.1 -c fsync=off"
         try:
-            _run(_as_postgres([str(bin_dir / "pg_ctl"), "-D", str(data_dir), "-o", opts,
-                               "-l", str(data_dir / "server.log"), "-w", "start"]))
+            _run(
+                _as_postgres(
+                    [
+                        str(bin_dir / "pg_ctl"),
+                        "-D",
+                        str(data_dir),
+                        "-o",
+                        opts,
+                        "-l",
+                        str(data_dir / "server.log"),
+                        "-w",
+                        "start",
+                    ]
+                )
+            )
             return PostgresServer("127.0.0.1", port, user, bin_dir), data_dir
         except RuntimeError as exc:
             last_error = exc
@@ -113,8 +124,10 @@ def start_postgres(base_dir: Path) -> tuple[PostgresServer, Path]:
 
 
 def stop_postgres(server: PostgresServer, data_dir: Path) -> None:
-    subprocess.run(_as_postgres([str(server.bin_dir / "pg_ctl"), "-D", str(data_dir), "-m", "fast", "-w", "stop"]),
-                   capture_output=True)
+    subprocess.run(
+        _as_postgres([str(server.bin_dir / "pg_ctl"), "-D", str(data_dir), "-m", "fast", "-w", "stop"]),
+        capture_output=True,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -6,15 +6,13 @@ session and default SIGINT, and is stopped by PID (process group)."""
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from localdev.processes import stop_process_group
+from localdev.processes import interruptible_process_group, stop_process_group
 
 
 def dagster_cli(name: str) -> str:
@@ -28,7 +26,7 @@ def start(args: list[str], env: dict[str, str], log_path: Path, cwd: Path) -> su
         cwd=cwd,
         stdout=open(log_path, "ab"),
         stderr=subprocess.STDOUT,
-        preexec_fn=lambda: (signal.signal(signal.SIGINT, signal.SIG_DFL), os.setsid()),
+        preexec_fn=interruptible_process_group,
     )
 
 

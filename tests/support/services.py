@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from localdev.broker import TansuBroker, free_port, wait_for_port
-from localdev.processes import stop_process_group
 from localdev.cts_emulator import CtsEmulator
+from localdev.processes import stop_process_group
 
 MOTO_ACCESS_KEY = "testing"
 MOTO_SECRET_KEY = "testing"

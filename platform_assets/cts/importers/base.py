@@ -12,7 +12,7 @@ import functools
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
@@ -20,7 +20,10 @@ from platform_assets.cts.checksums import verify_crc64nvme
 from platform_assets.cts.strict_cast import ReportFormatError
 from resources.lazy_imports import lazy_import
 
-pa = lazy_import("pyarrow")
+if TYPE_CHECKING:
+    import pyarrow as pa
+else:
+    pa = lazy_import("pyarrow")
 
 JOB_ID_COLUMN = "cts_job_id"
 # run tag of every import run: the per-importer tag concurrency limit (dagster.yaml)
@@ -57,12 +60,10 @@ class VerifiedOutputs:
         Raises :class:`NoReportFiles` when there is none: a job without its report is
         an error, never an empty import.
         """
-        found = [p for p in self.paths
-                 if any(fnmatch.fnmatch(p.rsplit("/", 1)[-1], pat) for pat in patterns)]
+        found = [p for p in self.paths if any(fnmatch.fnmatch(p.rsplit("/", 1)[-1], pat) for pat in patterns)]
         if not found:
             raise NoReportFiles(
-                f"CTS job {self.job_id!r} has no output file matching {list(patterns)}; "
-                f"outputs: {self.paths or 'none'}"
+                f"CTS job {self.job_id!r} has no output file matching {list(patterns)}; outputs: {self.paths or 'none'}"
             )
         return found
 
@@ -133,7 +134,12 @@ class Importer:
 
     @functools.cached_property
     def partitions_def(self) -> dg.DynamicPartitionsDefinition:
-        return dg.DynamicPartitionsDefinition(name=f"cts_{self.name}_jobs")
+        return dg.DynamicPartitionsDefinition(name=self.partitions_name)
+
+    @property
+    def partitions_name(self) -> str:
+        """One dynamic partition per imported CTS job id."""
+        return f"cts_{self.name}_jobs"
 
     @functools.cached_property
     def job(self) -> dg.UnresolvedAssetJobDefinition:

@@ -7,33 +7,41 @@ start-up cost would dominate.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from platform_assets.cts.importers.base import JOB_ID_COLUMN, ImportContext, Importer
 from platform_assets.cts.strict_cast import cast_rows, parse_tsv_lines, require_columns
 from resources.lazy_imports import lazy_import
 
-pa = lazy_import("pyarrow")
+if TYPE_CHECKING:
+    import pyarrow as pa
+else:
+    pa = lazy_import("pyarrow")
 
 REPORT_FILE = "quality_report.tsv"
 
 
 def declared_schema() -> pa.Schema:
-    return pa.schema([
-        pa.field(JOB_ID_COLUMN, pa.string(), nullable=False),
-        pa.field("Name", pa.string(), nullable=False),
-        pa.field("Completeness", pa.float64(), nullable=False),
-        pa.field("Contamination", pa.float64(), nullable=False),
-        pa.field("Completeness_Model_Used", pa.string()),
-        pa.field("Translation_Table_Used", pa.int32()),
-        pa.field("Coding_Density", pa.float64()),
-        pa.field("Contig_N50", pa.int64()),
-        pa.field("Average_Gene_Length", pa.float64()),
-        pa.field("Genome_Size", pa.int64()),
-        pa.field("GC_Content", pa.float64()),
-        pa.field("Total_Coding_Sequences", pa.int64()),
-        pa.field("Total_Contigs", pa.int64()),
-        pa.field("Max_Contig_Length", pa.int64()),
-        pa.field("Additional_Notes", pa.string()),
-    ])
+    return pa.schema(
+        [
+            pa.field(JOB_ID_COLUMN, pa.string(), nullable=False),
+            pa.field("Name", pa.string(), nullable=False),
+            pa.field("Completeness", pa.float64(), nullable=False),
+            pa.field("Contamination", pa.float64(), nullable=False),
+            pa.field("Completeness_Model_Used", pa.string()),
+            pa.field("Translation_Table_Used", pa.int32()),
+            pa.field("Coding_Density", pa.float64()),
+            pa.field("Contig_N50", pa.int64()),
+            pa.field("Average_Gene_Length", pa.float64()),
+            pa.field("Genome_Size", pa.int64()),
+            pa.field("GC_Content", pa.float64()),
+            pa.field("Total_Coding_Sequences", pa.int64()),
+            pa.field("Total_Contigs", pa.int64()),
+            pa.field("Max_Contig_Length", pa.int64()),
+            pa.field("Additional_Notes", pa.string()),
+        ]
+    )
+
 
 # Image digests whose reports differ from the current layout. Early CheckM2 builds did
 # not report contig counts; their rows get nulls there instead of failing.

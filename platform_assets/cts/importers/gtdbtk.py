@@ -10,6 +10,8 @@ fit fails the import naming file, line, column and value.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from platform_assets.cts.importers.base import JOB_ID_COLUMN, ImportContext, Importer
 from platform_assets.cts.strict_cast import (
     FLOAT_PATTERN,
@@ -20,25 +22,32 @@ from platform_assets.cts.strict_cast import (
 )
 from resources.lazy_imports import lazy_import
 
-pa = lazy_import("pyarrow")
+if TYPE_CHECKING:
+    import pyarrow as pa
+else:
+    pa = lazy_import("pyarrow")
 
 REPORT_FILES = ("gtdbtk.bac120.summary.tsv", "gtdbtk.ar53.summary.tsv")
 NULL_TOKENS = ("", "N/A")
 
 
 def declared_schema() -> pa.Schema:
-    return pa.schema([
-        pa.field(JOB_ID_COLUMN, pa.string(), nullable=False),
-        pa.field("user_genome", pa.string(), nullable=False),
-        pa.field("marker_set", pa.string(), nullable=False),
-        pa.field("classification", pa.string(), nullable=False),
-        pa.field("closest_genome_reference", pa.string()),
-        pa.field("closest_genome_ani", pa.float64()),
-        pa.field("msa_percent", pa.float64()),
-        pa.field("translation_table", pa.int32()),
-        pa.field("red_value", pa.float64()),
-        pa.field("warnings", pa.string()),
-    ])
+    return pa.schema(
+        [
+            pa.field(JOB_ID_COLUMN, pa.string(), nullable=False),
+            pa.field("user_genome", pa.string(), nullable=False),
+            pa.field("marker_set", pa.string(), nullable=False),
+            pa.field("classification", pa.string(), nullable=False),
+            pa.field("closest_genome_reference", pa.string()),
+            pa.field("closest_genome_ani", pa.float64()),
+            pa.field("msa_percent", pa.float64()),
+            pa.field("translation_table", pa.int32()),
+            pa.field("red_value", pa.float64()),
+            pa.field("warnings", pa.string()),
+        ]
+    )
+
+
 NOT_IN_REPORT = (JOB_ID_COLUMN, "marker_set")  # added by the importer, not read from the file
 SPARK_TYPES = {"string": "STRING", "double": "DOUBLE", "int32": "INT"}  # by str(pyarrow type)
 SYNTAX = {"double": FLOAT_PATTERN, "int32": INT_PATTERN}  # text a number must match
@@ -62,10 +71,11 @@ def parse_gtdbtk(ctx: ImportContext) -> pa.Table:
         require_columns(path, header, report_columns)
         fields = F.col("_fields")
         frame = spark.createDataFrame(rows, "_line INT, _fields ARRAY<STRING>").select(
-            F.lit(path).alias("_file"), "_line",
-            F.lit(ctx.job_id).alias(JOB_ID_COLUMN), F.lit(_marker_set(path)).alias("marker_set"),
-            *[F.try_element_at(fields, F.lit(header.index(c) + 1)).alias(c)
-              for c in report_columns],
+            F.lit(path).alias("_file"),
+            "_line",
+            F.lit(ctx.job_id).alias(JOB_ID_COLUMN),
+            F.lit(_marker_set(path)).alias("marker_set"),
+            *[F.try_element_at(fields, F.lit(header.index(c) + 1)).alias(c) for c in report_columns],
         )
         frames.append(frame)
     raw = reduce(lambda a, b: a.unionByName(b), frames)
@@ -76,18 +86,21 @@ def parse_gtdbtk(ctx: ImportContext) -> pa.Table:
         text = F.trim(F.col(name))
         is_null = text.isNull() | text.isin(*NULL_TOKENS)
         value = F.when(is_null, F.lit(None)).otherwise(
-            F.expr(f"try_cast(trim(`{name}`) AS {SPARK_TYPES[str(field.type)]})"))
+            F.expr(f"try_cast(trim(`{name}`) AS {SPARK_TYPES[str(field.type)]})")
+        )
         typed.append(value.alias(name))
         syntax = SYNTAX.get(str(field.type))
-        uncastable = value.isNull() if syntax is None else (
-            value.isNull() | ~text.rlike(f"^{syntax}$"))
+        uncastable = value.isNull() if syntax is None else (value.isNull() | ~text.rlike(f"^{syntax}$"))
         problem = (uncastable & ~is_null) if field.nullable else (is_null | uncastable)
         bad.append(F.when(problem, F.lit(name)))
-    checked = raw.select("_file", "_line", *typed,
-                         F.coalesce(*bad).alias("_bad_column"),
-                         *[F.col(n).alias(f"_raw_{n}") for n in schema.names])
-    offender = checked.where(F.col("_bad_column").isNotNull()).orderBy(
-        "_file", "_line").limit(1).collect()
+    checked = raw.select(
+        "_file",
+        "_line",
+        *typed,
+        F.coalesce(*bad).alias("_bad_column"),
+        *[F.col(n).alias(f"_raw_{n}") for n in schema.names],
+    )
+    offender = checked.where(F.col("_bad_column").isNotNull()).orderBy("_file", "_line").limit(1).collect()
     if offender:
         row = offender[0]
         column = row["_bad_column"]

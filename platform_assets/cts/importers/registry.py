@@ -36,14 +36,20 @@ def _discover() -> dict[str, Importer]:
         if not isinstance(importer, Importer):
             raise RuntimeError(f"{module.__file__}: an importer module must declare IMPORTER = Importer(...)")
         if importer.name != module_info.name:
-            raise RuntimeError(f"{module.__file__}: IMPORTER.name is {importer.name!r}, "
-                               f"it must be the module name {module_info.name!r}")
+            raise RuntimeError(
+                f"{module.__file__}: IMPORTER.name is {importer.name!r}, "
+                f"it must be the module name {module_info.name!r}"
+            )
         if importer.image_name in by_image:
-            raise RuntimeError(f"image {importer.image_name!r} is claimed by importers "
-                               f"{by_image[importer.image_name]!r} and {importer.name!r}")
+            raise RuntimeError(
+                f"image {importer.image_name!r} is claimed by importers "
+                f"{by_image[importer.image_name]!r} and {importer.name!r}"
+            )
         if image_name_of(importer.image_name) != importer.image_name:
-            raise RuntimeError(f"{module.__file__}: image_name {importer.image_name!r} must be a "
-                               "bare image name, without tag or digest")
+            raise RuntimeError(
+                f"{module.__file__}: image_name {importer.image_name!r} must be a "
+                "bare image name, without tag or digest"
+            )
         by_image[importer.image_name] = importer.name
         found[importer.name] = importer
     return found

@@ -25,9 +25,7 @@ def gaspari_cohn(distance: np.ndarray, radius: float) -> np.ndarray:
     x = r[near]
     taper[near] = (((-0.25 * x + 0.5) * x + 0.625) * x - 5.0 / 3.0) * x**2 + 1.0
     x = r[far]
-    taper[far] = (
-        ((((x / 12.0 - 0.5) * x + 0.625) * x + 5.0 / 3.0) * x - 5.0) * x + 4.0 - 2.0 / (3.0 * x)
-    )
+    taper[far] = ((((x / 12.0 - 0.5) * x + 0.625) * x + 5.0 / 3.0) * x - 5.0) * x + 4.0 - 2.0 / (3.0 * x)
     return taper
 
 
@@ -39,9 +37,7 @@ class Localization:
     obs_obs: np.ndarray  # (m, m)
 
     @classmethod
-    def for_positions(
-        cls, state_positions: np.ndarray, obs_positions: np.ndarray, radius: float
-    ) -> "Localization":
+    def for_positions(cls, state_positions: np.ndarray, obs_positions: np.ndarray, radius: float) -> Localization:
         state_obs = gaspari_cohn(state_positions[:, None] - obs_positions[None, :], radius)
         obs_obs = gaspari_cohn(obs_positions[:, None] - obs_positions[None, :], radius)
         return cls(state_obs=state_obs, obs_obs=obs_obs)

@@ -24,9 +24,7 @@ def iterate(config_file: str, output_dir: str | None, reporter: PipesReporter) -
     localization = None
     if config.localization_radius is not None:
         positions = np.arange(len(problem.variables), dtype=float)
-        localization = Localization.for_positions(
-            positions, positions[problem.obs_index], config.localization_radius
-        )
+        localization = Localization.for_positions(positions, positions[problem.obs_index], config.localization_radius)
     rng = np.random.default_rng(config.seed)  # seed None -> fresh OS entropy (unseeded)
     posterior = es_mda(
         problem.prior,

@@ -44,8 +44,10 @@ def _number(raw: dict, key: str, default, *, kind=float, minimum=None, exclusive
     value = raw.get(key, default)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (
-        kind is int and not float(value).is_integer()
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or (kind is int and not float(value).is_integer())
     ):
         raise InputError(f"config '{key}' must be a {kind.__name__}, got {value!r}")
     value = kind(value)

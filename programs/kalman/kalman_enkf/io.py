@@ -66,16 +66,16 @@ def read_problem(prior_path: Path, observations_path: Path) -> Problem:
     obs_variables = obs["variable"].astype(str).tolist()
     unknown = sorted(set(obs_variables) - set(position))
     if unknown:
-        raise InputError(
-            f"observations refer to variables not in the prior (shape mismatch): {unknown[:5]}"
-        )
+        raise InputError(f"observations refer to variables not in the prior (shape mismatch): {unknown[:5]}")
     try:
         value = obs["value"].to_numpy(dtype=float)
         error_std = obs["error_std"].to_numpy(dtype=float)
     except (TypeError, ValueError) as exc:
         raise InputError(f"observation value/error_std must be numeric: {exc}") from None
     if not np.isfinite(value).all():
-        raise InputError(f"observation values contain NaN/inf at rows {np.flatnonzero(~np.isfinite(value))[:5].tolist()}")
+        raise InputError(
+            f"observation values contain NaN/inf at rows {np.flatnonzero(~np.isfinite(value))[:5].tolist()}"
+        )
     if not (np.isfinite(error_std) & (error_std > 0)).all():
         rows = np.flatnonzero(~(np.isfinite(error_std) & (error_std > 0)))[:5].tolist()
         raise InputError(f"observation error_std must be positive and finite; bad rows {rows}")

@@ -31,7 +31,7 @@ class PipesReporter:
         self._context = context or {}
 
     @classmethod
-    def from_env(cls) -> "PipesReporter":
+    def from_env(cls) -> PipesReporter:
         if MESSAGES_ENV not in os.environ:
             return cls(None, None)
         context_params = _decode(os.environ[CONTEXT_ENV]) if CONTEXT_ENV in os.environ else {}
@@ -42,19 +42,17 @@ class PipesReporter:
             context = context_params.get("data", {})
         return cls(_decode(os.environ[MESSAGES_ENV]), context)
 
-    @property
-    def active(self) -> bool:
-        return self._params is not None
-
     def _write(self, method: str, params: dict | None) -> None:
-        if not self.active:
+        if self._params is None:
             return
         line = json.dumps({"__dagster_pipes_version": PROTOCOL_VERSION, "method": method, "params": params})
         if "path" in self._params:
             with open(self._params["path"], "a", encoding="utf-8") as f:
                 f.write(line + "\n")
         else:
-            stream = sys.stderr if self._params.get("stdio", self._params.get("buffered_stdio")) == "stderr" else sys.stdout
+            stream = (
+                sys.stderr if self._params.get("stdio", self._params.get("buffered_stdio")) == "stderr" else sys.stdout
+            )
             stream.write(line + "\n")
             stream.flush()
 
@@ -76,7 +74,9 @@ class PipesReporter:
         )
 
     def close(self, error: str | None = None) -> None:
-        payload = {}
+        payload: dict[str, object] = {}
         if error:
-            payload = {"exception": {"name": "InputError", "message": error, "stack": [], "cause": None, "context": None}}
+            payload = {
+                "exception": {"name": "InputError", "message": error, "stack": [], "cause": None, "context": None}
+            }
         self._write("closed", payload)
