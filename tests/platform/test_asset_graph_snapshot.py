@@ -47,7 +47,10 @@ def graph_snapshot(defs: dg.Definitions) -> dict:
             "is_observable": node.is_observable,
             "is_materializable": node.is_materializable,
         }
+    from platform_assets.definitions import FAMILIES
+
     return {
+        "families": [family.name for family in FAMILIES],
         "assets": assets,
         "asset_checks": sorted(k.to_user_string() for k in graph.asset_check_keys),
         "jobs": sorted(j.name for j in defs.resolve_all_job_defs() if not j.name.startswith("__")),
@@ -83,7 +86,6 @@ def test_every_asset_key_is_prefixed_by_its_family():
     from platform_assets.definitions import FAMILIES, defs
 
     names = {family.name for family in FAMILIES}
-    assert names == {"kalman", "cts", "nlp", "propagation"}
     for key in defs.resolve_asset_graph().get_all_asset_keys():
         assert key.path[0] in names, f"{key.to_user_string()} is not under a family prefix"
 

@@ -113,8 +113,8 @@ def test_a_definitions_module_without_defs_fails_loudly(project):
         _ = family.definitions
 
 
-def test_the_code_location_has_exactly_the_four_families():
+def test_every_family_of_the_code_location_seeds_a_local_demo():
     from platform_assets.definitions import FAMILIES
 
-    assert [f.name for f in FAMILIES] == ["cts", "kalman", "nlp", "propagation"]
-    assert all(f.demo_seeder is not None for f in FAMILIES)
+    assert FAMILIES, "no family found"
+    assert [f.name for f in FAMILIES if f.demo_seeder is None] == []
