@@ -1,6 +1,6 @@
 # The two commands a newcomer needs (README):
 #   make dev    set up everything and run the platform (dagster dev on embedded defaults)
-#   make test   set up everything and run the whole test suite (what CI runs)
+#   make test   set up everything, lint, type-check and run the whole test suite (what CI runs)
 # The inner loop:
 #   make check  lint, format check, type check and the fast tests (no services), ~1 minute
 PYTHON ?= python3.11
@@ -18,7 +18,7 @@ dev: install
 
 # 4 workers on 2 cores: most tests wait on services, not on the CPU; each worker starts its
 # own session services (broker, S3, PostgreSQL) on free ports
-test: install system-deps
+test: install system-deps lint typecheck
 	$(BIN)/pytest -n 4 --dist loadfile
 
 check: install lint typecheck fast
