@@ -12,7 +12,9 @@ Errors use the CTS body ``{"error": {"httpcode", "httpstatus", "appcode", "apper
 missing token 10010, a bad token 10020.
 
 Test helpers: :meth:`CtsEmulator.add_job`, :meth:`fail_next` (N requests answer 500),
-:meth:`hang_next` (N requests stall past the client's timeout), :attr:`meta_puts`.
+:meth:`hang_next` (N requests stall past the client's timeout), :meth:`serve_raw` (a job
+answered with arbitrary bytes, any status, optionally trickled byte by byte: what a broken
+CTS or a hostile proxy would send), :attr:`meta_puts`.
 
 Standalone: ``python -m localdev.cts_emulator --port P --token T [--jobs-file F]``;
 the jobs file is a JSON list of job documents (written by the CTS demo seeder).
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import datetime as dt
 import json
 import re
@@ -49,6 +52,17 @@ _JOB_ROUTE = re.compile(r"^/admin/jobs/([^/]+)$")
 _META_ROUTE = re.compile(r"^/admin/jobs/([^/]+)/meta$")
 JOB_ID_PATTERN = re.compile(r"[\w-]{1,50}", re.ASCII)  # the CTS's job id path parameter
 META_VALUE_TYPES = (str, int, float, bool)  # set_fields values: JSON scalars only
+
+
+@dataclasses.dataclass(frozen=True)
+class RawAnswer:
+    """An answer sent exactly as given (see :meth:`CtsEmulator.serve_raw`)."""
+
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+    trickle_seconds: float = 0.0  # spread the body (and headers, if trickle_headers) over this
+    trickle_headers: bool = False
 
 
 def _now() -> str:
@@ -153,6 +167,7 @@ class CtsEmulator:
         self._host, self._port = host, port
         self._lock = threading.Lock()
         self._jobs: dict[str, dict] = {}
+        self._raw: dict[str, RawAnswer] = {}
         self._meta: dict[str, dict] = {}
         self._faults: list[tuple[str, float]] = []  # ("500", 0) or ("hang", seconds)
         self.meta_puts: list[tuple[str, dict]] = []
@@ -199,13 +214,31 @@ class CtsEmulator:
 
     # --- test helpers ----------------------------------------------------------
     def add_job(self, job: dict | None = None, /, **kwargs) -> dict:
-        """Register a job document (or build one with :func:`job_document` kwargs)."""
+        """Register a job document (or build one with :func:`job_document` kwargs); it
+        replaces a raw answer served for the same id."""
         if job is None:
             job_id = kwargs.pop("job_id", None) or uuid.uuid4().hex[:12]
             job = job_document(job_id, **kwargs)
         with self._lock:
             self._jobs[job["id"]] = copy.deepcopy(job)
+            self._raw.pop(job["id"], None)
         return job
+
+    def serve_raw(
+        self,
+        job_id: str,
+        body: bytes,
+        *,
+        status: int = 200,
+        content_type: str = "application/json",
+        trickle_seconds: float = 0.0,
+        trickle_headers: bool = False,
+    ) -> None:
+        """Answer ``GET /admin/jobs/{job_id}`` with ``body`` as it is (not a job document:
+        HTML, ``null``, a list, invalid UTF-8...), optionally sent byte by byte over
+        ``trickle_seconds`` (and the headers too with ``trickle_headers``)."""
+        with self._lock:
+            self._raw[job_id] = RawAnswer(status, body, content_type, trickle_seconds, trickle_headers)
 
     def load_jobs_file(self, path: str | Path) -> int:
         jobs = json.loads(Path(path).read_text())
@@ -309,6 +342,9 @@ class CtsEmulator:
             )
         with self._lock:
             job = copy.deepcopy(self._jobs.get(job_id))
+            raw = self._raw.get(job_id)
+        if raw is not None and job_match:
+            return raw.status, raw
         if job is None:
             return 404, error_body(404, f"No job with ID '{job_id}' exists", NO_SUCH_JOB)
         if job_match:
@@ -347,8 +383,11 @@ def _handler_for(emulator: CtsEmulator) -> type[BaseHTTPRequestHandler]:
                 code, payload = emulator._handle(method, self.path, self.headers.get("Authorization"), body)
             except Exception as e:  # an emulator bug must look like a CTS 500, not hang
                 code, payload = 500, error_body(500, f"emulator error: {e}")
-            data = b"" if payload is None else json.dumps(payload).encode()
             try:
+                if isinstance(payload, RawAnswer):
+                    self._send_raw(payload)
+                    return
+                data = b"" if payload is None else json.dumps(payload).encode()
                 self.send_response(code)
                 if payload is not None:
                     self.send_header("Content-Type", "application/json")
@@ -357,6 +396,25 @@ def _handler_for(emulator: CtsEmulator) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(data)
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client gave up (timeout tests)
+
+        def _send_raw(self, answer: RawAnswer) -> None:
+            phrase = self.responses.get(answer.status, ("",))[0]
+            head = (
+                f"HTTP/1.1 {answer.status} {phrase}\r\nContent-Type: {answer.content_type}\r\n"
+                f"Content-Length: {len(answer.body)}\r\n\r\n"
+            ).encode("latin-1")
+            if not answer.trickle_seconds:
+                self.wfile.write(head + answer.body)
+                return
+            trickled = (head if answer.trickle_headers else b"") + answer.body
+            if not answer.trickle_headers:
+                self.wfile.write(head)
+                self.wfile.flush()
+            pause = answer.trickle_seconds / max(1, len(trickled))
+            for i in range(len(trickled)):
+                self.wfile.write(trickled[i : i + 1])
+                self.wfile.flush()
+                time.sleep(pause)
 
         def do_GET(self) -> None:
             self._serve("GET")

@@ -4,12 +4,17 @@ Only what the platform needs: fetch job documents (singly or many, with bounded
 concurrency) and record processing state on a job (``PUT /admin/jobs/{id}/meta``).
 Transient failures (5xx, 429, timeouts, connection errors) are retried with exponential
 backoff and full jitter; an unknown job (CTS appcode 40040) raises
-:class:`CtsJobNotFound` at once. The admin token is sent as a bearer header and never
-appears in logs, errors or metadata.
+:class:`CtsJobNotFound` at once, an answer that is no job document (HTML, ``null``, a
+list, too large) :class:`CtsBadResponse`. Each attempt has a total wall-clock limit that
+holds while the body is read (``deadline_http``), and a caller's deadline bounds the
+whole call. The admin token is sent as a bearer header and never appears in logs,
+errors or metadata: external text is redacted whole, then clipped.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import random
 import re
@@ -22,6 +27,7 @@ from urllib.parse import quote
 import dagster as dg
 from pydantic import PrivateAttr
 
+from resources.cts.text import clip, printable
 from resources.lazy_imports import lazy_import
 
 if TYPE_CHECKING:
@@ -36,6 +42,8 @@ NO_SUCH_JOB_APPCODE = 40040
 # error whose text contains the whole header, i.e. the token)
 _TOKEN_PATTERN = re.compile(r"[\x21-\x7e]+")
 REDACTED = "<redacted>"
+ERROR_BODY_BYTES = 64 * 1024  # of an error answer, parsed for its detail
+ERROR_DETAIL_CHARS = 500  # of that detail, in exceptions and logs (after redaction)
 
 
 class CtsError(Exception):
@@ -63,18 +71,43 @@ class CtsConfigError(CtsError):
     """The client configuration is unusable (e.g. a malformed token); never retried."""
 
 
-def _error_detail(response: httpx.Response) -> tuple[int | None, str]:
-    """(appcode, readable text) from a CTS error body; tolerant of non-JSON bodies."""
+class CtsBadResponse(CtsError):
+    """The CTS (or something in front of it) answered a job request with something that
+    is not a job document: not JSON, not a JSON object, or too large. A per-job error."""
+
+
+def _error_detail(body: bytes, reason: str) -> tuple[int | None, str]:
+    """(appcode, readable text) from a CTS error body; tolerant of non-JSON bodies.
+
+    The text is external: callers redact it before clipping (see ``CtsClient._detail``)."""
     try:
-        err = response.json().get("error") or {}
-    except (ValueError, AttributeError):
-        return None, response.text[:200]
+        parsed = json.loads(body)
+    except (ValueError, RecursionError):
+        return None, body.decode("utf-8", errors="replace")
+    err = parsed.get("error") if isinstance(parsed, dict) else None
+    if not isinstance(err, dict):
+        return None, body.decode("utf-8", errors="replace")
     text = "; ".join(str(err[k]) for k in ("apperror", "message") if err.get(k))
-    return err.get("appcode"), text or response.reason_phrase
+    appcode = err.get("appcode")
+    return (appcode if isinstance(appcode, int) else None), text or reason
+
+
+@dataclasses.dataclass(frozen=True)
+class CtsAnswer:
+    """A CTS response read whole within its deadline and size limit."""
+
+    status_code: int
+    reason: str
+    content_type: str
+    body: bytes
 
 
 class CtsClient(dg.ConfigurableResource):
-    """CTS admin API client. ``url``/``token`` come from ``CTS_URL``/``CTS_ADMIN_TOKEN``."""
+    """CTS admin API client. ``url``/``token`` come from ``CTS_URL``/``CTS_ADMIN_TOKEN``.
+
+    ``timeout_seconds`` bounds each attempt as a whole (connect, headers and body, however
+    slowly they trickle in); ``max_response_bytes`` bounds what one answer may weigh.
+    """
 
     url: str
     token: str
@@ -82,6 +115,7 @@ class CtsClient(dg.ConfigurableResource):
     max_attempts: int = 5
     backoff_base_seconds: float = 0.5
     backoff_max_seconds: float = 8.0
+    max_response_bytes: int = 32 * 1024 * 1024
 
     _client: Any = PrivateAttr(default=None)  # httpx.Client, created on first use
 
@@ -97,9 +131,10 @@ class CtsClient(dg.ConfigurableResource):
             )
         return token
 
-    def _redact(self, text: str) -> str:
+    def redact(self, text: str) -> str:
         """``text`` with the token (as configured and stripped) replaced: error bodies,
-        transport errors and URLs must never carry it into logs, errors or the DLQ."""
+        transport errors and URLs must never carry it into logs, errors or the DLQ.
+        Applied to the whole text, before any clipping (``resources.cts.text.clip``)."""
         for secret in {self.token or "", (self.token or "").strip()}:
             if len(secret) >= 4:
                 text = text.replace(secret, REDACTED)
@@ -107,11 +142,13 @@ class CtsClient(dg.ConfigurableResource):
 
     def _http(self) -> httpx.Client:
         if self._client is None:
+            from resources.cts.deadline_http import deadline_transport
+
             self._client = httpx.Client(
                 base_url=self.url.rstrip("/"),
                 headers={"Authorization": f"Bearer {self._bearer_token()}"},
                 timeout=self.timeout_seconds,
-                limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
+                transport=deadline_transport(httpx.Limits(max_connections=32, max_keepalive_connections=16)),
             )
         return self._client
 
@@ -127,11 +164,35 @@ class CtsClient(dg.ConfigurableResource):
         """Full jitter: uniform in [0, min(max, base * 2**attempt)]."""
         return random.uniform(0, min(self.backoff_max_seconds, self.backoff_base_seconds * 2**attempt))
 
-    def _request(
-        self, method: str, path: str, what: str, deadline: float | None = None, **kwargs: Any
-    ) -> httpx.Response:
-        """One CTS call with retries. ``deadline`` (``time.monotonic()`` value) bounds the
-        whole call, retries included: past it :class:`CtsUnavailable` is raised."""
+    def _exchange(self, method: str, path: str, deadline: float, limit: int, **kwargs: Any) -> CtsAnswer:
+        """One HTTP exchange, finished (body included) by ``deadline`` or failed with an
+        httpx timeout. A body over ``limit`` bytes is cut there (``truncated`` answers are
+        only used for error details)."""
+        from resources.cts.deadline_http import deadline_scope
+
+        with (
+            deadline_scope(deadline),
+            self._http().stream(method, path, timeout=deadline - time.monotonic(), **kwargs) as response,
+        ):
+            chunks, size = [], 0
+            for chunk in response.iter_bytes():
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > limit:
+                    break
+            body = b"".join(chunks)
+            return CtsAnswer(
+                response.status_code, response.reason_phrase, response.headers.get("content-type", ""), body
+            )
+
+    def _detail(self, answer: CtsAnswer) -> tuple[int | None, str]:
+        appcode, text = _error_detail(answer.body[:ERROR_BODY_BYTES], answer.reason)
+        return appcode, clip(text, ERROR_DETAIL_CHARS, redact=self.redact)
+
+    def _request(self, method: str, path: str, what: str, deadline: float | None = None, **kwargs: Any) -> CtsAnswer:
+        """One CTS call with retries. Each attempt is bounded by ``timeout_seconds`` as a
+        whole; ``deadline`` (``time.monotonic()`` value) bounds the whole call, retries
+        included: past it :class:`CtsDeadlineReached` is raised."""
         last_problem = "not attempted: deadline already reached"
         for attempt in range(self.max_attempts):
             if attempt:
@@ -139,42 +200,49 @@ class CtsClient(dg.ConfigurableResource):
                 if deadline is not None:
                     pause = min(pause, max(0.0, deadline - time.monotonic()))
                 time.sleep(pause)
-            timeout = self.timeout_seconds
+            attempt_deadline = time.monotonic() + self.timeout_seconds
             if deadline is not None:
-                timeout = min(timeout, deadline - time.monotonic())
-                if timeout <= 0.05:
+                attempt_deadline = min(attempt_deadline, deadline)
+                if attempt_deadline - time.monotonic() <= 0.05:
                     raise CtsDeadlineReached(
-                        self._redact(f"{what}: deadline reached after {attempt} attempt(s); last error: {last_problem}")
+                        self.redact(f"{what}: deadline reached after {attempt} attempt(s); last error: {last_problem}")
                     )
             try:
-                response = self._http().request(method, path, timeout=timeout, **kwargs)
+                answer = self._exchange(method, path, attempt_deadline, self.max_response_bytes, **kwargs)
             except httpx.TimeoutException as e:
-                last_problem = f"timeout after {timeout:.1f}s ({type(e).__name__})"
+                last_problem = (
+                    f"no complete answer within {self.timeout_seconds:g}s or the deadline ({type(e).__name__})"
+                )
             except httpx.ProtocolError as e:
                 # its text may quote request headers (the token): only the class name
                 last_problem = f"HTTP protocol error ({type(e).__name__})"
             except httpx.TransportError as e:
-                last_problem = self._redact(f"connection error ({type(e).__name__}: {e})")
+                last_problem = clip(f"connection error ({type(e).__name__}: {e})", 500, redact=self.redact)
             else:
-                if response.status_code < 400:
-                    return response
-                appcode, detail = _error_detail(response)
-                detail = self._redact(detail)
-                if response.status_code >= 500 or response.status_code == 429:
-                    last_problem = f"HTTP {response.status_code} ({detail})"
+                if answer.status_code < 400:
+                    if len(answer.body) > self.max_response_bytes:
+                        raise CtsBadResponse(
+                            f"{what}: the CTS answer is larger than {self.max_response_bytes:,} bytes "
+                            "(CtsClient.max_response_bytes)",
+                            answer.status_code,
+                        )
+                    return answer
+                appcode, detail = self._detail(answer)
+                if answer.status_code >= 500 or answer.status_code == 429:
+                    last_problem = f"HTTP {answer.status_code} ({detail})"
                 elif appcode == NO_SUCH_JOB_APPCODE:
                     raise CtsJobNotFound(
-                        self._redact(f"{what}: no such job in the CTS ({detail})"), response.status_code, appcode
+                        self.redact(f"{what}: no such job in the CTS ({detail})"), answer.status_code, appcode
                     )
                 else:
                     raise CtsError(
-                        self._redact(f"{what}: CTS refused with HTTP {response.status_code} ({detail})"),
-                        response.status_code,
+                        self.redact(f"{what}: CTS refused with HTTP {answer.status_code} ({detail})"),
+                        answer.status_code,
                         appcode,
                     )
             log.warning("CTS %s failed (attempt %d/%d): %s", what, attempt + 1, self.max_attempts, last_problem)
         raise CtsUnavailable(
-            self._redact(
+            self.redact(
                 f"{what}: CTS at {self.url} unavailable after {self.max_attempts} attempts; last error: {last_problem}"
             )
         )
@@ -182,9 +250,24 @@ class CtsClient(dg.ConfigurableResource):
     # --- API -----------------------------------------------------------------
     def get_job(self, job_id: str, deadline: float | None = None) -> dict:
         """The job document of ``job_id`` (``GET /admin/jobs/{id}``)."""
-        return self._request(
-            "GET", f"/admin/jobs/{quote(job_id, safe='')}", f"get job {job_id!r}", deadline=deadline
-        ).json()
+        what = f"get job {job_id!r}"
+        answer = self._request("GET", f"/admin/jobs/{quote(job_id, safe='')}", what, deadline=deadline)
+        try:
+            document = json.loads(answer.body)
+        except (ValueError, RecursionError) as e:
+            start = printable(self.redact(answer.body[:400].decode("utf-8", errors="replace")), 80)
+            raise CtsBadResponse(
+                f"{what}: the CTS answered HTTP {answer.status_code} with a body that is not JSON "
+                f"({type(e).__name__}; {len(answer.body):,} bytes of {answer.content_type or 'unknown type'}, "
+                f"starting {start})",
+                answer.status_code,
+            ) from None
+        if not isinstance(document, dict):
+            raise CtsBadResponse(
+                f"{what}: the CTS answered with a JSON {type(document).__name__}, not a job document (object)",
+                answer.status_code,
+            )
+        return document
 
     def get_jobs(
         self, job_ids: Iterable[str], max_concurrency: int = 8, deadline: float | None = None
@@ -192,7 +275,8 @@ class CtsClient(dg.ConfigurableResource):
         """Fetch many jobs with at most ``max_concurrency`` requests in flight.
 
         Each value is the job document or the exception for that job (e.g.
-        :class:`CtsJobNotFound`), so one bad job never hides the others.
+        :class:`CtsJobNotFound`, :class:`CtsBadResponse`, whatever else fetching it
+        raised), so one bad job never hides or breaks the others.
         """
         ids = list(dict.fromkeys(job_ids))
         if ids:
@@ -201,7 +285,7 @@ class CtsClient(dg.ConfigurableResource):
         def fetch(job_id: str) -> dict | Exception:
             try:
                 return self.get_job(job_id, deadline=deadline)
-            except CtsError as e:
+            except Exception as e:  # per job: the caller decides what each error means
                 return e
 
         if not ids:

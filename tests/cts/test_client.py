@@ -182,3 +182,64 @@ def test_deadline_bounds_retries(cts_emulator):
     with pytest.raises(CtsUnavailable, match="deadline reached"):
         client.get_job("j1", deadline=time.monotonic() + 0.5)
     assert 1 <= len(cts_emulator.requests) < 1000
+
+
+@pytest.mark.parametrize("trickle_headers", [False, True], ids=["body", "headers-and-body"])
+def test_a_trickling_answer_is_cut_at_the_deadline(cts_emulator, trickle_headers):
+    """Issue 12, row 4: httpx timeouts are per read, so an answer arriving a byte at a
+    time never tripped them (a 1.6 KB document over 40 s kept a 6 s tick busy for 44 s).
+    The deadline now holds while headers and body are read: the call ends long before
+    the 60 s the trickle would take."""
+    import json
+    import time
+
+    from localdev.cts_emulator import job_document
+    from resources.cts.client import CtsDeadlineReached
+
+    document = json.dumps(job_document("slow", image_name=IMAGE)).encode()
+    cts_emulator.serve_raw("slow", document, trickle_seconds=60, trickle_headers=trickle_headers)
+    client = client_for(cts_emulator, timeout_seconds=30.0, max_attempts=3)
+    start = time.monotonic()
+    with pytest.raises(CtsDeadlineReached):
+        client.get_job("slow", deadline=time.monotonic() + 2.0)
+    assert time.monotonic() - start < 30  # not the trickle's 60 s (nor one 30 s attempt)
+
+
+def test_each_attempt_is_bounded_as_a_whole(cts_emulator):
+    """Without a caller deadline, `timeout_seconds` bounds an attempt (connect, headers,
+    body) in total, and the retries end with CtsUnavailable."""
+    import json
+    import time
+
+    from localdev.cts_emulator import job_document
+
+    document = json.dumps(job_document("slow", image_name=IMAGE)).encode()
+    cts_emulator.serve_raw("slow", document, trickle_seconds=60)
+    start = time.monotonic()
+    with pytest.raises(CtsUnavailable, match="no complete answer within 1s"):
+        client_for(cts_emulator, timeout_seconds=1.0, max_attempts=2).get_job("slow")
+    assert time.monotonic() - start < 30
+
+
+def test_an_oversized_answer_is_refused(cts_emulator):
+    from resources.cts.client import CtsBadResponse
+
+    cts_emulator.serve_raw("huge", b'{"id": "huge", "pad": "' + b"x" * 300_000 + b'"}')
+    with pytest.raises(CtsBadResponse, match="larger than 100,000 bytes"):
+        client_for(cts_emulator, max_response_bytes=100_000).get_job("huge")
+
+
+@pytest.mark.parametrize("status", [400, 500])
+def test_a_non_json_error_body_is_redacted_before_it_is_cut(cts_emulator, caplog, status):
+    """Issue 12, row 8: a non-JSON error body was cut to 200 characters and then redacted,
+    so a token straddling the cut leaked its first characters into the error, the logs
+    and the DLQ. The whole body is redacted first."""
+    token = "Zq7" + "K" * 34 + "wX9"  # 40 characters
+    cts_emulator.token = token
+    body = ("e" * 182 + token + "e" * 100).encode()
+    cts_emulator.serve_raw("j1", body, status=status, content_type="text/plain")
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(CtsError) as raised:
+        client_for(cts_emulator, token=token).get_job("j1")
+    text = str(raised.value) + caplog.text
+    assert "Zq7K" not in text and "KKKKKK" not in text and "<redacted>" in text

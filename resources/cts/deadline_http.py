@@ -1,0 +1,96 @@
+"""An httpx transport that enforces a total wall-clock deadline per request.
+
+httpx timeouts bound each single socket operation: a server (or proxy) that sends one
+byte per second keeps a request alive forever without ever tripping a read timeout (a
+1.6 KB job document trickled over 40 s kept a 6 s sensor tick running 44 s). Here every
+socket operation of the calling thread is bounded by the time left until the deadline
+set with :func:`deadline_scope`, so connecting, sending, response headers and the body
+together finish by the deadline or fail with ``httpx.ReadTimeout``/``ConnectTimeout``.
+
+Imported on first use by :class:`resources.cts.client.CtsClient` (httpx stays out of
+code-location load).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import time
+import typing
+from collections.abc import Iterator
+
+import httpcore
+import httpx
+
+# the deadline (time.monotonic()) of the request the current thread is making
+_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar("cts_request_deadline", default=None)
+
+
+@contextlib.contextmanager
+def deadline_scope(deadline: float) -> Iterator[None]:
+    """Bound every socket operation made by this thread inside the block by ``deadline``."""
+    token = _DEADLINE.set(deadline)
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
+def _bounded(timeout: float | None, error: type[Exception]) -> float | None:
+    deadline = _DEADLINE.get()
+    if deadline is None:
+        return timeout
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise error("request deadline reached")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    def __init__(self, stream: httpcore.NetworkStream):
+        self._stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, _bounded(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, _bounded(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(self, ssl_context, server_hostname: str | None = None, timeout: float | None = None):
+        bounded = _bounded(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._stream.start_tls(ssl_context, server_hostname, bounded))
+
+    def get_extra_info(self, info: str) -> typing.Any:
+        return self._stream.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    def __init__(self, backend: httpcore.NetworkBackend):
+        self._backend = backend
+
+    def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+        bounded = _bounded(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._backend.connect_tcp(host, port, bounded, local_address, socket_options))
+
+    def connect_unix_socket(self, path, timeout=None, socket_options=None):
+        bounded = _bounded(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._backend.connect_unix_socket(path, bounded, socket_options))
+
+    def sleep(self, seconds: float) -> None:
+        self._backend.sleep(seconds)
+
+
+def deadline_transport(limits: httpx.Limits) -> httpx.HTTPTransport:
+    """httpx's own transport whose connections go through the deadline backend.
+
+    httpx does not take a network backend as an argument; its connection pool (direct or
+    proxy) creates connections lazily from ``_network_backend``, so wrapping that attribute
+    right after construction covers every connection the transport will ever open.
+    """
+    transport = httpx.HTTPTransport(limits=limits)
+    pool = transport._pool
+    pool._network_backend = _DeadlineBackend(pool._network_backend)
+    return transport
