@@ -42,6 +42,7 @@ def make_jobs(emulator, store, n_jobs: int) -> list[str]:
             job_id=job_id,
             image_name=checkm2.IMPORTER.image_name,
             outputs=[{"file": path, "crc64nvme": crc64nvme_b64(data)}],
+            output_dir=f"cts-data/bench/{job_id}",
         )
         ids.append(job_id)
     return ids

@@ -1,10 +1,13 @@
 """One Delta-table import asset per CTS importer, partitioned by CTS job id.
 
 A partition is one CTS job: the Kafka sensor adds the job id as a dynamic partition and
-requests it. The asset fetches the job, checks every output file it reads against the
-job's crc64nvme, lets the importer parse rows with strict typing, and MERGEs them into
-``$PLATFORM_LAKE_URL/cts/<importer>``. Re-running a partition is free (skip when the
-code version is unchanged; otherwise the MERGE writes no new version for equal rows).
+requests it. The asset fetches the job, checks that every output lies below the job's
+``output_dir`` and that every file it reads matches the job's crc64nvme, lets the
+importer parse rows with strict typing, and MERGEs them into
+``$PLATFORM_LAKE_URL/cts/<importer>``, replacing the job's rows exactly (rows the new
+report no longer has are deleted in the same commit). Re-running a partition is free
+(skip when the code version is unchanged; otherwise the MERGE writes no new version for
+equal rows).
 
 The importer's ``parse`` (with the project code it calls), its table contract and its
 declared digest handling are part of the asset's code version: fixing an importer marks
@@ -13,8 +16,9 @@ those (unchanged partitions skip).
 
 Failures: transient ones (CTS/S3 unavailable, commit conflicts) are retried by the
 RetryPolicy (exponential backoff + jitter); permanent ones (checksum mismatch, uncastable
-value, missing report, unknown job) fail at once without retries, with a message that
-names the problem; the run-failure sensor then dead-letters the event.
+value, missing report, unknown job, a path outside the job or too long) fail at once
+without retries, with a message that names the problem (``errors.is_permanent``
+classifies by cause); the run-failure sensor then dead-letters the event.
 """
 
 from __future__ import annotations
@@ -23,26 +27,18 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
-from platform_assets.cts.checksums import ChecksumMismatch
+from platform_assets.cts.errors import ImportRejected, failure_text, is_permanent
 from platform_assets.cts.importers.base import (
     IMPORTER_TAG,
     JOB_ID_COLUMN,
     ImportContext,
     Importer,
-    NoReportFiles,
-    UnknownOutputFile,
     VerifiedOutputs,
 )
 from platform_assets.cts.importers.registry import IMPORTERS, importer_for_job
 from platform_assets.cts.job_meta import META_COMPLETE, META_ERROR, META_START, utc_now
-from platform_assets.cts.strict_cast import (
-    ReportFormatError,
-    StrictCastError,
-    UnsupportedColumnType,
-)
 from platform_assets.provenance import code_version_of, versioned_asset
-from resources.cts.client import CtsError, CtsUnavailable
-from resources.cts.outputs import CtsOutputNotFound, InvalidOutputPath
+from resources.cts.text import printable
 from resources.lazy_imports import lazy_import
 
 if TYPE_CHECKING:
@@ -59,23 +55,6 @@ IMPORT_RETRY_POLICY = dg.RetryPolicy(
     jitter=dg.Jitter.PLUS_MINUS,
 )
 
-# Errors that retrying cannot fix: fail the step at once (no RetryPolicy attempts).
-PERMANENT_ERRORS = (
-    ChecksumMismatch,
-    StrictCastError,
-    ReportFormatError,
-    NoReportFiles,
-    CtsOutputNotFound,
-    UnicodeDecodeError,
-    UnknownOutputFile,
-    InvalidOutputPath,
-    UnsupportedColumnType,
-)
-
-
-class ImportRejected(ValueError):
-    """The job or the parsed rows break the importer's contract."""
-
 
 def importer_fingerprint(importer: Importer) -> str:
     """Code version of the importer: its parse code (transitively) + table contract."""
@@ -91,14 +70,22 @@ def importer_fingerprint(importer: Importer) -> str:
 
 
 def check_job(importer: Importer, job: dict, job_id: str) -> None:
+    """The job document is the one asked for, complete, of this importer's image, and
+    has the fields an import reads (a malformed document is a permanent error naming
+    the field, never a ``KeyError`` deep inside)."""
     if job.get("id") != job_id:
-        raise ImportRejected(f"CTS returned job {job.get('id')!r} for {job_id!r}")
+        raise ImportRejected(f"CTS returned job {printable(job.get('id'), 80)} for {job_id!r}")
     if job.get("state") != "complete":
-        raise ImportRejected(f"CTS job {job_id!r} is {job.get('state')!r}, not 'complete'")
+        raise ImportRejected(f"CTS job {job_id!r} is {printable(job.get('state'), 80)}, not 'complete'")
+    image = job.get("image")
+    if not isinstance(image, dict) or not isinstance(image.get("name"), str):
+        raise ImportRejected(f"CTS job {job_id!r} has no image name (image.name)")
+    if not isinstance(image.get("digest"), str):
+        raise ImportRejected(f"CTS job {job_id!r} has no image digest (image.digest)")
     chosen = importer_for_job(job)
     if chosen is None or chosen.name != importer.name:
         raise ImportRejected(
-            f"CTS job {job_id!r} ran image {(job.get('image') or {}).get('name')!r}, which "
+            f"CTS job {job_id!r} ran image {printable(image['name'], 200)}, which "
             f"maps to {chosen.name if chosen else 'no importer'}, not {importer.name!r}"
         )
 
@@ -118,7 +105,8 @@ def check_rows(importer: Importer, rows: pa.Table, job_id: str) -> pa.Table:
     if duplicated.num_rows:
         example = {k: duplicated[k][0].as_py() for k in importer.keys}
         raise ImportRejected(
-            f"job {job_id!r}: {duplicated.num_rows} key(s) occur more than once in the reports, e.g. {example}"
+            f"job {job_id!r}: {duplicated.num_rows} key(s) occur more than once in the reports, "
+            f"e.g. {printable(str(example), 300)}"
         )
     return rows
 
@@ -129,21 +117,30 @@ def run_import(context: dg.AssetExecutionContext, importer: Importer) -> dg.Mate
     cts = context.resources.cts_client
     job = cts.get_job(job_id)
     check_job(importer, job, job_id)
+    outputs = VerifiedOutputs(job, context.resources.cts_outputs)  # confined before anything is read
     cts.set_meta(job_id, {META_START: utc_now()}, unset_keys=[META_COMPLETE, META_ERROR])
 
-    outputs = VerifiedOutputs(job, context.resources.cts_outputs.read_bytes)
     spark = context.resources.spark.spark_session if importer.uses_spark else None
     parsed = importer.parse(ImportContext(job=job, outputs=outputs, log=context.log, spark=spark))
     rows = check_rows(importer, parsed, job_id)
 
     lake = context.resources.lake
-    merge = lake.merge(importer.table, rows, importer.keys, target_filter={JOB_ID_COLUMN: job_id}, logger=context.log)
+    # the job's rows are replaced exactly: rows of this job the report no longer has go
+    merge = lake.merge(
+        importer.table,
+        rows,
+        importer.keys,
+        target_filter={JOB_ID_COLUMN: job_id},
+        delete_missing=True,
+        logger=context.log,
+    )
     cts.set_meta(job_id, {META_COMPLETE: utc_now()})
     return dg.MaterializeResult(
         metadata={
             "rows": rows.num_rows,
             "rows_inserted": merge.rows_inserted,
             "rows_updated": merge.rows_updated,
+            "rows_deleted": merge.rows_deleted,
             "table_version": merge.version,
             "new_table_version": merge.new_version,
             "merge_attempts": merge.attempts,
@@ -177,11 +174,13 @@ def build_import_asset(importer: Importer) -> dg.AssetsDefinition:
     def cts_import(context: dg.AssetExecutionContext):
         try:
             return run_import(context, importer)
-        except (CtsUnavailable, dg.Failure):
-            raise  # transient: the retry policy takes it
-        except (*PERMANENT_ERRORS, ImportRejected, CtsError) as error:
+        except dg.Failure:
+            raise
+        except Exception as error:
+            if not is_permanent(error):
+                raise  # transient: the retry policy takes it
             raise dg.Failure(
-                description=f"{type(error).__name__}: {error}",
+                description=failure_text(error, redact=context.resources.cts_client.redact),
                 metadata={"error_type": type(error).__name__, "cts_job_id": context.partition_key},
                 allow_retries=False,
             ) from error

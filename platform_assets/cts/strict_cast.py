@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
+from resources.cts.text import clip, printable
 from resources.lazy_imports import lazy_import
 
 if TYPE_CHECKING:
@@ -31,8 +32,8 @@ class StrictCastError(ValueError):
 
 
 class ReportFormatError(ValueError):
-    """A report file's structure is wrong (missing columns, ragged rows, no header, not
-    UTF-8)."""
+    """A report file's structure is wrong (missing or duplicated columns, ragged rows, no
+    header, not UTF-8)."""
 
 
 class UnsupportedColumnType(TypeError):
@@ -44,66 +45,74 @@ INT_PATTERN = r"[+-]?[0-9]+"
 FLOAT_PATTERN = r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?"
 NON_FINITE_PATTERN = r"(?i)[+-]?(nan|inf|infinity)"
 ALLOW_NON_FINITE = b"allow_non_finite"  # pyarrow field metadata key, value b"true"
+# only ASCII whitespace around a value is ignored (str.strip() would also eat U+0085,
+# U+2028, record separators...)
+ASCII_WHITESPACE = " \t\n\r\x0b\x0c"
+VALUE_CHARS = 100  # of an offending value quoted in an error
 
 
 def allows_non_finite(field: pa.Field) -> bool:
     return (field.metadata or {}).get(ALLOW_NON_FINITE) == b"true"
 
 
-def parse_tsv_lines(path: str, text: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
-    """(header, [(line number, fields)]) of a tab-separated file; checks the field count."""
-    lines = text.splitlines()
-    if not lines or not lines[0].strip():
-        raise ReportFormatError(f"{path}: empty file or missing header line")
-    header = lines[0].split("\t")
-    rows = []
-    for number, line in enumerate(lines[1:], start=2):
-        if not line.strip():
-            continue
-        fields = line.split("\t")
-        if len(fields) != len(header):
-            raise ReportFormatError(f"{path}: line {number} has {len(fields)} fields, the header has {len(header)}")
-        rows.append((number, fields))
-    return header, rows
-
-
 def require_columns(path: str, header: Sequence[str], columns: Iterable[str]) -> None:
     missing = [c for c in columns if c not in header]
     if missing:
-        raise ReportFormatError(f"{path}: missing column(s) {missing}; header is {list(header)}")
+        raise ReportFormatError(f"{path}: missing column(s) {missing}; header is {clip(repr(list(header)), 500)}")
 
 
-def _cast_value(raw: str, field: pa.Field):
+_INT = re.compile(INT_PATTERN)
+_FLOAT = re.compile(FLOAT_PATTERN)
+_NON_FINITE = re.compile(NON_FINITE_PATTERN)
+_TRUE, _FALSE = {"true", "t", "yes", "1"}, {"false", "f", "no", "0"}
+
+
+def caster_for(field: pa.Field) -> Callable[[str], object]:
+    """The function casting one raw value to ``field``'s type (``ValueError`` saying why
+    it does not fit), chosen once per column: the type is not inspected per value."""
     t = field.type
     if pa.types.is_string(t) or pa.types.is_large_string(t):
-        return raw
+        return str
     if pa.types.is_integer(t):
-        if not re.fullmatch(INT_PATTERN, raw):
-            raise ValueError("not an ASCII decimal integer")
-        value = int(raw)  # no silent truncation: "1.5" failed the pattern
-        info = (pa.types.is_signed_integer(t), t.bit_width)
-        bound = 2 ** (info[1] - 1) if info[0] else 2 ** info[1]
-        if not (-bound if info[0] else 0) <= value < bound:
-            raise ValueError(f"out of range for {t}")
-        return value
+        signed = pa.types.is_signed_integer(t)
+        low, high = (-(2 ** (t.bit_width - 1)), 2 ** (t.bit_width - 1)) if signed else (0, 2**t.bit_width)
+
+        def integer(raw: str) -> int:
+            if not _INT.fullmatch(raw):
+                raise ValueError("not an ASCII decimal integer")
+            value = int(raw)  # no silent truncation: "1.5" failed the pattern
+            if not low <= value < high:
+                raise ValueError(f"out of range for {t}")
+            return value
+
+        return integer
     if pa.types.is_floating(t):
-        if re.fullmatch(NON_FINITE_PATTERN, raw):
-            if not allows_non_finite(field):
-                raise ValueError("NaN/infinity not allowed in this column")
-            return float(raw)
-        if not re.fullmatch(FLOAT_PATTERN, raw):
-            raise ValueError("not an ASCII decimal number")
-        number = float(raw)
-        if not math.isfinite(number):
-            raise ValueError(f"out of range for {t}")
-        return number
+        non_finite_allowed = allows_non_finite(field)
+
+        def floating(raw: str) -> float:
+            if _NON_FINITE.fullmatch(raw):
+                if not non_finite_allowed:
+                    raise ValueError("NaN/infinity not allowed in this column")
+                return float(raw)
+            if not _FLOAT.fullmatch(raw):
+                raise ValueError("not an ASCII decimal number")
+            number = float(raw)
+            if not math.isfinite(number):
+                raise ValueError(f"out of range for {t}")
+            return number
+
+        return floating
     if pa.types.is_boolean(t):
-        lowered = raw.strip().lower()
-        if lowered in {"true", "t", "yes", "1"}:
-            return True
-        if lowered in {"false", "f", "no", "0"}:
-            return False
-        raise ValueError("not a boolean")
+
+        def boolean(raw: str) -> bool:
+            lowered = raw.strip().lower()
+            if lowered in _TRUE:
+                return True
+            if lowered in _FALSE:
+                return False
+            raise ValueError("not a boolean")
+
+        return boolean
     raise UnsupportedColumnType(f"unsupported column type {t} for column {field.name!r}")
 
 
@@ -124,9 +133,10 @@ def cast_rows(
     out: dict[str, list] = {name: [] for name in index}
     for name, position in index.items():
         field = schema.field(name)
+        cast = caster_for(field)
         column = out[name]
         for line, fields in rows:
-            raw = fields[position].strip()
+            raw = fields[position].strip(ASCII_WHITESPACE)
             if raw in nulls:
                 if not field.nullable:
                     raise StrictCastError(
@@ -135,9 +145,10 @@ def cast_rows(
                 column.append(None)
                 continue
             try:
-                column.append(_cast_value(raw, field))
+                column.append(cast(raw))
             except ValueError as e:
                 raise StrictCastError(
-                    f"{path}: line {line}, column {name!r}: cannot cast {raw!r} to {field.type} ({e})"
+                    f"{path}: line {line}, column {name!r}: cannot cast {printable(raw, VALUE_CHARS)} "
+                    f"to {field.type} ({e})"
                 ) from None
     return out

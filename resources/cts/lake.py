@@ -3,7 +3,11 @@
 ``merge`` is the one way the platform writes keyed rows: create the table if missing,
 then ``MERGE ... WHEN MATCHED AND <any non-key column differs> THEN UPDATE
 WHEN NOT MATCHED THEN INSERT``. Re-importing identical rows therefore matches nothing
-and writes **no new table version** (replays are free and invisible).
+and writes **no new table version** (replays are free and invisible). With
+``delete_missing`` the source replaces a slice of the table exactly:
+``WHEN NOT MATCHED BY SOURCE AND <target in the slice> THEN DELETE`` removes the slice's
+rows the source no longer has, in the same single commit (a re-import of a job whose
+report lost rows leaves none of them behind).
 
 Concurrency: delta-rs uses optimistic concurrency; a MERGE that lost the race fails with
 ``CommitFailedError`` ("a concurrent transaction added new data") and is simply re-run
@@ -38,6 +42,7 @@ class MergeResult:
     rows_inserted: int
     rows_updated: int
     attempts: int
+    rows_deleted: int = 0
 
 
 log = logging.getLogger(__name__)
@@ -53,14 +58,30 @@ def _literal(value: str) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
+TargetFilter = Mapping[str, str | Sequence[str]]  # column -> the value (or values) of the slice
+
+
+def slice_predicate(target_filter: TargetFilter) -> str:
+    """``t.col = 'v'`` / ``t.col IN ('v', 'w')`` per column, ANDed (values are quoted)."""
+    parts = []
+    for column, value in sorted(target_filter.items()):
+        if isinstance(value, str):
+            parts.append(f"t.{_quote(column)} = {_literal(value)}")
+        else:
+            values = sorted(set(value))
+            if not values:
+                raise ValueError(f"target filter on {column!r} has no values")
+            parts.append(f"t.{_quote(column)} IN ({', '.join(map(_literal, values))})")
+    return " AND ".join(parts)
+
+
 def merge_predicates(
-    columns: Sequence[str], keys: Sequence[str], target_filter: Mapping[str, str] | None = None
+    columns: Sequence[str], keys: Sequence[str], target_filter: TargetFilter | None = None
 ) -> tuple[str, str | None]:
-    """(join predicate on the keys (+ ``t.col = 'value'`` per ``target_filter``),
-    "any non-key column differs" predicate)."""
+    """(join predicate on the keys (+ the slice of ``target_filter``), "any non-key
+    column differs" predicate)."""
     join = " AND ".join(
-        [f"t.{_quote(k)} = s.{_quote(k)}" for k in keys]
-        + [f"t.{_quote(c)} = {_literal(v)}" for c, v in sorted((target_filter or {}).items())]
+        [f"t.{_quote(k)} = s.{_quote(k)}" for k in keys] + ([slice_predicate(target_filter)] if target_filter else [])
     )
     changed = " OR ".join(f"(t.{_quote(c)} IS DISTINCT FROM s.{_quote(c)})" for c in columns if c not in keys)
     return join, (changed or None)
@@ -143,15 +164,24 @@ class DeltaLake(dg.ConfigurableResource):
         return not self.url.startswith("s3://") or bool(self.s3_conditional_put)
 
     def merge(
-        self, table_name: str, data, keys: Sequence[str], target_filter: Mapping[str, str] | None = None, logger=None
+        self,
+        table_name: str,
+        data,
+        keys: Sequence[str],
+        target_filter: TargetFilter | None = None,
+        delete_missing: bool = False,
+        logger=None,
     ) -> MergeResult:
         """MERGE pyarrow ``data`` into ``table_name`` on ``keys`` (see module docstring).
 
         ``data`` must not repeat a key (the caller validates and names the offender).
-        ``target_filter`` (column -> value every row of ``data`` has) limits the target
-        rows the merge reads. Columns new to the table are added (schema evolution, e.g.
-        a fixed importer).
+        ``target_filter`` (column -> the value, or values, rows of ``data`` have) limits
+        the target rows the merge reads; with ``delete_missing`` the target rows of that
+        slice that ``data`` does not have are deleted in the same commit. Columns new to
+        the table are added (schema evolution, e.g. a fixed importer).
         """
+        if delete_missing and not target_filter:
+            raise ValueError("delete_missing needs a target_filter: it would delete the rest of the table")
         from deltalake.exceptions import CommitFailedError
 
         if not self.concurrent_writes_safe:
@@ -175,8 +205,11 @@ class DeltaLake(dg.ConfigurableResource):
             merger = table.merge(data, predicate=join, source_alias="s", target_alias="t", merge_schema=bool(added))
             if changed or added:
                 merger = merger.when_matched_update_all(predicate=None if added else changed)
+            merger = merger.when_not_matched_insert_all()
+            if delete_missing and target_filter:
+                merger = merger.when_not_matched_by_source_delete(predicate=slice_predicate(target_filter))
             try:
-                metrics = merger.when_not_matched_insert_all().execute()
+                metrics = merger.execute()
             except CommitFailedError:
                 if attempt == self.max_commit_attempts:
                     raise
@@ -184,6 +217,7 @@ class DeltaLake(dg.ConfigurableResource):
                 continue
             inserted = int(metrics.get("num_target_rows_inserted", 0))
             updated = int(metrics.get("num_target_rows_updated", 0))
+            deleted = int(metrics.get("num_target_rows_deleted", 0))
             after = table.version()  # the merge updated this snapshot in place
-            return MergeResult(self.table_uri(table_name), after, after != before, inserted, updated, attempt)
+            return MergeResult(self.table_uri(table_name), after, after != before, inserted, updated, attempt, deleted)
         raise AssertionError("unreachable")

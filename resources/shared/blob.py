@@ -12,6 +12,7 @@ nothing visible.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -19,6 +20,7 @@ import shutil
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -109,6 +111,27 @@ class BlobStorage(dg.ConfigurableResource):
         if not path.is_file():
             raise BlobNotFound(f"no blob {self.url_of(key)}")
         return path.read_bytes()
+
+    @contextlib.contextmanager
+    def open_chunks(self, key: str, chunk_size: int = 1 << 20) -> Iterator[tuple[int, Iterator[bytes]]]:
+        """``(size, chunks)`` of a blob, read lazily: a caller can refuse a blob by its size
+        before reading any of it, and read a large one without holding it whole."""
+        if self.is_s3:
+            try:
+                answer = self._s3().get_object(Bucket=self._bucket, Key=self._s3_key(key))
+            except self._s3().exceptions.NoSuchKey as error:
+                raise BlobNotFound(f"no blob {self.url_of(key)}") from error
+            body = answer["Body"]
+            try:
+                yield int(answer["ContentLength"]), body.iter_chunks(chunk_size)
+            finally:
+                body.close()
+            return
+        path = self._root_path / key
+        if not path.is_file():
+            raise BlobNotFound(f"no blob {self.url_of(key)}")
+        with open(path, "rb") as handle:
+            yield os.fstat(handle.fileno()).st_size, iter(lambda: handle.read(chunk_size), b"")
 
     def write_bytes(self, key: str, data: bytes) -> None:
         if self.is_s3:

@@ -248,3 +248,39 @@ def test_import_jobs_do_not_run_retry_step_failures():
     tags = IMPORTER.job.tags
     assert tags["dagster/retry_on_asset_or_op_failure"] == "false"
     assert tags["platform/importer"] == IMPORTER.name
+
+
+def test_a_forced_reimport_replaces_the_jobs_rows_exactly(cts_world):
+    """Issue 12, row 5: the report of a job lost a row (re-run upstream); a forced
+    re-import leaves exactly the new rows of that job, other jobs untouched, in one
+    commit, and a replay of the unchanged job writes no version."""
+    report = {"quality_report.tsv": checkm2_report([checkm2_row("g1"), checkm2_row("g2"), checkm2_row("g3")])}
+    job_id = cts_world.add_job(CHECKM2_IMAGE, report)
+    other = cts_world.add_job(CHECKM2_IMAGE, report)
+    cts_world.materialize(ASSET, IMPORTER, job_id)
+    cts_world.materialize(ASSET, IMPORTER, other)
+    version = cts_world.lake.version(IMPORTER.table)
+
+    shorter = {"quality_report.tsv": checkm2_report([checkm2_row("g1", 11.0), checkm2_row("g3")])}
+    cts_world.add_job(CHECKM2_IMAGE, shorter, job_id=job_id)
+
+    def forced():
+        return dg.materialize(
+            [ASSET],
+            partition_key=job_id,
+            instance=cts_world.instance,
+            resources=cts_world.resources(),
+            tags={FORCE_TAG: "true"},
+        )
+
+    metadata = forced().asset_materializations_for_node("cts__checkm2")[0].metadata
+    assert metadata["rows_deleted"].value == 1 and metadata["rows_updated"].value == 1
+    assert cts_world.lake.version(IMPORTER.table) == version + 1
+    rows = table_rows(cts_world)
+    assert sorted(n for j, n in rows if j == job_id) == ["g1", "g3"]
+    assert rows[(job_id, "g1")]["Completeness"] == 11.0
+    assert sorted(n for j, n in rows if j == other) == ["g1", "g2", "g3"]
+
+    again = forced().asset_materializations_for_node("cts__checkm2")[0].metadata
+    assert again["new_table_version"].value is False and again["rows_deleted"].value == 0
+    assert cts_world.lake.version(IMPORTER.table) == version + 1

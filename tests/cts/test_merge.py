@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 import pyarrow as pa
+import pytest
 
 from resources.cts.lake import DeltaLake
 
@@ -108,3 +109,41 @@ def test_a_column_added_by_a_fixed_importer_evolves_the_table(tmp_path):
     assert not lake.merge("cts/t", grown, KEYS).new_version  # and a replay is a no-op again
     table = lake.read("cts/t")
     assert dict(zip(table["Name"].to_pylist(), table["Quality"].to_pylist(), strict=True)) == {"a": "high", "b": "low"}
+
+
+def test_delete_missing_replaces_the_slice_exactly_in_one_commit(tmp_path):
+    """Issue 12, row 5: a re-import whose report lost rows must not leave them behind;
+    other slices are untouched, all in one commit, and a replay writes no version."""
+    lake = DeltaLake(url=f"file://{tmp_path}/lake")
+    lake.merge("cts/t", rows("j1", ["a", "b", "c"]), KEYS, target_filter={"cts_job_id": "j1"}, delete_missing=True)
+    lake.merge("cts/t", rows("j2", ["a", "b"]), KEYS, target_filter={"cts_job_id": "j2"}, delete_missing=True)
+    version = lake.version("cts/t")
+
+    smaller = lake.merge("cts/t", rows("j1", ["b", "d"]), KEYS, target_filter={"cts_job_id": "j1"}, delete_missing=True)
+    assert (smaller.rows_inserted, smaller.rows_deleted, smaller.new_version) == (1, 2, True)
+    assert lake.version("cts/t") == version + 1  # one commit
+    assert keys_of(lake.read("cts/t")) == [("j1", "b"), ("j1", "d"), ("j2", "a"), ("j2", "b")]
+
+    replay = lake.merge("cts/t", rows("j1", ["b", "d"]), KEYS, target_filter={"cts_job_id": "j1"}, delete_missing=True)
+    assert (replay.rows_inserted, replay.rows_updated, replay.rows_deleted, replay.new_version) == (0, 0, 0, False)
+    assert lake.version("cts/t") == version + 1
+
+    emptied = lake.merge("cts/t", rows("j2", []), KEYS, target_filter={"cts_job_id": "j2"}, delete_missing=True)
+    assert emptied.rows_deleted == 2
+    assert keys_of(lake.read("cts/t")) == [("j1", "b"), ("j1", "d")]
+
+
+def test_delete_missing_needs_a_slice(tmp_path):
+    lake = DeltaLake(url=f"file://{tmp_path}/lake")
+    with pytest.raises(ValueError, match="needs a target_filter"):
+        lake.merge("cts/t", rows("j1", ["a"]), KEYS, delete_missing=True)
+
+
+def test_values_in_predicates_are_quoted(tmp_path):
+    """Slice values come from job ids and are quoted, never spliced (SQL metacharacters)."""
+    lake = DeltaLake(url=f"file://{tmp_path}/lake")
+    tricky = "j' OR '1'='1"
+    lake.merge("cts/t", rows("j1", ["a"]), KEYS, target_filter={"cts_job_id": "j1"}, delete_missing=True)
+    lake.merge("cts/t", rows(tricky, ["a"]), KEYS, target_filter={"cts_job_id": tricky}, delete_missing=True)
+    lake.merge("cts/t", rows(tricky, []), KEYS, target_filter={"cts_job_id": [tricky, "nobody"]}, delete_missing=True)
+    assert keys_of(lake.read("cts/t")) == [("j1", "a")]

@@ -7,17 +7,21 @@ retries, metadata), so an importer is a few dozen lines and idempotent by constr
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import functools
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import dagster as dg
 
-from platform_assets.cts.checksums import verify_crc64nvme
-from platform_assets.cts.strict_cast import ReportFormatError
+from platform_assets.cts.checksums import Crc64Nvme, verify_crc64nvme
+from platform_assets.cts.tsv import TsvReader
+from resources.cts.outputs import parse_s3_path
+from resources.cts.text import clip, printable
 from resources.lazy_imports import lazy_import
 
 if TYPE_CHECKING:
@@ -41,13 +45,58 @@ class UnknownOutputFile(LookupError):
     """An importer asked for a file that is not among the job's outputs."""
 
 
-class VerifiedOutputs:
-    """A CTS job's output files; every read is checked against the job's crc64nvme."""
+class OutsideOutputDir(ValueError):
+    """The job document lists an output that is not below its ``job_input.output_dir``."""
 
-    def __init__(self, job: Mapping[str, Any], read_bytes: Callable[[str], bytes]):
+
+class OutputStore(Protocol):
+    """Where output files are read (``resources.cts.outputs.CtsObjectStore``)."""
+
+    def open_chunks(self, path: str) -> AbstractContextManager[Iterator[bytes]]: ...
+
+
+MAX_LISTED_PATHS = 20  # of a job's outputs quoted in an error
+
+
+def confined_outputs(job: Mapping[str, Any]) -> dict[str, str | None]:
+    """``{path: crc64nvme}`` of the job's outputs, each checked to lie strictly below the
+    job's ``job_input.output_dir`` (same bucket, same prefix, no ``..``, no empty or
+    absolute segments). Anything else is :class:`OutsideOutputDir` (or
+    :class:`InvalidOutputPath`) naming the path; nothing outside is ever opened, so no
+    error can tell anything about a file there."""
+    job_input = job.get("job_input")
+    output_dir = job_input.get("output_dir") if isinstance(job_input, Mapping) else None
+    if not isinstance(output_dir, str):
+        raise OutsideOutputDir(f"CTS job {job.get('id')!r} has no job_input.output_dir: its outputs cannot be confined")
+    root = parse_s3_path(output_dir[:-1] if output_dir.endswith("/") else output_dir)
+    outputs = job.get("outputs")
+    if outputs is None:
+        outputs = []
+    if not isinstance(outputs, list):
+        raise OutsideOutputDir(f"CTS job {job.get('id')!r}: outputs is a {type(outputs).__name__}, not a list")
+    checksums: dict[str, str | None] = {}
+    for number, output in enumerate(outputs):
+        path = output.get("file") if isinstance(output, Mapping) else None
+        crc = output.get("crc64nvme") if isinstance(output, Mapping) else None
+        if not isinstance(path, str):
+            raise OutsideOutputDir(f"CTS job {job.get('id')!r}: output {number} has no file path")
+        if not parse_s3_path(path).is_within(root):
+            raise OutsideOutputDir(
+                f"CTS job {job.get('id')!r}: output {printable(path, 200)} is not below its "
+                f"output_dir {printable(output_dir, 200)}"
+            )
+        checksums[path] = crc if isinstance(crc, str) else None
+    return checksums
+
+
+class VerifiedOutputs:
+    """A CTS job's output files (confined to its output_dir); every read is checked
+    against the job's crc64nvme before its content counts."""
+
+    def __init__(self, job: Mapping[str, Any], store: OutputStore):
         self.job_id = job["id"]
-        self._checksums = {o["file"]: o.get("crc64nvme") for o in job.get("outputs") or []}
-        self._read = read_bytes
+        self._checksums = confined_outputs(job)
+        self._store = store
         self.verified: dict[str, str] = {}  # path -> checksum, for metadata
 
     @property
@@ -62,23 +111,47 @@ class VerifiedOutputs:
         """
         found = [p for p in self.paths if any(fnmatch.fnmatch(p.rsplit("/", 1)[-1], pat) for pat in patterns)]
         if not found:
+            listed = self.paths[:MAX_LISTED_PATHS]
+            more = f" and {len(self.paths) - len(listed):,} more" if len(self.paths) > len(listed) else ""
             raise NoReportFiles(
-                f"CTS job {self.job_id!r} has no output file matching {list(patterns)}; outputs: {self.paths or 'none'}"
+                f"CTS job {self.job_id!r} has no output file matching {list(patterns)}; "
+                f"outputs ({len(self.paths):,}): {clip(repr(listed), 3000) if listed else 'none'}{more}"
             )
         return found
 
-    def read_bytes(self, path: str) -> bytes:
+    @contextlib.contextmanager
+    def _verified_chunks(self, path: str) -> Iterator[Iterator[bytes]]:
+        """The file's chunks; when the block ends, the whole file has been checksummed
+        against the CTS record. If the block fails, the rest is still checksummed: a
+        corrupted file is reported as such, not as whatever its damage looked like."""
         if path not in self._checksums:
             raise UnknownOutputFile(f"{path!r} is not an output of CTS job {self.job_id!r}")
-        data = self._read(path)
-        self.verified[path] = verify_crc64nvme(path, data, self._checksums[path])
+        crc = Crc64Nvme()
+        with self._store.open_chunks(path) as raw:
+            chunks = crc.counting(raw)
+            try:
+                yield chunks
+            except Exception as error:
+                try:
+                    crc.drain(chunks)
+                except Exception:
+                    raise error from None  # the read itself broke: the original error stands
+                verify_crc64nvme(path, crc, self._checksums[path], cause=error)
+                raise
+            crc.drain(chunks)
+        self.verified[path] = verify_crc64nvme(path, crc, self._checksums[path])
+
+    def read_bytes(self, path: str) -> bytes:
+        with self._verified_chunks(path) as chunks:
+            data = b"".join(chunks)
         return data
 
-    def read_text(self, path: str) -> str:
-        try:
-            return self.read_bytes(path).decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise ReportFormatError(f"{path}: not UTF-8 text ({e})") from None
+    @contextlib.contextmanager
+    def open_tsv(self, path: str) -> Iterator[TsvReader]:
+        """A streaming :class:`TsvReader` of the file; its rows count only once the block
+        ends without error (then the whole file matched its checksum)."""
+        with self._verified_chunks(path) as chunks:
+            yield TsvReader(path, chunks)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 (``cts_job_id``, ``Name``).
 
 Parsed with pyarrow on the driver: reports are small (one line per genome), so Spark's
-start-up cost would dominate.
+start-up cost would dominate. The report is streamed: rows are cast block by block into
+Arrow record batches, so memory follows the typed rows, not the text.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from platform_assets.cts.importers.base import JOB_ID_COLUMN, ImportContext, Importer
-from platform_assets.cts.strict_cast import cast_rows, parse_tsv_lines, require_columns
+from platform_assets.cts.strict_cast import cast_rows, require_columns
 from resources.lazy_imports import lazy_import
 
 if TYPE_CHECKING:
@@ -56,15 +57,16 @@ def parse_checkm2(ctx: ImportContext) -> pa.Table:
     optional = OPTIONAL_BY_VARIANT.get(variant, set())
     schema = IMPORTER.schema
     report_columns = [n for n in schema.names if n != JOB_ID_COLUMN]
-    columns: dict[str, list] = {n: [] for n in schema.names}
+    batches = []
     for path in ctx.outputs.matching(REPORT_FILE):
-        header, rows = parse_tsv_lines(path, ctx.outputs.read_text(path))
-        require_columns(path, header, [c for c in report_columns if c not in optional])
-        values = cast_rows(path, header, rows, schema, null_tokens=("", "NA", "N/A"))
-        for name in report_columns:
-            columns[name].extend(values.get(name, [None] * len(rows)))
-        columns[JOB_ID_COLUMN].extend([ctx.job_id] * len(rows))
-    return pa.table(columns, schema=schema)
+        with ctx.outputs.open_tsv(path) as report:
+            require_columns(path, report.header, [c for c in report_columns if c not in optional])
+            for rows in report.blocks():
+                values = cast_rows(path, report.header, rows, schema, null_tokens=("", "NA", "N/A"))
+                columns = {name: values.get(name, [None] * len(rows)) for name in report_columns}
+                columns[JOB_ID_COLUMN] = [ctx.job_id] * len(rows)
+                batches.append(pa.RecordBatch.from_pydict(columns, schema=schema))
+    return pa.Table.from_batches(batches, schema=schema)
 
 
 IMPORTER = Importer(

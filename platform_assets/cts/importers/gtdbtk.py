@@ -2,7 +2,7 @@
 (``cts_job_id``, ``user_genome``). Parsed with Spark (the path for heavy reports).
 
 Spark casts a bad value to null (or, in ANSI mode, fails without saying where), and
-accepts ``NaN``. Here the lines are split by the shared ``parse_tsv_lines`` (header and
+accepts ``NaN``. Here the lines are split by the shared strict ``TsvReader`` (header and
 field-count checks), every column reaches Spark as text, must match the same ASCII
 number syntax as ``strict_cast`` and is cast with ``try_cast``; any value that does not
 fit fails the import naming file, line, column and value.
@@ -16,10 +16,11 @@ from platform_assets.cts.importers.base import JOB_ID_COLUMN, ImportContext, Imp
 from platform_assets.cts.strict_cast import (
     FLOAT_PATTERN,
     INT_PATTERN,
+    VALUE_CHARS,
     StrictCastError,
-    parse_tsv_lines,
     require_columns,
 )
+from resources.cts.text import printable
 from resources.lazy_imports import lazy_import
 
 if TYPE_CHECKING:
@@ -67,8 +68,10 @@ def parse_gtdbtk(ctx: ImportContext) -> pa.Table:
     report_columns = [n for n in schema.names if n not in NOT_IN_REPORT]
     frames = []
     for path in ctx.outputs.matching(*REPORT_FILES):
-        header, rows = parse_tsv_lines(path, ctx.outputs.read_text(path))
-        require_columns(path, header, report_columns)
+        with ctx.outputs.open_tsv(path) as report:
+            header = report.header
+            require_columns(path, header, report_columns)
+            rows = report.rows()
         fields = F.col("_fields")
         frame = spark.createDataFrame(rows, "_line INT, _fields ARRAY<STRING>").select(
             F.lit(path).alias("_file"),
@@ -106,7 +109,7 @@ def parse_gtdbtk(ctx: ImportContext) -> pa.Table:
         column = row["_bad_column"]
         raise StrictCastError(
             f"{row['_file']}: line {row['_line']}, column {column!r}: cannot cast "
-            f"{row['_raw_' + column]!r} to {schema.field(column).type}"
+            f"{printable(row['_raw_' + column], VALUE_CHARS)} to {schema.field(column).type}"
             + ("" if schema.field(column).nullable else " (non-nullable column)")
         )
     return checked.select(*schema.names).toArrow().cast(schema)
