@@ -25,6 +25,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
+from pydantic import PrivateAttr
 
 from resources.lazy_imports import lazy_import
 from resources.settings import DEFAULT_CTS_JOBS_DLQ_TOPIC, DEFAULT_CTS_JOBS_TOPIC
@@ -35,6 +36,8 @@ else:
     kafka = lazy_import("confluent_kafka")  # the client library, loaded on first use
 
 log = logging.getLogger(__name__)
+
+PRODUCER_MESSAGE_MAX_BYTES = 1_000_000  # librdkafka's default message.max.bytes
 
 
 class KafkaPublishError(Exception):
@@ -120,6 +123,10 @@ class KafkaResource(dg.ConfigurableResource):
     client_config: dict[str, str] = {}
     flush_timeout_seconds: float = 15.0
     metadata_timeout_seconds: float = 5.0
+    # an upper bound of our own for published messages (None: what producer and topic allow)
+    max_message_bytes: int | None = None
+
+    _message_limits: dict[str, int] = PrivateAttr(default_factory=dict)
 
     def _config(self, **extra: Any) -> dict[str, Any]:
         return {"bootstrap.servers": self.bootstrap_servers, "log_level": 3, **self.client_config, **extra}
@@ -252,6 +259,36 @@ class KafkaResource(dg.ConfigurableResource):
             return TopicBatch(messages, TopicCursor(positions), sorted(resets))
 
     # --- producing ---------------------------------------------------------------------
+    def message_limit(self, topic: str) -> int:
+        """The largest message (value + headers) that can be published to ``topic``: the
+        smallest of the producer's ``message.max.bytes`` (librdkafka's default 1,000,000,
+        or ``client_config``), the topic's ``max.message.bytes`` as the broker describes
+        it, and ``max_message_bytes``. Asked once per resource and topic; a broker that
+        cannot describe the topic (e.g. it does not exist yet) leaves the other bounds."""
+        if topic not in self._message_limits:
+            limits = [int(self.client_config.get("message.max.bytes", PRODUCER_MESSAGE_MAX_BYTES))]
+            if self.max_message_bytes:
+                limits.append(self.max_message_bytes)
+            described = self._topic_message_max_bytes(topic)
+            if described:
+                limits.append(described)
+            self._message_limits[topic] = min(limits)
+        return self._message_limits[topic]
+
+    def _topic_message_max_bytes(self, topic: str) -> int | None:
+        from confluent_kafka.admin import AdminClient, ConfigResource
+
+        admin = AdminClient(self._config())
+        try:
+            [future] = admin.describe_configs(
+                [ConfigResource(ConfigResource.Type.TOPIC, topic)], request_timeout=self.metadata_timeout_seconds
+            ).values()
+            entry = future.result(self.metadata_timeout_seconds).get("max.message.bytes")
+            return int(entry.value) if entry is not None and entry.value else None
+        except Exception as e:  # not described: the producer's bound still holds
+            log.warning("cannot describe topic %s (%s); using the producer's message limit", topic, type(e).__name__)
+            return None
+
     def producer(self) -> kafka.Producer:
         """An idempotent producer (acks=all): retries never duplicate or reorder."""
         return kafka.Producer(self._config(**{"enable.idempotence": True, "acks": "all", "linger.ms": 5}))

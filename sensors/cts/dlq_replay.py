@@ -4,8 +4,10 @@ stripped, to ``CTS_JOBS_TOPIC`` where `cts_job_events` handles them like new one
 replayed event carries ``dlq_replay`` (which dead letter it came from), so it gets a new
 run key, while re-publishing the same dead letter twice still maps to one run. Its own
 cursor only moves after the broker acknowledged the batch. Messages that are not events
-(malformed JSON, missing keys) cannot be replayed and are skipped; an event replayed
-``MAX_REPLAYS`` times is not replayed again, so a permanently failing import cannot loop.
+(malformed JSON, missing keys, cut to fit the DLQ, too large for the jobs topic) cannot be
+replayed and are skipped (logged), whatever they contain: a dead letter never stops the
+replay; an event replayed ``MAX_REPLAYS`` times is not replayed again, so a permanently
+failing import cannot loop.
 """
 
 from __future__ import annotations
@@ -22,12 +24,13 @@ from platform_assets.cts.events import (
     strip_dead_letter,
 )
 from resources.cts.kafka import KafkaResource, TopicCursor, fingerprint
+from resources.cts.text import clip
 
 MAX_REPLAYS = 3
 MAX_REPLAYS_PER_TICK = 200
 
 
-def replay_message(message) -> tuple[bytes, list] | None:
+def replay_message(message, max_bytes: int | None = None) -> tuple[bytes, list] | None:
     """The event to re-publish for one dead letter, or None when it cannot be replayed."""
     try:
         event = parse_event(message.value())
@@ -39,7 +42,21 @@ def replay_message(message) -> tuple[bytes, list] | None:
     body = strip_dead_letter(event.body)
     body[REPLAY_FIELD] = f"{message.partition()}:{message.offset()}:{fingerprint(message)[:8]}"
     body[REPLAY_COUNT_FIELD] = replays + 1
-    return json.dumps(body).encode("utf-8"), []
+    value = json.dumps(body).encode("ascii")
+    if max_bytes is not None and len(value) > max_bytes:
+        return None
+    return value, []
+
+
+def _replayable(context: dg.SensorEvaluationContext, message, max_bytes: int) -> tuple[bytes, list] | None:
+    """``replay_message``, isolated: whatever a dead letter contains, it is skipped, not
+    a reason to stop the replay."""
+    try:
+        return replay_message(message, max_bytes)
+    except Exception as e:
+        where = f"{message.partition()}:{message.offset()}"
+        context.log.warning(f"dead letter {where} cannot be replayed: {clip(f'{type(e).__name__}: {e}', 300)}")
+        return None
 
 
 @dg.sensor(
@@ -55,7 +72,8 @@ def cts_dlq_replay(context: dg.SensorEvaluationContext, kafka: KafkaResource) ->
     )
     if not batch.topic_exists:
         return dg.SensorResult(skip_reason=f"topic {kafka.dlq_topic!r} does not exist (yet)", cursor=context.cursor)
-    replays = [r for r in map(replay_message, batch.messages) if r is not None]
+    limit = kafka.message_limit(kafka.jobs_topic)
+    replays = [r for r in (_replayable(context, m, limit) for m in batch.messages) if r is not None]
     kafka.publish(kafka.jobs_topic, replays)  # acknowledged before the cursor moves
     summary = (
         f"replayed {len(replays)} of {len(batch.messages)} dead letters to "

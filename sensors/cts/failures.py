@@ -13,6 +13,12 @@ the order failures happen, so a run queued early and failing late is never skipp
 moves it only past failures whose ``_error`` meta was recorded and whose dead letter the
 broker acknowledged. A tick that handles nothing because of an outage raises (visible in
 the UI) and the next tick starts from the same failure.
+
+One failure never stops the others: an error text of any size is clipped (the dead
+letter always fits the broker's limit), a run whose event tag is not JSON is
+dead-lettered with its tag as it is, and a job the CTS refuses to mark is logged. Only
+an outage (broker not acknowledging, CTS unreachable or refusing our credentials) stops
+the tick at that failure.
 """
 
 from __future__ import annotations
@@ -22,11 +28,12 @@ import json
 import dagster as dg
 from dagster._utils.error import SerializableErrorInfo  # not re-exported
 
-from platform_assets.cts.events import EVENT_TAG, JOB_ID_TAG, dead_letter
+from platform_assets.cts.events import EVENT_TAG, JOB_ID_TAG, dead_letter, trace_of
 from platform_assets.cts.importers.registry import IMPORTERS
 from platform_assets.cts.job_meta import META_ERROR, utc_now
-from resources.cts.client import CtsClient, CtsJobNotFound
-from resources.cts.kafka import KafkaResource
+from resources.cts.client import CtsClient, CtsConfigError, CtsError, CtsUnavailable
+from resources.cts.kafka import KafkaPublishError, KafkaResource
+from resources.cts.text import clip
 
 FAILURE_SENSOR_NAME = "cts_import_failures"
 WILL_RETRY_TAG = "dagster/will_retry"  # set by Dagster on failed runs when run retries are on
@@ -83,6 +90,22 @@ class _NotFinalYet(Exception):
     """Run retries are on and Dagster has not yet tagged whether it retries this run."""
 
 
+def _outage(error: BaseException) -> bool:
+    """Not this failure's fault: the tick stops here and a later tick retries it."""
+    if isinstance(error, CtsError) and not isinstance(error, (CtsUnavailable, CtsConfigError)):
+        return error.httpcode in (401, 403)
+    return isinstance(error, (KafkaPublishError, CtsUnavailable, CtsConfigError, _NotFinalYet))
+
+
+def _original_event(event_json: str) -> bytes | dict:
+    """The run's event as an object, or the tag as it is when it is not one."""
+    try:
+        event = json.loads(event_json)
+    except (ValueError, RecursionError):
+        return event_json.encode("utf-8", errors="backslashreplace")
+    return event if isinstance(event, dict) else event_json.encode("utf-8", errors="backslashreplace")
+
+
 def dead_letter_failed_run(
     instance: dg.DagsterInstance,
     run: dg.DagsterRun,
@@ -103,14 +126,40 @@ def dead_letter_failed_run(
     if job_id:
         try:
             cts_client.set_meta(job_id, {META_ERROR: utc_now()})
-        except CtsJobNotFound:
-            log.warning(f"CTS job {job_id!r} no longer exists; cannot record {META_ERROR}")
+        except Exception as e:
+            if _outage(e):
+                raise
+            log.warning(f"cannot record {META_ERROR} on CTS job {job_id!r}: {type(e).__name__}: {e}")
     event_json = run.tags.get(EVENT_TAG)
     if event_json:  # runs without an event (manual backfills) only get _error
-        kafka.publish(kafka.dlq_topic, [dead_letter(json.loads(event_json), error, trace)])
-    return f"CTS job {job_id}: import run {run.run_id} failed for good: {error}" + (
-        "; event dead-lettered" if event_json else ""
+        letter = dead_letter(
+            _original_event(event_json),
+            error,
+            trace,
+            max_bytes=kafka.message_limit(kafka.dlq_topic),
+            redact=cts_client.redact,
+            source=f"run:{run.run_id}",
+        )
+        kafka.publish(kafka.dlq_topic, [letter])
+    return (
+        f"CTS job {job_id}: import run {run.run_id} failed for good: {clip(error, 300, redact=cts_client.redact)}"
+        + ("; event dead-lettered" if event_json else "")
     )
+
+
+def _dead_letter_unhandled(run: dg.DagsterRun, kafka: KafkaResource, cts_client: CtsClient, problem: Exception) -> str:
+    """A failure whose handling itself broke (not an outage): dead-letter what the run
+    carries, with that problem as the error, so it is seen once and the tick goes on."""
+    letter = dead_letter(
+        _original_event(run.tags.get(EVENT_TAG) or "{}"),
+        f"import run {run.run_id} failed and could not be dead-lettered normally: {type(problem).__name__}: {problem}",
+        trace_of(problem),
+        max_bytes=kafka.message_limit(kafka.dlq_topic),
+        redact=cts_client.redact,
+        source=f"run:{run.run_id}",
+    )
+    kafka.publish(kafka.dlq_topic, [letter])
+    return f"import run {run.run_id}: dead-lettered with the error of its handling ({type(problem).__name__})"
 
 
 @dg.sensor(
@@ -143,21 +192,25 @@ def cts_import_failures(
         if run_ids
         else {}
     )
-    handled, done = after, []
+    handled, done = after, list[str]()
     for record in failures:
         run = runs.get(record.run_id)
         if run is not None:
             try:
-                done.append(
-                    dead_letter_failed_run(instance, run, record.event_log_entry, kafka, cts_client, context.log)
-                )
+                try:
+                    line = dead_letter_failed_run(instance, run, record.event_log_entry, kafka, cts_client, context.log)
+                except Exception as problem:
+                    if _outage(problem):
+                        raise
+                    line = _dead_letter_unhandled(run, kafka, cts_client, problem)
             except _NotFinalYet:
                 break  # decided by Dagster moments later: look again next tick
             except Exception:
                 if not done:
-                    raise  # nothing handled: fail the tick visibly, cursor unchanged
+                    raise  # an outage and nothing handled: fail the tick visibly, cursor unchanged
                 context.log.exception(f"dead-lettering run {run.run_id} failed; retrying from it next tick")
                 break
+            done.append(line)
         handled = record.storage_id
     for line in done:
         context.log.info(line)

@@ -11,21 +11,32 @@ Per tick: read at most ``MAX_EVENTS_PER_TICK`` messages within ``MAX_READ_SECOND
 ``complete`` events fetch their jobs from the CTS (bounded concurrency, retried by
 :class:`CtsClient`), route by image name to an importer, add the job id as a dynamic
 partition of the importer's asset and request its import. Other states are skipped.
-Unusable messages and unknown jobs go to the DLQ (acknowledged before the cursor moves);
-jobs whose image has no importer are marked ``<prefix>_no_operation`` on the CTS.
+Unusable messages and jobs go to the DLQ (acknowledged before the cursor moves); jobs
+whose image has no importer are marked ``<prefix>_no_operation`` on the CTS.
+
+**One message never stops the topic.** Every message ends in exactly one outcome
+(:class:`Outcome`): requested, skipped (not complete, duplicate, already requested, no
+importer) or dead-lettered. Whatever one message or its job document does (any
+exception, size, nesting or encoding) concerns that message only: it is dead-lettered
+with the error and its trace, and the tick goes on. Only what is not a message's fault
+stops a tick: the CTS unreachable or refusing our credentials, the broker not
+acknowledging the dead letters, the instance unavailable.
 
 The tick has a deadline (``TICK_DEADLINE_SECONDS``, well inside the daemon's 60 s sensor
-timeout): messages are handled in chunks in read order and every CTS call is bounded by
-the deadline. When it comes near (a slow CTS), the remaining messages are left for the
-next tick and the cursor of each partition advances only past its last fully handled
-message.
+timeout) that every CTS call honours while its answer is read. When it comes near (a
+slow CTS), the messages from the first one not fully handled on are left for the next
+tick: each partition's cursor advances only past its last fully handled message.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import enum
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import dagster as dg
 
@@ -35,16 +46,19 @@ from platform_assets.cts.events import (
     JOB_ID_TAG,
     TRANSITION_TAG,
     BadEvent,
+    DeadLetter,
     JobEvent,
     dead_letter,
     parse_event,
     trace_of,
 )
-from platform_assets.cts.importers.base import IMPORTER_TAG
+from platform_assets.cts.importers.base import IMPORTER_TAG, Importer
 from platform_assets.cts.importers.registry import IMPORTERS, importer_for_image
 from platform_assets.cts.job_meta import META_NO_OPERATION, utc_now
 from resources.cts.client import (
+    CtsBadResponse,
     CtsClient,
+    CtsConfigError,
     CtsDeadlineReached,
     CtsError,
     CtsJobNotFound,
@@ -60,12 +74,42 @@ MAX_READ_SECONDS = 15.0
 TICK_DEADLINE_SECONDS = 35.0
 IDLE_SECONDS = 1.0
 CTS_CONCURRENCY = 8
-# messages whose CTS work is done together: about one round of concurrent fetches, so a
-# chunk fits in the time left after reading even when the CTS is slow
-CHUNK_SIZE = 2 * CTS_CONCURRENCY
+RUN_KEY_LOOKUP_BATCH = 500  # run keys per instance query
 RUN_KEY_TAG, SENSOR_NAME_TAG = "dagster/run_key", "dagster/sensor_name"  # set by the daemon
-# CTS refusals that concern the whole configuration, not one message: fail the tick
+# CTS refusals that concern the whole configuration, not one message: stop the tick
 _CONFIG_ERRORS = {401, 403}
+
+
+class Outcome(enum.Enum):
+    """How one message ended in a tick (exactly one per handled message)."""
+
+    REQUESTED = "requested"
+    NOT_COMPLETE = "skipped: not complete"
+    DUPLICATE = "skipped: duplicate in this tick"
+    ALREADY_REQUESTED = "skipped: already requested"
+    NO_OPERATION = "skipped: no importer"
+    DEAD_LETTERED = "dead-lettered"
+
+
+class _NotDone(Exception):
+    """A message could not be handled for a reason that is not its fault (CTS unavailable,
+    deadline, credentials refused); it stays for the next tick."""
+
+    def __init__(self, cause: BaseException):
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+@dataclasses.dataclass
+class _Message:
+    """One message on its way through a tick."""
+
+    message: Any  # confluent_kafka.Message
+    event: JobEvent | None = None
+    outcome: Outcome | None = None
+    importer: Importer | None = None
+    dead_letter: DeadLetter | None = None
+    not_done: _NotDone | None = None
 
 
 @dataclasses.dataclass
@@ -74,152 +118,219 @@ class TickPlan:
 
     run_requests: list[dg.RunRequest] = dataclasses.field(default_factory=list)
     partitions: dict[str, set[str]] = dataclasses.field(default_factory=lambda: defaultdict(set))
-    dead_letters: list[tuple[bytes, list[tuple[str, bytes]]]] = dataclasses.field(default_factory=list)
-    no_operation: list[str] = dataclasses.field(default_factory=list)
-    skipped_states: int = 0
-    already_requested: int = 0
+    dead_letters: list[DeadLetter] = dataclasses.field(default_factory=list)
+    outcomes: list[Outcome] = dataclasses.field(default_factory=list)  # of the handled prefix
     handled: int = 0  # messages (a prefix of the batch) whose effects are all planned/done
     deadline_reached: bool = False
 
     def summary(self, messages: int) -> str:
         left = messages - self.handled
+        counts = Counter(self.outcomes)
         return (
             f"{messages} messages"
-            + (f" ({left} left for the next tick: deadline)" if left else "")
+            + (f" ({left} left for the next tick: deadline or CTS unavailable)" if left else "")
             + f": {len(self.run_requests)} imports requested, "
-            f"{self.skipped_states} non-complete skipped, {self.already_requested} "
-            f"already requested, {len(self.no_operation)} without importer, "
-            f"{len(self.dead_letters)} dead-lettered"
+            f"{counts[Outcome.NOT_COMPLETE]} non-complete skipped, "
+            f"{counts[Outcome.ALREADY_REQUESTED] + counts[Outcome.DUPLICATE]} already requested, "
+            f"{counts[Outcome.NO_OPERATION]} without importer, "
+            f"{counts[Outcome.DEAD_LETTERED]} dead-lettered"
         )
+
+
+@dataclasses.dataclass(frozen=True)
+class TickContext:
+    """What a tick plan needs besides the messages."""
+
+    cts: CtsClient
+    instance: dg.DagsterInstance | None
+    topic: str
+    dlq_limit: int
+    deadline: float | None = None
 
 
 def image_name(job: dict) -> str:
     """The job's image name (importers are chosen by name only, never tag or digest)."""
-    try:
-        name = job["image"]["name"]
-    except (KeyError, TypeError):
-        raise BadEvent(f"CTS job {job.get('id')!r} has no image name") from None
+    image = job.get("image")
+    name = image.get("name") if isinstance(image, dict) else None
     if not isinstance(name, str) or not name:
-        raise BadEvent(f"CTS job {job.get('id')!r} has an invalid image name {name!r}")
+        raise BadEvent("the CTS job document has no image name (image.name)")
     return name
 
 
-def _existing_run_keys(instance: dg.DagsterInstance, keys: list[str]) -> set[str]:
+def _existing_run_keys(instance: dg.DagsterInstance, keys: Sequence[str]) -> set[str]:
     """Run keys this sensor already turned into runs (what the daemon would skip)."""
-    if not keys:
-        return set()
-    runs = instance.get_runs(dg.RunsFilter(tags={RUN_KEY_TAG: keys, SENSOR_NAME_TAG: SENSOR_NAME}))
-    return {run.tags[RUN_KEY_TAG] for run in runs}
+    found: set[str] = set()
+    for start in range(0, len(keys), RUN_KEY_LOOKUP_BATCH):
+        batch = list(keys[start : start + RUN_KEY_LOOKUP_BATCH])
+        runs = instance.get_runs(dg.RunsFilter(tags={RUN_KEY_TAG: batch, SENSOR_NAME_TAG: SENSOR_NAME}))
+        found |= {run.tags[RUN_KEY_TAG] for run in runs}
+    return found
 
 
-def _bad(plan: TickPlan, original, error: BaseException, text: str | None = None) -> None:
-    plan.dead_letters.append(dead_letter(original, text or str(error), trace_of(error)))
+def _source(tick: TickContext, message) -> str:
+    return f"{tick.topic}:{message.partition()}:{message.offset()}"
 
 
-def plan_chunk(
-    plan: TickPlan, messages, cts: CtsClient, instance: dg.DagsterInstance | None, deadline: float | None = None
-) -> None:
-    """Add the effects of ``messages`` to ``plan`` (``no_operation`` meta is recorded on
-    the CTS here). Raises :class:`CtsUnavailable` (also when ``deadline`` passes) and
-    configuration errors; then ``plan`` holds nothing of this chunk."""
-    chunk = TickPlan()
-    requested = {r.run_key for r in plan.run_requests}
-    completed: dict[str, JobEvent] = {}
-    for message in messages:
-        try:
-            event = parse_event(message.value())
-        except BadEvent as e:
-            _bad(chunk, message.value(), e)
-            continue
-        if event.state != COMPLETE:
-            chunk.skipped_states += 1
-            continue
-        if event.run_key not in requested:
-            completed.setdefault(event.run_key, event)  # duplicates within the tick
-    if instance is not None:
-        done = _existing_run_keys(instance, list(completed))
-        chunk.already_requested = len(done)
-        completed = {k: e for k, e in completed.items() if k not in done}
+def _reject(tick: TickContext, item: _Message, error: BaseException, text: str | None = None) -> None:
+    """Dead-letter one message: the original event (or bytes) plus the error and trace."""
+    original = item.event.body if item.event is not None else item.message.value()
+    if text is None:  # our own rejections say what is wrong; anything else names its type
+        text = str(error) if isinstance(error, (BadEvent, CtsError)) else f"{type(error).__name__}: {error}"
+    item.outcome = Outcome.DEAD_LETTERED
+    item.dead_letter = dead_letter(
+        original,
+        text,
+        trace_of(error),
+        max_bytes=tick.dlq_limit,
+        redact=tick.cts.redact,
+        source=_source(tick, item.message),
+    )
 
-    jobs = cts.get_jobs([e.job_id for e in completed.values()], max_concurrency=CTS_CONCURRENCY, deadline=deadline)
-    for event in completed.values():
-        job = jobs[event.job_id]
-        if isinstance(job, CtsJobNotFound):
-            _bad(chunk, event.body, job, "No such job")
-            continue
-        if (
-            isinstance(job, CtsError)
-            and job.httpcode
-            and 400 <= job.httpcode < 500
-            and job.httpcode not in _CONFIG_ERRORS
-        ):
-            _bad(chunk, event.body, job)
-            continue
+
+def _isolated(tick: TickContext, item: _Message, step: Callable[[], None]) -> None:
+    """Run one message's step: a transient problem leaves it for the next tick; anything
+    else it raises is that message's problem and dead-letters it."""
+    try:
+        step()
+    except _NotDone as e:
+        item.not_done = e
+    except Exception as e:
+        _reject(tick, item, e)
+
+
+def _parse(tick: TickContext, item: _Message) -> None:
+    def step() -> None:
+        item.event = parse_event(item.message.value())
+        if item.event.state != COMPLETE:
+            item.outcome = Outcome.NOT_COMPLETE
+
+    _isolated(tick, item, step)
+
+
+def _per_job_error(error: Exception) -> bool:
+    """A CTS error that concerns one job (dead-letter it), not the CTS or our setup."""
+    if isinstance(error, (CtsJobNotFound, CtsBadResponse)):
+        return True
+    if isinstance(error, (CtsUnavailable, CtsConfigError)):
+        return False
+    if isinstance(error, CtsError):
+        return bool(error.httpcode and 400 <= error.httpcode < 500 and error.httpcode not in _CONFIG_ERRORS)
+    return True  # anything else fetching raised is about this job's answer
+
+
+def _route(tick: TickContext, item: _Message, job: dict | Exception) -> None:
+    def step() -> None:
         if isinstance(job, Exception):
-            raise job  # CTS unavailable after retries / misconfigured: replay next tick
-        try:
-            importer = importer_for_image(image_name(job))
-        except BadEvent as e:
-            _bad(chunk, event.body, e)
-            continue
+            if not _per_job_error(job):
+                raise _NotDone(job)
+            _reject(tick, item, job, "No such job" if isinstance(job, CtsJobNotFound) else None)
+            return
+        importer = importer_for_image(image_name(job))
         if importer is None:
-            chunk.no_operation.append(event.job_id)
-            continue
-        chunk.partitions[importer.partitions_name].add(event.job_id)
-        chunk.run_requests.append(
-            dg.RunRequest(
-                run_key=event.run_key,
-                job_name=importer.job.name,
-                partition_key=event.job_id,
-                tags={
-                    EVENT_TAG: event.to_json(),
-                    JOB_ID_TAG: event.job_id,
-                    TRANSITION_TAG: event.trans_id or "",
-                    IMPORTER_TAG: importer.name,
-                },
-            )
-        )
-    for job_id in dict.fromkeys(chunk.no_operation):  # idempotent: safe to repeat on replay
-        cts.set_meta(job_id, {META_NO_OPERATION: utc_now()}, deadline=deadline)
-    # the chunk is fully handled: merge it
-    plan.run_requests += chunk.run_requests
-    for name, keys in chunk.partitions.items():
-        plan.partitions[name] |= keys
-    plan.dead_letters += chunk.dead_letters
-    plan.no_operation += chunk.no_operation
-    plan.skipped_states += chunk.skipped_states
-    plan.already_requested += chunk.already_requested
-    plan.handled += len(messages)
+            item.outcome = Outcome.NO_OPERATION
+        else:
+            item.importer, item.outcome = importer, Outcome.REQUESTED
+
+    _isolated(tick, item, step)
 
 
-def plan_tick(
-    messages,
-    cts: CtsClient,
-    instance: dg.DagsterInstance | None,
-    deadline: float | None = None,
-    chunk_size: int | None = None,
-) -> TickPlan:
-    """Handle ``messages`` chunk by chunk in read order until ``deadline``.
+def _mark_no_operation(tick: TickContext, items: list[_Message]) -> None:
+    """Record ``_no_operation`` on each job without importer (idempotent: a replay of the
+    tick records it again)."""
+    by_job: dict[str, list[_Message]] = defaultdict(list)
+    for item in items:
+        assert item.event is not None
+        by_job[item.event.job_id].append(item)
+    if not by_job:
+        return
 
-    ``plan.handled`` counts the messages (a prefix) whose effects are in the plan. A CTS
-    outage raises when nothing was handled yet (the tick fails, nothing moves); after
-    some progress, or when the deadline cut a CTS call short, the tick ends early with
-    what is done.
-    """
-    plan = TickPlan()
-    size = chunk_size or CHUNK_SIZE
-    for start in range(0, len(messages), size):
-        if deadline is not None and time.monotonic() >= deadline:
-            plan.deadline_reached = True
-            break
+    def put(job_id: str) -> Exception | None:
         try:
-            plan_chunk(plan, messages[start : start + size], cts, instance, deadline)
-        except CtsUnavailable as e:
-            if plan.handled or isinstance(e, CtsDeadlineReached):
-                plan.deadline_reached = True
-                break  # keep what is done; the rest is read again next tick
-            raise
+            tick.cts.set_meta(job_id, {META_NO_OPERATION: utc_now()}, deadline=tick.deadline)
+        except Exception as e:
+            return e
+        return None
+
+    with ThreadPoolExecutor(max_workers=min(CTS_CONCURRENCY, len(by_job))) as pool:
+        errors = dict(zip(by_job, pool.map(put, by_job), strict=True))
+    for job_id, error in errors.items():
+        if error is None:
+            continue
+        for item in by_job[job_id]:  # the job vanished, or the CTS refused the update
+            item.outcome = None
+            _route(tick, item, error)
+
+
+def plan_tick(messages: Sequence[Any], tick: TickContext) -> TickPlan:
+    """Decide every message of the batch; the plan holds the effects of the longest
+    prefix (in read order) whose messages are all decided.
+
+    A CTS outage (or refused credentials) with nothing handled raises: the tick fails
+    visibly and nothing moves. After some progress, or when the deadline cut a CTS call
+    short, the tick ends early with what is done.
+    """
+    items = [_Message(message) for message in messages]
+    for item in items:
+        _parse(tick, item)
+
+    # duplicates within the tick and runs that already exist: no CTS call at all
+    first: dict[str, _Message] = {}
+    for item in items:
+        if item.outcome is None and item.event is not None:
+            if item.event.run_key in first:
+                item.outcome = Outcome.DUPLICATE
+            else:
+                first[item.event.run_key] = item
+    existing = _existing_run_keys(tick.instance, list(first)) if tick.instance is not None and first else set()
+    for key in existing:
+        first.pop(key).outcome = Outcome.ALREADY_REQUESTED
+
+    pending = list(first.values())
+    jobs = tick.cts.get_jobs(
+        [item.event.job_id for item in pending if item.event], max_concurrency=CTS_CONCURRENCY, deadline=tick.deadline
+    )
+    for item in pending:
+        assert item.event is not None
+        _route(tick, item, jobs[item.event.job_id])
+    _mark_no_operation(tick, [item for item in pending if item.outcome is Outcome.NO_OPERATION])
+
+    return _plan_of(items)
+
+
+def _plan_of(items: list[_Message]) -> TickPlan:
+    plan = TickPlan()
+    for item in items:
+        if item.not_done is not None or item.outcome is None:
+            break
+        plan.handled += 1
+        plan.outcomes.append(item.outcome)
+        if item.outcome is Outcome.DEAD_LETTERED:
+            assert item.dead_letter is not None
+            plan.dead_letters.append(item.dead_letter)
+        elif item.outcome is Outcome.REQUESTED:
+            assert item.event is not None and item.importer is not None
+            plan.partitions[item.importer.partitions_name].add(item.event.job_id)
+            plan.run_requests.append(_run_request(item.event, item.importer))
+    stopped = next((item.not_done for item in items[plan.handled :] if item.not_done is not None), None)
+    if stopped is not None:
+        if not plan.handled and not isinstance(stopped.cause, CtsDeadlineReached):
+            raise stopped.cause  # nothing handled: fail the tick visibly, cursor unchanged
+        plan.deadline_reached = True
     return plan
+
+
+def _run_request(event: JobEvent, importer: Importer) -> dg.RunRequest:
+    return dg.RunRequest(
+        run_key=event.run_key,
+        job_name=importer.job.name,
+        partition_key=event.job_id,
+        tags={
+            EVENT_TAG: event.to_json(),
+            JOB_ID_TAG: event.job_id,
+            TRANSITION_TAG: event.trans_id or "",
+            IMPORTER_TAG: importer.name,
+        },
+    )
 
 
 def handled_cursor(before: TopicCursor, batch, handled: int) -> TopicCursor:
@@ -263,7 +374,8 @@ def cts_job_events(context: dg.SensorEvaluationContext, kafka: KafkaResource, ct
     )
     if not batch.topic_exists:
         return dg.SensorResult(skip_reason=f"topic {topic!r} does not exist (yet)", cursor=context.cursor)
-    plan = plan_tick(batch.messages, cts_client, context.instance, deadline=deadline)
+    tick = TickContext(cts_client, context.instance, topic, kafka.message_limit(kafka.dlq_topic), deadline)
+    plan = plan_tick(batch.messages, tick)
     kafka.publish(kafka.dlq_topic, plan.dead_letters)  # durable before the cursor moves
     summary = plan.summary(len(batch.messages))
     if batch.reset_partitions:

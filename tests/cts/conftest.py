@@ -23,6 +23,21 @@ def events_instance():
 
 
 @pytest.fixture
+def postgres_events_instance(postgres_url):
+    """A Dagster instance whose storage is PostgreSQL (what production uses)."""
+    with dg.instance_for_test(overrides={"storage": {"postgres": {"postgres_url": postgres_url}}}) as instance:
+        yield instance
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def events_on_each_storage(request, kafka_broker, cts_emulator):
+    """`events` on a SQLite-backed and on a PostgreSQL-backed instance: NUL and lone
+    surrogates fail differently in each."""
+    instance = request.getfixturevalue("events_instance" if request.param == "sqlite" else "postgres_events_instance")
+    yield from _events_harness(kafka_broker, cts_emulator, instance)
+
+
+@pytest.fixture
 def events(kafka_broker, cts_emulator, events_instance):
     """An EventsHarness (tests/cts/events_harness.py) on fresh topics (jobs: 3
     partitions, DLQ: 1) of the session's Tansu broker, and the CTS emulator."""

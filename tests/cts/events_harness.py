@@ -56,18 +56,34 @@ class EventsHarness:
         for future in futures.values():
             future.result(10)
 
-    def produce(self, *events, partition: int | None = None) -> None:
-        """Produce events (dicts as JSON, bytes as they are) and wait for the acks."""
+    def produce(self, *events, partition: int | None = None) -> list[tuple[int, int]]:
+        """Produce events (dicts as JSON, bytes as they are), wait for the acks and return
+        their (partition, offset) in order. Messages up to 4 MB (larger than the 1 MB
+        default of the platform's own producer: what a misbehaving producer can send)."""
         from confluent_kafka import Producer
 
-        producer = Producer({"bootstrap.servers": self.kafka.bootstrap_servers, "acks": "all"})
-        for event in events:
+        producer = Producer(
+            {"bootstrap.servers": self.kafka.bootstrap_servers, "acks": "all", "message.max.bytes": 4_000_000}
+        )
+        positions: dict[int, tuple[int, int]] = {}
+
+        def delivered(number: int):
+            def report(err, message) -> None:
+                assert err is None, err
+                positions[number] = (message.partition(), message.offset())
+
+            return report
+
+        for number, event in enumerate(events):
             value = event if isinstance(event, bytes) else json.dumps(event).encode()
-            if partition is None:
-                producer.produce(self.kafka.jobs_topic, value=value)
-            else:
-                producer.produce(self.kafka.jobs_topic, value=value, partition=partition)
+            producer.produce(
+                self.kafka.jobs_topic,
+                value=value,
+                on_delivery=delivered(number),
+                partition=-1 if partition is None else partition,  # -1: the producer's partitioner
+            )
         assert producer.flush(10) == 0
+        return [positions[n] for n in range(len(events))]
 
     def read_all(self, topic: str) -> list:
         """Every message of ``topic`` from the beginning (fresh cursor)."""
@@ -77,15 +93,17 @@ class EventsHarness:
 
     def dead_letters(self) -> list[dict]:
         """DLQ messages as dicts: JSON objects as parsed, raw ones as {"raw": bytes}, each
-        with the Kafka headers under "headers"."""
+        with the Kafka headers under "headers" and its size under "size"."""
         out = []
         for message in self.read_all(self.kafka.dlq_topic):
             try:
                 body = json.loads(message.value())
                 body = body if isinstance(body, dict) else {"raw": message.value()}
-            except ValueError:
+            except (ValueError, RecursionError):
                 body = {"raw": message.value()}
-            body["headers"] = {k: v.decode() for k, v in (message.headers() or [])}
+            headers = message.headers() or []
+            body["headers"] = {k: v.decode() for k, v in headers}
+            body["size"] = len(message.value() or b"") + sum(len(k) + len(v) for k, v in headers)
             out.append(body)
         return out
 

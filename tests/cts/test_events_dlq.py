@@ -195,3 +195,58 @@ def test_the_admin_token_never_reaches_the_dead_letter(events, cts_world):
     payload = message.value() + b"".join(v for _, v in message.headers() or [])
     assert b"CtsConfigError" in payload and b"CTS_ADMIN_TOKEN" in payload
     assert secret.encode() not in payload
+
+
+@pytest.mark.parametrize("case", ["4000-outputs-listed", "megabyte-value-quoted"])
+def test_a_huge_error_text_is_dead_lettered_clipped_once_within_the_broker_limit(events, cts_world, case):
+    """Row 2 of issue 12: the error of a failed import can be huge (a `NoReportFiles`
+    listing thousands of outputs, a cast error quoting a 1.2 MB value). It used to be
+    copied four times into the dead letter (body, trace, two headers), the broker refused
+    it and no later failure was ever dead-lettered. Now error and trace are clipped to a
+    few KB, saying so, the trace is carried once, and the tick goes on."""
+    if case == "4000-outputs-listed":
+        job_id = "many-outputs"
+        folder = f"{cts_world.bucket}/out/{job_id}"
+        outputs = [
+            {"file": f"{folder}/bins/bin_{i:05d}_" + "x" * 60 + ".faa", "crc64nvme": "AA=="} for i in range(4000)
+        ]
+        cts_world.emulator.add_job(job_id=job_id, image_name=CHECKM2_IMAGE, outputs=outputs, output_dir=folder)
+        expected = "NoReportFiles"
+    else:
+        report = checkm2_report([checkm2_row("g1", Contig_N50="1.5" + "x" * 1_200_000)])
+        job_id = cts_world.add_job(CHECKM2_IMAGE, {REPORT: report})
+        expected = "StrictCastError"
+    later = _failed_import(events, cts_world)  # a second failure behind the huge one
+    event = events.event(job_id)
+    events.produce(event)
+    [request] = events.tick().run_requests
+    assert not execute(events, cts_world, request).success
+
+    evaluate_failure_sensor(events)  # must not raise
+    letters = {letter["job_id"]: letter for letter in events.dead_letters()}
+    assert set(letters) == {job_id, later}  # the one behind it is dead-lettered too
+    letter = letters[job_id]
+    assert {k: letter[k] for k in event} == event
+    assert letter["size"] < events.kafka.message_limit(events.kafka.dlq_topic)
+    assert expected in letter["error_dlq"] and "characters cut" in letter["error_dlq"]
+    assert len(letter["error_dlq"]) <= 2_000 and len(letter["error_dlq_trace"]) <= 6_000
+    assert "error_dlq_trace" not in letter["headers"]  # the trace once, in the body
+    assert letter["headers"]["error_dlq"] == letter["error_dlq"]
+
+
+def test_a_run_whose_event_tag_is_not_json_is_dead_lettered_as_it_is(events, cts_world):
+    """A run someone launched by hand with a broken `cts/event` tag cannot stop the
+    failure sensor: its tag is forwarded as it is, with the error."""
+    job_id = cts_world.add_job(CHECKM2_IMAGE, {REPORT: checkm2_report([checkm2_row("b")])}, corrupt={REPORT})
+    events.instance.add_dynamic_partitions(checkm2.IMPORTER.partitions_name, [job_id])
+    request = dg.RunRequest(
+        job_name=checkm2.IMPORTER.job.name, partition_key=job_id, tags={"cts/event": "{not json", "cts/job_id": job_id}
+    )
+    assert not execute(events, cts_world, request).success
+    later = _failed_import(events, cts_world)
+    evaluate_failure_sensor(events)
+    letters = events.dead_letters()
+    assert [letter.get("raw") for letter in letters if "raw" in letter] == [b"{not json"]
+    assert [letter["job_id"] for letter in letters if "raw" not in letter] == [later]
+    [raw] = [letter for letter in letters if "raw" in letter]
+    assert "ChecksumMismatch" in raw["headers"]["error_dlq"] and raw["headers"]["error_dlq_trace"]
