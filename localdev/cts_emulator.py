@@ -168,6 +168,7 @@ class CtsEmulator:
         self._lock = threading.Lock()
         self._jobs: dict[str, dict] = {}
         self._raw: dict[str, RawAnswer] = {}
+        self._job_faults: dict[str, int] = {}  # job id -> requests still to answer 503
         self._meta: dict[str, dict] = {}
         self._faults: list[tuple[str, float]] = []  # ("500", 0) or ("hang", seconds)
         self.meta_puts: list[tuple[str, dict]] = []
@@ -272,9 +273,15 @@ class CtsEmulator:
         with self._lock:
             self._faults.extend([("hang", seconds)] * n)
 
+    def fail_job_next(self, job_id: str, n: int = 1) -> None:
+        """The next ``n`` requests about ``job_id`` answer 503 (others are served)."""
+        with self._lock:
+            self._job_faults[job_id] = self._job_faults.get(job_id, 0) + n
+
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
+            self._job_faults.clear()
 
     def meta(self, job_id: str) -> dict:
         """The processing metadata recorded on a job so far."""
@@ -343,6 +350,11 @@ class CtsEmulator:
         with self._lock:
             job = copy.deepcopy(self._jobs.get(job_id))
             raw = self._raw.get(job_id)
+            job_fault = self._job_faults.get(job_id, 0)
+            if job_fault:
+                self._job_faults[job_id] = job_fault - 1
+        if job_fault:
+            return 503, error_body(503, "Service temporarily unavailable")
         if raw is not None and job_match:
             return raw.status, raw
         if job is None:
@@ -375,6 +387,9 @@ class CtsEmulator:
 def _handler_for(emulator: CtsEmulator) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # TCP_NODELAY: with Nagle on, delayed ACKs stall every small answer ~40 ms, and a
+        # benchmark against the emulator would time the stall instead of the client
+        disable_nagle_algorithm = True
 
         def _serve(self, method: str) -> None:
             length = int(self.headers.get("Content-Length") or 0)

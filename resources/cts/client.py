@@ -18,9 +18,9 @@ import json
 import logging
 import random
 import re
+import threading
 import time
-from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -278,20 +278,54 @@ class CtsClient(dg.ConfigurableResource):
         :class:`CtsJobNotFound`, :class:`CtsBadResponse`, whatever else fetching it
         raised), so one bad job never hides or breaks the others.
         """
-        ids = list(dict.fromkeys(job_ids))
-        if ids:
-            self._http()  # a configuration error fails the whole call, not each job
+        return self._each(list(dict.fromkeys(job_ids)), lambda job_id: self.get_job(job_id, deadline), max_concurrency)
 
-        def fetch(job_id: str) -> dict | Exception:
-            try:
-                return self.get_job(job_id, deadline=deadline)
-            except Exception as e:  # per job: the caller decides what each error means
-                return e
+    def set_meta_many(
+        self,
+        job_ids: Iterable[str],
+        set_fields: dict[str, Any],
+        unset_keys: Iterable[str] = (),
+        max_concurrency: int = 8,
+        deadline: float | None = None,
+    ) -> dict[str, Exception | None]:
+        """``set_meta`` on many jobs at once; per job ``None`` or the exception."""
+        unset = list(unset_keys)
+        return self._each(
+            list(dict.fromkeys(job_ids)),
+            lambda job_id: self.set_meta(job_id, set_fields, unset, deadline=deadline),
+            max_concurrency,
+        )
 
-        if not ids:
+    def _each(self, job_ids: list[str], call: Callable[[str], Any], max_concurrency: int) -> dict[str, Any]:
+        """``call`` for every job on at most ``max_concurrency`` threads that take jobs
+        from one shared queue (no future per job: a tick fetches thousands): the result,
+        or the exception it raised, per job."""
+        if not job_ids:
             return {}
-        with ThreadPoolExecutor(max_workers=max(1, min(max_concurrency, len(ids)))) as pool:
-            return dict(zip(ids, pool.map(fetch, ids), strict=True))
+        self._http()  # a configuration error fails the whole call, not each job
+        results: dict[str, Any] = {}
+        pending = iter(job_ids)
+        lock = threading.Lock()
+
+        def work() -> None:
+            while True:
+                with lock:
+                    job_id = next(pending, None)
+                if job_id is None:
+                    return
+                try:
+                    results[job_id] = call(job_id)
+                except Exception as e:  # per job: the caller decides what each error means
+                    results[job_id] = e
+
+        workers = [
+            threading.Thread(target=work, daemon=True) for _ in range(max(1, min(max_concurrency, len(job_ids))))
+        ]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        return {job_id: results[job_id] for job_id in job_ids}
 
     def set_meta(
         self,

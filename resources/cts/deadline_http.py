@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
+import ssl
 import time
 import typing
 from collections.abc import Iterator
@@ -83,6 +85,13 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         self._backend.sleep(seconds)
 
 
+@functools.lru_cache(maxsize=1)
+def _ssl_context() -> ssl.SSLContext:
+    """One verifying SSL context per process: loading the CA bundle costs ~0.3 s, and a
+    sensor builds a new client (resource) for every tick."""
+    return httpx.create_ssl_context()
+
+
 def deadline_transport(limits: httpx.Limits) -> httpx.HTTPTransport:
     """httpx's own transport whose connections go through the deadline backend.
 
@@ -90,7 +99,7 @@ def deadline_transport(limits: httpx.Limits) -> httpx.HTTPTransport:
     proxy) creates connections lazily from ``_network_backend``, so wrapping that attribute
     right after construction covers every connection the transport will ever open.
     """
-    transport = httpx.HTTPTransport(limits=limits)
+    transport = httpx.HTTPTransport(limits=limits, verify=_ssl_context())
     pool = transport._pool
     pool._network_backend = _DeadlineBackend(pool._network_backend)
     return transport
