@@ -1,13 +1,14 @@
 """One Delta-table import asset per CTS importer, partitioned by CTS job id.
 
-A partition is one CTS job: the Kafka sensor adds the job id as a dynamic partition and
-requests it. The asset fetches the job, checks that every output lies below the job's
-``output_dir`` and that every file it reads matches the job's crc64nvme, lets the
-importer parse rows with strict typing, and MERGEs them into
-``$PLATFORM_LAKE_URL/cts/<importer>``, replacing the job's rows exactly (rows the new
-report no longer has are deleted in the same commit). Re-running a partition is free
-(skip when the code version is unchanged; otherwise the MERGE writes no new version for
-equal rows).
+A partition is one CTS job: the Kafka sensor adds the job ids of a tick as dynamic
+partitions and requests them, many per run (``batch_import``). For each job the asset
+fetches the document, checks that every output lies below the job's ``output_dir`` and
+that every file it reads matches the job's crc64nvme, lets the importer parse rows with
+strict typing; the rows of all jobs of the run are MERGEd into
+``$PLATFORM_LAKE_URL/cts/<importer>`` in one commit, each job's rows replaced exactly
+(rows a new report no longer has are deleted in the same commit). Each partition has its
+own provenance: re-running one is free (skipped when unchanged; otherwise the MERGE
+writes no new version for equal rows).
 
 The importer's ``parse`` (with the project code it calls), its table contract and its
 declared digest handling are part of the asset's code version: fixing an importer marks
@@ -18,35 +19,20 @@ Failures: transient ones (CTS/S3 unavailable, commit conflicts) are retried by t
 RetryPolicy (exponential backoff + jitter); permanent ones (checksum mismatch, uncastable
 value, missing report, unknown job, a path outside the job or too long) fail at once
 without retries, with a message that names the problem (``errors.is_permanent``
-classifies by cause); the run-failure sensor then dead-letters the event.
+classifies by cause). A failing job never fails the others of its run: they are
+committed and materialized first; the run-failure sensor then dead-letters exactly the
+jobs that failed, each with its own error.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import dagster as dg
 
-from platform_assets.cts.errors import ImportRejected, failure_text, is_permanent
-from platform_assets.cts.importers.base import (
-    IMPORTER_TAG,
-    JOB_ID_COLUMN,
-    ImportContext,
-    Importer,
-    VerifiedOutputs,
-)
-from platform_assets.cts.importers.registry import IMPORTERS, importer_for_job
-from platform_assets.cts.job_meta import META_COMPLETE, META_ERROR, META_START, utc_now
+from platform_assets.cts.batch_import import ImportRunConfig, import_batch
+from platform_assets.cts.errors import failure_text, is_permanent
+from platform_assets.cts.importers.base import IMPORTER_TAG, MAX_JOBS_PER_RUN, Importer
+from platform_assets.cts.importers.registry import IMPORTERS
 from platform_assets.provenance import code_version_of, versioned_asset
-from resources.cts.text import printable
-from resources.lazy_imports import lazy_import
-
-if TYPE_CHECKING:
-    import pyarrow as pa
-    import pyarrow.compute as pc
-else:
-    pa = lazy_import("pyarrow")
-    pc = lazy_import("pyarrow.compute")
 
 IMPORT_RETRY_POLICY = dg.RetryPolicy(
     max_retries=3,
@@ -69,89 +55,6 @@ def importer_fingerprint(importer: Importer) -> str:
     )
 
 
-def check_job(importer: Importer, job: dict, job_id: str) -> None:
-    """The job document is the one asked for, complete, of this importer's image, and
-    has the fields an import reads (a malformed document is a permanent error naming
-    the field, never a ``KeyError`` deep inside)."""
-    if job.get("id") != job_id:
-        raise ImportRejected(f"CTS returned job {printable(job.get('id'), 80)} for {job_id!r}")
-    if job.get("state") != "complete":
-        raise ImportRejected(f"CTS job {job_id!r} is {printable(job.get('state'), 80)}, not 'complete'")
-    image = job.get("image")
-    if not isinstance(image, dict) or not isinstance(image.get("name"), str):
-        raise ImportRejected(f"CTS job {job_id!r} has no image name (image.name)")
-    if not isinstance(image.get("digest"), str):
-        raise ImportRejected(f"CTS job {job_id!r} has no image digest (image.digest)")
-    chosen = importer_for_job(job)
-    if chosen is None or chosen.name != importer.name:
-        raise ImportRejected(
-            f"CTS job {job_id!r} ran image {printable(image['name'], 200)}, which "
-            f"maps to {chosen.name if chosen else 'no importer'}, not {importer.name!r}"
-        )
-
-
-def check_rows(importer: Importer, rows: pa.Table, job_id: str) -> pa.Table:
-    """Conform the importer's output to its declared table contract."""
-    if rows.schema.names != importer.schema.names:
-        raise ImportRejected(
-            f"importer {importer.name!r} returned columns "
-            f"{rows.schema.names}, its schema declares {importer.schema.names}"
-        )
-    rows = rows.cast(importer.schema)
-    if rows.num_rows and not pc.all(pc.equal(rows[JOB_ID_COLUMN], job_id)).as_py():
-        raise ImportRejected(f"importer {importer.name!r} returned rows of another job")
-    counts = rows.group_by(list(importer.keys)).aggregate([([], "count_all")])
-    duplicated = counts.filter(pc.greater(counts["count_all"], 1))
-    if duplicated.num_rows:
-        example = {k: duplicated[k][0].as_py() for k in importer.keys}
-        raise ImportRejected(
-            f"job {job_id!r}: {duplicated.num_rows} key(s) occur more than once in the reports, "
-            f"e.g. {printable(str(example), 300)}"
-        )
-    return rows
-
-
-def run_import(context: dg.AssetExecutionContext, importer: Importer) -> dg.MaterializeResult:
-    """Fetch, verify, parse, MERGE and record one CTS job (the partition)."""
-    job_id = context.partition_key
-    cts = context.resources.cts_client
-    job = cts.get_job(job_id)
-    check_job(importer, job, job_id)
-    outputs = VerifiedOutputs(job, context.resources.cts_outputs)  # confined before anything is read
-    cts.set_meta(job_id, {META_START: utc_now()}, unset_keys=[META_COMPLETE, META_ERROR])
-
-    spark = context.resources.spark.spark_session if importer.uses_spark else None
-    parsed = importer.parse(ImportContext(job=job, outputs=outputs, log=context.log, spark=spark))
-    rows = check_rows(importer, parsed, job_id)
-
-    lake = context.resources.lake
-    # the job's rows are replaced exactly: rows of this job the report no longer has go
-    merge = lake.merge(
-        importer.table,
-        rows,
-        importer.keys,
-        target_filter={JOB_ID_COLUMN: job_id},
-        delete_missing=True,
-        logger=context.log,
-    )
-    cts.set_meta(job_id, {META_COMPLETE: utc_now()})
-    return dg.MaterializeResult(
-        metadata={
-            "rows": rows.num_rows,
-            "rows_inserted": merge.rows_inserted,
-            "rows_updated": merge.rows_updated,
-            "rows_deleted": merge.rows_deleted,
-            "table_version": merge.version,
-            "new_table_version": merge.new_version,
-            "merge_attempts": merge.attempts,
-            "table_uri": merge.table_uri,
-            "image_digest": job["image"]["digest"],
-            "digest_variant": importer.variant_for(job["image"]["digest"]),
-            "verified_files": dg.MetadataValue.json(outputs.verified),
-        }
-    )
-
-
 def build_import_asset(importer: Importer) -> dg.AssetsDefinition:
     resource_keys = {"cts_client", "lake", "cts_outputs"} | ({"spark"} if importer.uses_spark else set())
 
@@ -160,30 +63,36 @@ def build_import_asset(importer: Importer) -> dg.AssetsDefinition:
         description=importer.description,
         group_name="cts",
         partitions_def=importer.partitions_def,
-        image="spark" if importer.uses_spark else "cts",
-        k8s_resources={"cpu": "2", "memory": "4Gi"} if importer.uses_spark else {"cpu": "500m", "memory": "1Gi"},
+        image=importer.image,
+        k8s_resources=importer.k8s_resources,
         externals={"importer": importer_fingerprint(importer), "importer_name": importer.name},
         packages=["deltalake", "pyarrow", "awscrt"] + (["pyspark"] if importer.uses_spark else []),
         retry_policy=IMPORT_RETRY_POLICY,
+        # many jobs per run: a backfill of N partitions runs in ceil(N / MAX_JOBS_PER_RUN)
+        # runs; the function decides per partition (provenance) and materializes each
+        backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=MAX_JOBS_PER_RUN),
+        decides_per_partition=True,
+        execution_only_config=["events"],
         op_tags={IMPORTER_TAG: importer.name},
         required_resource_keys=resource_keys,
         automation_condition=None,  # requested by the cts_job_events sensor / backfills
         kinds={"deltalake", "spark" if importer.uses_spark else "python"},
         metadata={"table": importer.table, "merge_keys": list(importer.keys), "image_name": importer.image_name},
     )
-    def cts_import(context: dg.AssetExecutionContext):
+    def cts_import(context: dg.AssetExecutionContext, config: ImportRunConfig):
         try:
-            return run_import(context, importer)
+            import_batch(context, importer)  # records each job's materialization itself
         except dg.Failure:
             raise
-        except Exception as error:
+        except Exception as error:  # the batch as a whole failed (e.g. its one MERGE commit)
             if not is_permanent(error):
                 raise  # transient: the retry policy takes it
             raise dg.Failure(
                 description=failure_text(error, redact=context.resources.cts_client.redact),
-                metadata={"error_type": type(error).__name__, "cts_job_id": context.partition_key},
+                metadata={"error_type": type(error).__name__},
                 allow_retries=False,
             ) from error
+        yield from ()  # a generator that yields nothing: no range-wide materialization
 
     return cts_import
 

@@ -2,8 +2,10 @@
 
 Once an import run has failed for good (its step retries are
 exhausted and Dagster will not re-execute the run; see ``dagster/will_retry``), it marks
-the job ``<prefix>_error`` on the CTS and publishes the original event plus ``error_dlq``
-(root error) and ``error_dlq_trace`` (full trace) to ``CTS_JOBS_DLQ_TOPIC``.
+each job of the run that did not import ``<prefix>_error`` on the CTS and publishes its
+original event plus ``error_dlq`` (that job's root error) and ``error_dlq_trace`` (its
+trace) to ``CTS_JOBS_DLQ_TOPIC``. The jobs of the same run that did import are left
+alone (``failed_runs``).
 
 Why a plain sensor and not ``@run_failure_sensor``: Dagster advances a run-status
 sensor's cursor even when its function raises, so a failure that happened while Kafka or
@@ -28,16 +30,16 @@ import json
 import dagster as dg
 from dagster._utils.error import SerializableErrorInfo  # not re-exported
 
-from platform_assets.cts.events import EVENT_TAG, JOB_ID_TAG, dead_letter, trace_of
+from platform_assets.cts.events import dead_letter, trace_of
 from platform_assets.cts.importers.registry import IMPORTERS
 from platform_assets.cts.job_meta import META_ERROR, utc_now
 from resources.cts.client import CtsClient, CtsConfigError, CtsError, CtsUnavailable
 from resources.cts.kafka import KafkaPublishError, KafkaResource
 from resources.cts.text import clip
+from sensors.cts.failed_runs import event_object, failed_jobs, run_events
 
 FAILURE_SENSOR_NAME = "cts_import_failures"
 WILL_RETRY_TAG = "dagster/will_retry"  # set by Dagster on failed runs when run retries are on
-PARTITION_TAG = "dagster/partition"
 MAX_FAILURES_PER_TICK = 100
 
 
@@ -97,15 +99,6 @@ def _outage(error: BaseException) -> bool:
     return isinstance(error, (KafkaPublishError, CtsUnavailable, CtsConfigError, _NotFinalYet))
 
 
-def _original_event(event_json: str) -> bytes | dict:
-    """The run's event as an object, or the tag as it is when it is not one."""
-    try:
-        event = json.loads(event_json)
-    except (ValueError, RecursionError):
-        return event_json.encode("utf-8", errors="backslashreplace")
-    return event if isinstance(event, dict) else event_json.encode("utf-8", errors="backslashreplace")
-
-
 def dead_letter_failed_run(
     instance: dg.DagsterInstance,
     run: dg.DagsterRun,
@@ -114,51 +107,61 @@ def dead_letter_failed_run(
     cts_client: CtsClient,
     log,
 ) -> str:
-    """Mark the job ``_error`` and dead-letter the run's event; returns what was done.
-    Raises when an effect could not be made durable (the caller keeps its cursor)."""
+    """Mark each job of the run that did not import ``_error`` and dead-letter its event
+    with its own error (``failed_runs``); the run's other jobs were imported and are left
+    alone. Returns what was done; raises when an effect could not be made durable (the
+    caller keeps its cursor)."""
     will_retry = run.tags.get(WILL_RETRY_TAG)
     if will_retry == "true":
         return f"run {run.run_id} failed but Dagster will retry it; not dead-lettering"
     if will_retry is None and instance.run_retries_enabled:
         raise _NotFinalYet(run.run_id)
     error, trace = failure_details(instance, run.run_id, failure_event)
-    job_id = run.tags.get(JOB_ID_TAG) or run.tags.get(PARTITION_TAG)
-    if job_id:
-        try:
-            cts_client.set_meta(job_id, {META_ERROR: utc_now()})
-        except Exception as e:
-            if _outage(e):
-                raise
-            log.warning(f"cannot record {META_ERROR} on CTS job {job_id!r}: {type(e).__name__}: {e}")
-    event_json = run.tags.get(EVENT_TAG)
-    if event_json:  # runs without an event (manual backfills) only get _error
-        letter = dead_letter(
-            _original_event(event_json),
-            error,
-            trace,
-            max_bytes=kafka.message_limit(kafka.dlq_topic),
+    jobs = failed_jobs(instance, run, error, trace)
+    marked = cts_client.set_meta_many([job.job_id for job in jobs], {META_ERROR: utc_now()})
+    for job_id, problem in marked.items():
+        if problem is not None:
+            if _outage(problem):
+                raise problem
+            log.warning(f"cannot record {META_ERROR} on CTS job {job_id!r}: {type(problem).__name__}: {problem}")
+    limit = kafka.message_limit(kafka.dlq_topic)
+    letters = [  # jobs without an event (a backfill, a UI click) only get _error
+        dead_letter(
+            event_object(job.event),
+            job.error,
+            job.trace,
+            max_bytes=limit,
             redact=cts_client.redact,
             source=f"run:{run.run_id}",
         )
-        kafka.publish(kafka.dlq_topic, [letter])
+        for job in jobs
+        if job.event
+    ]
+    kafka.publish(kafka.dlq_topic, letters)
+    summary = clip(error, 300, redact=cts_client.redact)
     return (
-        f"CTS job {job_id}: import run {run.run_id} failed for good: {clip(error, 300, redact=cts_client.redact)}"
-        + ("; event dead-lettered" if event_json else "")
+        f"import run {run.run_id} failed for good ({summary}): {len(jobs)} CTS job(s) marked "
+        f"{META_ERROR}, {len(letters)} event(s) dead-lettered"
     )
 
 
 def _dead_letter_unhandled(run: dg.DagsterRun, kafka: KafkaResource, cts_client: CtsClient, problem: Exception) -> str:
     """A failure whose handling itself broke (not an outage): dead-letter what the run
     carries, with that problem as the error, so it is seen once and the tick goes on."""
-    letter = dead_letter(
-        _original_event(run.tags.get(EVENT_TAG) or "{}"),
-        f"import run {run.run_id} failed and could not be dead-lettered normally: {type(problem).__name__}: {problem}",
-        trace_of(problem),
-        max_bytes=kafka.message_limit(kafka.dlq_topic),
-        redact=cts_client.redact,
-        source=f"run:{run.run_id}",
-    )
-    kafka.publish(kafka.dlq_topic, [letter])
+    events = list(run_events(run).values()) or ["{}"]
+    letters = [
+        dead_letter(
+            event_object(event),
+            f"import run {run.run_id} failed and could not be dead-lettered normally: "
+            f"{type(problem).__name__}: {problem}",
+            trace_of(problem),
+            max_bytes=kafka.message_limit(kafka.dlq_topic),
+            redact=cts_client.redact,
+            source=f"run:{run.run_id}",
+        )
+        for event in events
+    ]
+    kafka.publish(kafka.dlq_topic, letters)
     return f"import run {run.run_id}: dead-lettered with the error of its handling ({type(problem).__name__})"
 
 

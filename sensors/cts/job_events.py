@@ -3,16 +3,19 @@
 Why a sensor and not a consumer loop: the position in the topic lives in the sensor
 cursor (per partition), which Dagster stores only when a tick succeeds. A tick that
 raises (CTS down, broker gone, DLQ not acknowledged) is replayed in full next time;
-nothing is lost and nothing is committed early. Replays never duplicate runs because a
-run key names the (job, transition), and runs of different jobs are independent, so one
-long import never holds up the others (unlike one-event-at-a-time per partition).
+nothing is lost and nothing is committed early. A job is requested once: a job whose
+import partition is already materialized, failed or in progress (Dagster's partition
+status, one lookup per importer and tick) is skipped, so duplicates and replays of the
+topic never import twice; a DLQ replay is an explicit request and gets a run of its own.
 
-Per tick: read at most ``MAX_EVENTS_PER_TICK`` messages within ``MAX_READ_SECONDS``;
-``complete`` events fetch their jobs from the CTS (bounded concurrency, retried by
-:class:`CtsClient`), route by image name to an importer, add the job id as a dynamic
-partition of the importer's asset and request its import. Other states are skipped.
-Unusable messages and jobs go to the DLQ (acknowledged before the cursor moves); jobs
-whose image has no importer are marked ``<prefix>_no_operation`` on the CTS.
+Per tick, at the broker's pace: read up to ``MAX_EVENTS_PER_TICK`` messages within
+``MAX_READ_SECONDS``; ``complete`` events fetch their jobs from the CTS (one pool of
+``CTS_CONCURRENCY`` for the whole tick, retried by :class:`CtsClient`), route by image
+name to an importer, add the job ids as dynamic partitions of the importer's asset and
+request their import, **many jobs per run** (``import_requests``: one run per importer
+and contiguous range of at most ``MAX_JOBS_PER_RUN`` partitions). Other states are
+skipped. Unusable messages and jobs go to the DLQ (acknowledged before the cursor moves);
+jobs whose image has no importer are marked ``<prefix>_no_operation`` on the CTS.
 
 **One message never stops the topic.** Every message ends in exactly one outcome
 (:class:`Outcome`): requested, skipped (not complete, duplicate, already requested, no
@@ -35,16 +38,12 @@ import enum
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import dagster as dg
 
 from platform_assets.cts.events import (
     COMPLETE,
-    EVENT_TAG,
-    JOB_ID_TAG,
-    TRANSITION_TAG,
     BadEvent,
     DeadLetter,
     JobEvent,
@@ -52,7 +51,7 @@ from platform_assets.cts.events import (
     parse_event,
     trace_of,
 )
-from platform_assets.cts.importers.base import IMPORTER_TAG, Importer
+from platform_assets.cts.importers.base import Importer
 from platform_assets.cts.importers.registry import IMPORTERS, importer_for_image
 from platform_assets.cts.job_meta import META_NO_OPERATION, utc_now
 from resources.cts.client import (
@@ -65,16 +64,18 @@ from resources.cts.client import (
     CtsUnavailable,
 )
 from resources.cts.kafka import KafkaResource, PartitionPosition, TopicCursor, fingerprint
+from sensors.cts.import_requests import ImportPlan, plan_imports
 
 SENSOR_NAME = "cts_job_events"
-MAX_EVENTS_PER_TICK = 500
-MAX_READ_SECONDS = 15.0
+MINIMUM_INTERVAL_SECONDS = 5
+MAX_EVENTS_PER_TICK = 20_000
+MAX_READ_SECONDS = 10.0
 # reading + CTS calls; the DLQ flush (<= KafkaResource.flush_timeout_seconds, 15 s) comes
 # after, and the whole tick must stay under the daemon's 60 s sensor evaluation timeout
 TICK_DEADLINE_SECONDS = 35.0
 IDLE_SECONDS = 1.0
 CTS_CONCURRENCY = 8
-RUN_KEY_LOOKUP_BATCH = 500  # run keys per instance query
+RUN_KEY_LOOKUP_BATCH = 500  # run keys per instance query (DLQ replays)
 RUN_KEY_TAG, SENSOR_NAME_TAG = "dagster/run_key", "dagster/sensor_name"  # set by the daemon
 # CTS refusals that concern the whole configuration, not one message: stop the tick
 _CONFIG_ERRORS = {401, 403}
@@ -116,12 +117,15 @@ class _Message:
 class TickPlan:
     """Everything one tick decided, before any of it is made durable."""
 
-    run_requests: list[dg.RunRequest] = dataclasses.field(default_factory=list)
-    partitions: dict[str, set[str]] = dataclasses.field(default_factory=lambda: defaultdict(set))
+    imports: ImportPlan = dataclasses.field(default_factory=ImportPlan)
     dead_letters: list[DeadLetter] = dataclasses.field(default_factory=list)
     outcomes: list[Outcome] = dataclasses.field(default_factory=list)  # of the handled prefix
     handled: int = 0  # messages (a prefix of the batch) whose effects are all planned/done
     deadline_reached: bool = False
+
+    @property
+    def run_requests(self) -> list[dg.RunRequest]:
+        return self.imports.run_requests
 
     def summary(self, messages: int) -> str:
         left = messages - self.handled
@@ -129,7 +133,7 @@ class TickPlan:
         return (
             f"{messages} messages"
             + (f" ({left} left for the next tick: deadline or CTS unavailable)" if left else "")
-            + f": {len(self.run_requests)} imports requested, "
+            + f": {counts[Outcome.REQUESTED]} imports requested in {len(self.run_requests)} run(s), "
             f"{counts[Outcome.NOT_COMPLETE]} non-complete skipped, "
             f"{counts[Outcome.ALREADY_REQUESTED] + counts[Outcome.DUPLICATE]} already requested, "
             f"{counts[Outcome.NO_OPERATION]} without importer, "
@@ -155,6 +159,16 @@ def image_name(job: dict) -> str:
     if not isinstance(name, str) or not name:
         raise BadEvent("the CTS job document has no image name (image.name)")
     return name
+
+
+def _already_requested(instance: dg.DagsterInstance, job_ids: Sequence[str]) -> set[str]:
+    """Jobs whose import partition (of any importer) is materialized, failed or in
+    progress: requested before (a run's planned partitions count from its creation)."""
+    requested: set[str] = set()
+    for importer in IMPORTERS.values():
+        statuses = instance.get_status_by_partition(importer.asset_key, list(job_ids), importer.partitions_def)
+        requested |= {job for job, status in (statuses or {}).items() if status is not None}
+    return requested
 
 
 def _existing_run_keys(instance: dg.DagsterInstance, keys: Sequence[str]) -> set[str]:
@@ -241,18 +255,9 @@ def _mark_no_operation(tick: TickContext, items: list[_Message]) -> None:
     for item in items:
         assert item.event is not None
         by_job[item.event.job_id].append(item)
-    if not by_job:
-        return
-
-    def put(job_id: str) -> Exception | None:
-        try:
-            tick.cts.set_meta(job_id, {META_NO_OPERATION: utc_now()}, deadline=tick.deadline)
-        except Exception as e:
-            return e
-        return None
-
-    with ThreadPoolExecutor(max_workers=min(CTS_CONCURRENCY, len(by_job))) as pool:
-        errors = dict(zip(by_job, pool.map(put, by_job), strict=True))
+    errors = tick.cts.set_meta_many(
+        by_job, {META_NO_OPERATION: utc_now()}, max_concurrency=CTS_CONCURRENCY, deadline=tick.deadline
+    )
     for job_id, error in errors.items():
         if error is None:
             continue
@@ -273,17 +278,22 @@ def plan_tick(messages: Sequence[Any], tick: TickContext) -> TickPlan:
     for item in items:
         _parse(tick, item)
 
-    # duplicates within the tick and runs that already exist: no CTS call at all
+    # duplicates within the tick and jobs already requested: no CTS call at all. A job
+    # is requested once; a DLQ replay (an explicit request) once per dead letter.
     first: dict[str, _Message] = {}
     for item in items:
         if item.outcome is None and item.event is not None:
-            if item.event.run_key in first:
+            key = item.event.run_key if item.event.replay else item.event.job_id
+            if key in first:
                 item.outcome = Outcome.DUPLICATE
             else:
-                first[item.event.run_key] = item
-    existing = _existing_run_keys(tick.instance, list(first)) if tick.instance is not None and first else set()
-    for key in existing:
-        first.pop(key).outcome = Outcome.ALREADY_REQUESTED
+                first[key] = item
+    if tick.instance is not None and first:
+        replays = [k for k, item in first.items() if item.event and item.event.replay]
+        done = _existing_run_keys(tick.instance, replays) if replays else set()
+        done |= _already_requested(tick.instance, [k for k in first if k not in replays])
+        for key in done:
+            first.pop(key).outcome = Outcome.ALREADY_REQUESTED
 
     pending = list(first.values())
     jobs = tick.cts.get_jobs(
@@ -294,11 +304,12 @@ def plan_tick(messages: Sequence[Any], tick: TickContext) -> TickPlan:
         _route(tick, item, jobs[item.event.job_id])
     _mark_no_operation(tick, [item for item in pending if item.outcome is Outcome.NO_OPERATION])
 
-    return _plan_of(items)
+    return _plan_of(items, tick.instance)
 
 
-def _plan_of(items: list[_Message]) -> TickPlan:
+def _plan_of(items: list[_Message], instance: dg.DagsterInstance | None) -> TickPlan:
     plan = TickPlan()
+    requested: dict[str, list[JobEvent]] = defaultdict(list)  # importer name -> events
     for item in items:
         if item.not_done is not None or item.outcome is None:
             break
@@ -309,28 +320,17 @@ def _plan_of(items: list[_Message]) -> TickPlan:
             plan.dead_letters.append(item.dead_letter)
         elif item.outcome is Outcome.REQUESTED:
             assert item.event is not None and item.importer is not None
-            plan.partitions[item.importer.partitions_name].add(item.event.job_id)
-            plan.run_requests.append(_run_request(item.event, item.importer))
+            requested[item.importer.name].append(item.event)
+    for name, events in requested.items():
+        importer = IMPORTERS[name]
+        existing = instance.get_dynamic_partitions(importer.partitions_name) if instance is not None else []
+        plan_imports(importer, events, existing, plan.imports)
     stopped = next((item.not_done for item in items[plan.handled :] if item.not_done is not None), None)
     if stopped is not None:
         if not plan.handled and not isinstance(stopped.cause, CtsDeadlineReached):
             raise stopped.cause  # nothing handled: fail the tick visibly, cursor unchanged
         plan.deadline_reached = True
     return plan
-
-
-def _run_request(event: JobEvent, importer: Importer) -> dg.RunRequest:
-    return dg.RunRequest(
-        run_key=event.run_key,
-        job_name=importer.job.name,
-        partition_key=event.job_id,
-        tags={
-            EVENT_TAG: event.to_json(),
-            JOB_ID_TAG: event.job_id,
-            TRANSITION_TAG: event.trans_id or "",
-            IMPORTER_TAG: importer.name,
-        },
-    )
 
 
 def handled_cursor(before: TopicCursor, batch, handled: int) -> TopicCursor:
@@ -351,19 +351,27 @@ def handled_cursor(before: TopicCursor, batch, handled: int) -> TopicCursor:
     return TopicCursor(positions)
 
 
-def _partition_requests(plan: TickPlan) -> list[dg.AddDynamicPartitionsRequest]:
-    return [
-        dg.AddDynamicPartitionsRequest(partitions_def_name=name, partition_keys=sorted(keys))
-        for name, keys in sorted(plan.partitions.items())
-    ]
+def _add_partitions(instance: dg.DagsterInstance | None, plan: TickPlan) -> list[dg.AddDynamicPartitionsRequest]:
+    """Add the tick's new job partitions (in the order the run ranges assume). With an
+    instance, directly, in one insert per importer (the daemon would check each key with
+    a query of its own); else as requests in the result. A tick that fails afterwards
+    leaves partitions without runs: harmless, their jobs are not requested yet (no
+    partition status) and are requested by the tick that re-reads them."""
+    new = plan.imports.new_partitions
+    if instance is None:
+        return [dg.AddDynamicPartitionsRequest(name, keys) for name, keys in sorted(new.items())]
+    for name, keys in new.items():
+        instance.add_dynamic_partitions(name, keys)
+    return []
 
 
 @dg.sensor(
     name=SENSOR_NAME,
     jobs=[importer.job for importer in IMPORTERS.values()],
-    minimum_interval_seconds=30,
+    # an idle tick costs one metadata request and a 1 s poll; events wait at most this long
+    minimum_interval_seconds=MINIMUM_INTERVAL_SECONDS,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="CTS job events (Kafka) -> one import run per completed job and importer.",
+    description="CTS job events (Kafka) -> import runs of the completed jobs, many jobs per run.",
 )
 def cts_job_events(context: dg.SensorEvaluationContext, kafka: KafkaResource, cts_client: CtsClient) -> dg.SensorResult:
     deadline = time.monotonic() + TICK_DEADLINE_SECONDS
@@ -377,13 +385,14 @@ def cts_job_events(context: dg.SensorEvaluationContext, kafka: KafkaResource, ct
     tick = TickContext(cts_client, context.instance, topic, kafka.message_limit(kafka.dlq_topic), deadline)
     plan = plan_tick(batch.messages, tick)
     kafka.publish(kafka.dlq_topic, plan.dead_letters)  # durable before the cursor moves
+    partition_requests = _add_partitions(context.instance, plan)
     summary = plan.summary(len(batch.messages))
     if batch.reset_partitions:
         summary += f"; partitions {batch.reset_partitions} reset to their beginning"
     (context.log.warning if plan.deadline_reached else context.log.info)(summary)
     return dg.SensorResult(
         run_requests=plan.run_requests,
-        dynamic_partitions_requests=_partition_requests(plan),
+        dynamic_partitions_requests=partition_requests,
         cursor=handled_cursor(before, batch, plan.handled).to_json(),
         skip_reason=None if plan.run_requests else summary,
     )

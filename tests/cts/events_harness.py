@@ -6,7 +6,7 @@ import json
 
 import dagster as dg
 
-from platform_assets.cts.importers import checkm2
+from platform_assets.cts.importers import checkm2, registry
 
 CHECKM2_IMAGE = checkm2.IMPORTER.image_name
 SENSOR_NAME = "cts_job_events"
@@ -155,13 +155,46 @@ class EventsHarness:
         if existing:
             return
         job = self.defs.resolve_job_def(request.job_name)
-        tags = {
-            **request.tags,
-            "dagster/run_key": request.run_key,
-            "dagster/sensor_name": SENSOR_NAME,
-            "dagster/partition": request.partition_key,
-        }
-        self.runs.append(self.instance.create_run_for_job(job, tags=tags))
+        tags = {**request.tags, "dagster/run_key": request.run_key, "dagster/sensor_name": SENSOR_NAME}
+        if request.partition_key is not None:  # else a range: its tags are in request.tags
+            tags["dagster/partition"] = request.partition_key
+        self.runs.append(self.instance.create_run_for_job(job, tags=tags, run_config=request.run_config))
+
+    def jobs_of(self, request) -> list[str]:
+        """The CTS jobs a run request (or run) covers: its partition, or its range."""
+        partition = getattr(request, "partition_key", None) or request.tags.get("dagster/partition")
+        if partition is not None:
+            return [partition]
+        [importer] = [i for i in registry.IMPORTERS.values() if i.job.name == request.job_name]
+        keys = self.instance.get_dynamic_partitions(importer.partitions_name)
+        start = keys.index(request.tags["dagster/asset_partition_range_start"])
+        return keys[start : keys.index(request.tags["dagster/asset_partition_range_end"]) + 1]
+
+    @staticmethod
+    def event_of(request, job_id: str) -> dict:
+        """The event a run (or run request) carries for ``job_id`` (its run config)."""
+        [op] = request.run_config["ops"].values()
+        return json.loads(op["config"]["events"][job_id])
+
+    def requested_jobs(self) -> list[str]:
+        """Every CTS job a run was created for, in order."""
+        return [job for run in self.runs for job in self.jobs_of(run)]
+
+    def execute(self, world, request, tags: dict | None = None, asset=None, **resources) -> dg.ExecuteInProcessResult:
+        """Run a requested import for real (in process, the requested job, its partition or
+        range and run config) on the harness instance, with ``world``'s services."""
+        from platform_assets.cts.assets import IMPORT_ASSETS
+
+        importer = checkm2.IMPORTER
+        asset = asset or next(a for a in IMPORT_ASSETS if a.key == importer.asset_key)
+        defs = dg.Definitions(assets=[asset], jobs=[importer.job], resources={**world.resources(), **resources})
+        return defs.resolve_job_def(request.job_name).execute_in_process(
+            partition_key=request.partition_key,
+            tags={**request.tags, **(tags or {})},
+            run_config=request.run_config,
+            instance=self.instance,
+            raise_on_error=False,
+        )
 
     def run_keys(self) -> list[str]:
         return [run.tags["dagster/run_key"] for run in self.runs]

@@ -64,6 +64,13 @@ def checkm2_report(rows: list[dict]) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
+def run_materializations(instance: dg.DagsterInstance, run_id: str) -> list[dg.AssetMaterialization]:
+    """The materializations a run recorded (import runs log them as one batch, straight
+    to the instance, so they are read from there, not from the in-process result)."""
+    records = instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
+    return [r.asset_materialization for r in records if r.asset_materialization is not None]
+
+
 @dataclass
 class CtsWorld:
     """An emulated CTS plus the object store holding its outputs and a lake."""

@@ -12,7 +12,6 @@ import dagster as dg
 import pytest
 
 from platform_assets.cts import job_meta
-from platform_assets.cts.assets import IMPORT_ASSETS
 from platform_assets.cts.importers import checkm2
 from resources.cts.client import CtsClient, CtsUnavailable
 from resources.cts.kafka import KafkaPublishError, KafkaResource
@@ -22,22 +21,8 @@ from tests.cts.importer_world import CHECKM2_IMAGE, checkm2_report, checkm2_row
 REPORT = "quality_report.tsv"
 
 
-def checkm2_asset() -> dg.AssetsDefinition:
-    key = checkm2.IMPORTER.asset_key
-    return next(a for a in IMPORT_ASSETS if a.key == key)
-
-
 def execute(events, world, request, tags: dict | None = None, **resources) -> dg.ExecuteInProcessResult:
-    """Run a requested import for real (in process, the requested job, not an ephemeral
-    one) on the harness instance."""
-    importer = checkm2.IMPORTER
-    defs = dg.Definitions(assets=[checkm2_asset()], jobs=[importer.job], resources={**world.resources(), **resources})
-    return defs.resolve_job_def(request.job_name).execute_in_process(
-        partition_key=request.partition_key,
-        tags={**request.tags, **(tags or {})},
-        instance=events.instance,
-        raise_on_error=False,
-    )
+    return events.execute(world, request, tags, **resources)
 
 
 def evaluate_failure_sensor(events, result: dg.ExecuteInProcessResult | None = None):
@@ -70,7 +55,7 @@ def test_corrupted_output_is_dead_lettered_with_trace_and_replay_reimports(event
     events.replay_tick()
     [replayed] = events.tick().run_requests
     assert replayed.run_key != request.run_key and replayed.partition_key == job_id
-    assert "error_dlq" not in json.loads(replayed.tags["cts/event"])
+    assert "error_dlq" not in events.event_of(replayed, job_id)
     assert execute(events, cts_world, replayed).success
     assert job_meta.META_COMPLETE in events.emulator.meta(job_id)
     assert cts_world.lake.read("cts/checkm2").num_rows == 2
@@ -116,7 +101,7 @@ def test_replay_reprocesses_dead_letters_once_and_skips_unreplayable(events):
     assert "replayed 1 of 2" in result.skip_reason.skip_message
     [request] = events.tick().run_requests
     assert request.partition_key == "late-job" and ":replay:" in request.run_key
-    replayed = json.loads(request.tags["cts/event"])
+    replayed = events.event_of(request, "late-job")
     assert replayed["dlq_replays"] == 1 and "error_dlq" not in replayed
 
     assert "replayed 0 of 0" in events.replay_tick().skip_reason.skip_message  # cursor moved on
@@ -234,13 +219,15 @@ def test_a_huge_error_text_is_dead_lettered_clipped_once_within_the_broker_limit
     assert letter["headers"]["error_dlq"] == letter["error_dlq"]
 
 
-def test_a_run_whose_event_tag_is_not_json_is_dead_lettered_as_it_is(events, cts_world):
-    """A run someone launched by hand with a broken `cts/event` tag cannot stop the
-    failure sensor: its tag is forwarded as it is, with the error."""
+def test_a_run_whose_event_is_not_json_is_dead_lettered_as_it_is(events, cts_world):
+    """A run someone launched by hand with a broken event in its run config cannot stop
+    the failure sensor: the event is forwarded as it is, with the error."""
     job_id = cts_world.add_job(CHECKM2_IMAGE, {REPORT: checkm2_report([checkm2_row("b")])}, corrupt={REPORT})
     events.instance.add_dynamic_partitions(checkm2.IMPORTER.partitions_name, [job_id])
     request = dg.RunRequest(
-        job_name=checkm2.IMPORTER.job.name, partition_key=job_id, tags={"cts/event": "{not json", "cts/job_id": job_id}
+        job_name=checkm2.IMPORTER.job.name,
+        partition_key=job_id,
+        run_config={"ops": {checkm2.IMPORTER.op_name: {"config": {"events": {job_id: "{not json"}}}}},
     )
     assert not execute(events, cts_world, request).success
     later = _failed_import(events, cts_world)

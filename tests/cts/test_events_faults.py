@@ -16,23 +16,26 @@ from resources.cts.client import CtsUnavailable
 from resources.cts.kafka import KafkaPublishError, KafkaResource
 
 
-def test_each_event_delivered_three_times_gives_one_run_per_transition(events):
+def test_each_event_delivered_three_times_imports_each_job_once(events):
     events.add_jobs("job-a", "job-b")
     a, b = events.event("job-a"), events.event("job-b")
-    events.produce(a, a, events.event("job-a", "created"), a, b)
+    events.produce(a, a, events.event("job-a", "created"), a, b, partition=0)
     first = events.tick()
-    assert sorted(r.run_key for r in first.run_requests) == ["cts:job-a:job-a-complete", "cts:job-b:job-b-complete"]
+    [request] = first.run_requests  # the jobs of a tick share one run
+    assert events.jobs_of(request) == ["job-a", "job-b"]
     events.produce(b, b)  # the remaining duplicates arrive in a later tick
     events.tick()
     events.tick()
 
-    assert sorted(events.run_keys()) == ["cts:job-a:job-a-complete", "cts:job-b:job-b-complete"]
+    assert events.requested_jobs() == ["job-a", "job-b"]
     importer = registry.importer_for_image(events.CHECKM2_IMAGE)
-    assert sorted(events.instance.get_dynamic_partitions(importer.partitions_def.name)) == ["job-a", "job-b"]
-    for run in events.runs:
-        assert run.job_name == importer.job.name
-        assert run.tags["dagster/partition"] == run.tags["cts/job_id"]
-        assert run.tags["platform/importer"] == importer.name
+    assert events.instance.get_dynamic_partitions(importer.partitions_def.name) == ["job-a", "job-b"]
+    [run] = events.runs
+    assert run.job_name == importer.job.name and run.tags["platform/importer"] == importer.name
+    assert run.tags["dagster/asset_partition_range_start"] == "job-a"
+    assert run.tags["dagster/asset_partition_range_end"] == "job-b"
+    stored = events.instance.get_run_by_id(run.run_id).run_config["ops"][importer.op_name]["config"]["events"]
+    assert {job: json.loads(event) for job, event in stored.items()} == {"job-a": a, "job-b": b}
     assert events.dead_letters() == []
 
 
@@ -153,7 +156,7 @@ def test_cts_down_fails_the_tick_and_the_next_tick_replays(events):
 
     events.emulator.clear_faults()
     events.tick()
-    assert sorted(events.run_keys()) == ["cts:job-g:job-g-complete", "cts:job-h:job-h-complete"]
+    assert events.requested_jobs() == ["job-g", "job-h"]
     assert [letter.get("raw") for letter in events.dead_letters()] == [b"garbage"]
 
 
@@ -204,10 +207,10 @@ def test_tick_failing_after_partial_processing_replays_without_duplicates(events
     assert len(noop_puts) == 2  # recorded again on replay: idempotent, same fields
 
 
-def test_runs_are_independent_per_job_and_carry_the_importer_concurrency_tag(events):
-    """No head-of-line blocking: each job gets its own run (one partition), tagged for the
-    per-importer tag concurrency limit, and the sensor requests later imports while an
-    earlier run has not finished (it never waits for runs)."""
+def test_runs_never_wait_for_runs_and_carry_the_importer_concurrency_tag(events):
+    """No head-of-line blocking: the sensor requests later imports while an earlier run
+    has not finished (it never waits for runs); every run is tagged for the
+    per-importer tag concurrency limit and carries the events of its jobs."""
     events.add_jobs("job-slow", "job-k", "job-l")
     events.produce(events.event("job-slow"))
     events.tick()
@@ -216,11 +219,13 @@ def test_runs_are_independent_per_job_and_carry_the_importer_concurrency_tag(eve
     result = events.tick()
 
     assert not events.instance.get_run_by_id(slow.run_id).is_finished
-    assert sorted(r.partition_key for r in result.run_requests) == ["job-k", "job-l"]
-    assert len({run.run_id for run in events.runs}) == 3
-    assert sorted(run.tags["dagster/partition"] for run in events.runs) == ["job-k", "job-l", "job-slow"]
+    [request] = result.run_requests
+    assert events.jobs_of(request) == ["job-k", "job-l"]
+    assert events.requested_jobs() == ["job-slow", "job-k", "job-l"]
     assert {run.tags[IMPORTER_TAG] for run in events.runs} == {"checkm2"}
-    assert all(run.tags["cts/event"] for run in events.runs)
+    for run in events.runs:
+        config = events.instance.get_run_by_id(run.run_id).run_config
+        assert set(config["ops"]["cts__checkm2"]["config"]["events"]) == set(events.jobs_of(run))
 
 
 def test_the_instance_limits_concurrency_per_importer_tag():
@@ -258,7 +263,8 @@ def test_evaluate_tick_moves_the_cursor_only_through_its_result_and_dedupes(even
     events.add_jobs("ev-a", "ev-b")
     events.produce(events.event("ev-a"), events.event("ev-b"), events.event("ev-a"))
     first = evaluate(None)
-    assert sorted(r.run_key for r in first.run_requests) == ["cts:ev-a:ev-a-complete", "cts:ev-b:ev-b-complete"]
+    [request] = first.run_requests
+    assert sorted(events.jobs_of(request)) == ["ev-a", "ev-b"]
     assert first.cursor and first.cursor != "null"
     for request in first.run_requests:  # what the daemon does with the result
         events._create_run(request)
@@ -293,15 +299,15 @@ def test_a_slow_cts_ends_the_tick_at_its_deadline_and_loses_nothing(events, monk
         events.produce(events.event(job_id), partition=i % 2)
     events.emulator.latency_seconds = 0.6  # below the client's 1 s request timeout
 
-    first = events.tick()
-    assert 0 <= len(first.run_requests) < len(job_ids)
-    progress = [len(events.runs)]
+    events.tick()
+    assert len(events.requested_jobs()) < len(job_ids)
+    progress = [len(events.requested_jobs())]
     for _ in range(40):  # bounded
-        if len(events.runs) == len(job_ids):
+        if len(events.requested_jobs()) == len(job_ids):
             break
         events.tick()
-        progress.append(len(events.runs))
-    assert sorted(events.run_keys()) == sorted(f"cts:{j}:{j}-complete" for j in job_ids)
+        progress.append(len(events.requested_jobs()))
+    assert sorted(events.requested_jobs()) == sorted(job_ids)  # each once
     positions = {p: v["next"] for p, v in json.loads(events.cursor)["partitions"].items()}
     assert positions == {"0": 5, "1": 5}
     assert progress == sorted(progress)  # never went back

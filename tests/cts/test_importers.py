@@ -14,7 +14,7 @@ from platform_assets.cts.importers import checkm2
 from platform_assets.cts.importers.registry import importer_for_image, importer_for_job
 from platform_assets.cts.job_meta import META_COMPLETE, META_START
 from platform_assets.provenance import FORCE_TAG
-from tests.cts.importer_world import CHECKM2_IMAGE, checkm2_report, checkm2_row
+from tests.cts.importer_world import CHECKM2_IMAGE, checkm2_report, checkm2_row, run_materializations
 
 IMPORTER = checkm2.IMPORTER
 ASSET = build_import_asset(IMPORTER)
@@ -60,8 +60,9 @@ def test_checkm2_import_on_local_disk(cts_world):
     )
     result = cts_world.materialize(ASSET, IMPORTER, job_id)
 
-    metadata = result.asset_materializations_for_node("cts__checkm2")[0].metadata
-    assert metadata["rows"].value == 2 and metadata["rows_inserted"].value == 2
+    [materialization] = run_materializations(cts_world.instance, result.run_id)
+    metadata = materialization.metadata
+    assert metadata["rows"].value == 2 and metadata["batch_rows_inserted"].value == 2
     assert list(metadata["verified_files"].value) == [f"cts-data/out/{job_id}/quality_report.tsv"]
     rows = table_rows(cts_world)
     assert rows[(job_id, "genome_1")]["Completeness"] == 99.5
@@ -101,9 +102,10 @@ def test_replay_skips_and_a_forced_replay_writes_no_table_version(cts_world):
         resources=cts_world.resources(),
         tags={FORCE_TAG: "true"},
     )
-    metadata = forced.asset_materializations_for_node("cts__checkm2")[0].metadata
+    [materialization] = run_materializations(cts_world.instance, forced.run_id)
+    metadata = materialization.metadata
     assert metadata["new_table_version"].value is False
-    assert metadata["rows_inserted"].value == 0 and metadata["rows_updated"].value == 0
+    assert metadata["batch_rows_inserted"].value == 0 and metadata["batch_rows_updated"].value == 0
     assert cts_world.lake.version(IMPORTER.table) == version
     assert len(table_rows(cts_world)) == 2
 
@@ -273,14 +275,18 @@ def test_a_forced_reimport_replaces_the_jobs_rows_exactly(cts_world):
             tags={FORCE_TAG: "true"},
         )
 
-    metadata = forced().asset_materializations_for_node("cts__checkm2")[0].metadata
-    assert metadata["rows_deleted"].value == 1 and metadata["rows_updated"].value == 1
+    first = forced()
+    [materialization] = run_materializations(cts_world.instance, first.run_id)
+    metadata = materialization.metadata
+    assert metadata["batch_rows_deleted"].value == 1 and metadata["batch_rows_updated"].value == 1
     assert cts_world.lake.version(IMPORTER.table) == version + 1
     rows = table_rows(cts_world)
     assert sorted(n for j, n in rows if j == job_id) == ["g1", "g3"]
     assert rows[(job_id, "g1")]["Completeness"] == 11.0
     assert sorted(n for j, n in rows if j == other) == ["g1", "g2", "g3"]
 
-    again = forced().asset_materializations_for_node("cts__checkm2")[0].metadata
-    assert again["new_table_version"].value is False and again["rows_deleted"].value == 0
+    second = forced()
+    [materialization] = run_materializations(cts_world.instance, second.run_id)
+    again = materialization.metadata
+    assert again["new_table_version"].value is False and again["batch_rows_deleted"].value == 0
     assert cts_world.lake.version(IMPORTER.table) == version + 1

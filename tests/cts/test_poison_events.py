@@ -70,9 +70,9 @@ def test_a_trans_id_that_cannot_be_a_run_key_is_dead_lettered(events_on_each_sto
     assert {k: letter[k] for k in event} == event  # the original event, fields intact
 
 
-def test_nul_and_surrogates_elsewhere_in_the_event_reach_tags_escaped(events_on_each_storage):
-    """Other fields are free text: they travel in the `cts/event` tag as ASCII JSON, and
-    the run is created on either storage."""
+def test_nul_and_surrogates_elsewhere_in_the_event_reach_the_run_escaped(events_on_each_storage):
+    """Other fields are free text: they travel in the run's config as ASCII JSON, and the
+    run is created on either storage."""
     events = events_on_each_storage
     events.add_jobs("odd-fields")
     event = {"job_id": "odd-fields", "state": "complete", "time": "\x00\ud800\u2028", "trans_id": "t-1", "n": None}
@@ -80,7 +80,7 @@ def test_nul_and_surrogates_elsewhere_in_the_event_reach_tags_escaped(events_on_
     [request] = events.tick().run_requests
     [run] = events.runs
     stored = events.instance.get_run_by_id(run.run_id)
-    assert json.loads(stored.tags["cts/event"]) == event
+    assert events.event_of(stored, "odd-fields") == event
     assert request.run_key == "cts:odd-fields:t-1"
 
 

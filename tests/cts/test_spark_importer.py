@@ -7,6 +7,7 @@ import pytest
 from platform_assets.cts.assets import build_import_asset
 from platform_assets.cts.importers import gtdbtk
 from resources.cts.spark import SparkResource, spark_config
+from tests.cts.importer_world import run_materializations
 
 pytestmark = pytest.mark.slow  # a Spark session (JVM)
 
@@ -79,7 +80,8 @@ def test_spark_importer_imports_both_marker_sets(cts_world, spark):
         gtdbtk.IMPORTER.image_name, {"gtdbtk.bac120.summary.tsv": BAC, "gtdbtk.ar53.summary.tsv": AR}
     )
     result = cts_world.materialize(ASSET, IMPORTER, job_id, spark=spark)
-    assert result.asset_materializations_for_node("cts__gtdbtk")[0].metadata["rows"].value == 3
+    [materialization] = run_materializations(cts_world.instance, result.run_id)
+    assert materialization.metadata["rows"].value == 3
 
     rows = {r["user_genome"]: r for r in cts_world.lake.read(IMPORTER.table).to_pylist()}
     assert sorted(rows) == ["a1", "g1", "g2"]

@@ -23,6 +23,8 @@ from platform_assets.cts.tsv import TsvReader
 from resources.cts.outputs import parse_s3_path
 from resources.cts.text import clip, printable
 from resources.lazy_imports import lazy_import
+from resources.settings import settings
+from resources.shared.images import k8s_op_tags
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -35,6 +37,8 @@ IMPORTER_TAG = "platform/importer"
 # import jobs: a failed step already used its RetryPolicy (permanent errors none); a run
 # retry would repeat permanent failures, so run retries only cover run-level failures
 IMPORT_JOB_TAGS = {"dagster/retry_on_asset_or_op_failure": "false"}
+# jobs one import run covers at most (sensor batches, backfill chunks): one MERGE commit each
+MAX_JOBS_PER_RUN = 500
 
 
 class NoReportFiles(ValueError):
@@ -214,12 +218,37 @@ class Importer:
         """One dynamic partition per imported CTS job id."""
         return f"cts_{self.name}_jobs"
 
+    @property
+    def op_name(self) -> str:
+        """The op of the import asset (run config goes under ``ops.<op_name>``)."""
+        return self.asset_key.to_python_identifier()
+
+    @property
+    def image(self) -> str:
+        """The image its steps run in (``docker/<image>.Dockerfile``)."""
+        return "spark" if self.uses_spark else "cts"
+
+    @property
+    def k8s_resources(self) -> dict[str, str]:
+        return {"cpu": "2", "memory": "4Gi"} if self.uses_spark else {"cpu": "500m", "memory": "1Gi"}
+
+    @property
+    def runs_in_process(self) -> bool:
+        """A run pays one process start, not two: the import step runs inside the run
+        worker, except a Spark import on Kubernetes, which keeps its own pod (its image
+        carries the JVM; ``k8s_job_executor``)."""
+        return not (self.uses_spark and settings().is_k8s)
+
     @functools.cached_property
     def job(self) -> dg.UnresolvedAssetJobDefinition:
+        tags: dict[str, Any] = {IMPORTER_TAG: self.name, **IMPORT_JOB_TAGS}
+        if self.runs_in_process and settings().is_k8s:
+            tags.update(k8s_op_tags(self.image, self.k8s_resources))  # the run pod runs the step's image
         return dg.define_asset_job(
             f"cts_import_{self.name}",
             selection=dg.AssetSelection.assets(self.asset_key),
-            tags={IMPORTER_TAG: self.name, **IMPORT_JOB_TAGS},
+            tags=tags,
+            executor_def=dg.in_process_executor if self.runs_in_process else None,
             description=f"Import CTS jobs of image {self.image_name} into {self.table}",
         )
 
