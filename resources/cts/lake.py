@@ -35,6 +35,17 @@ import dagster as dg
 
 
 @dataclass(frozen=True)
+class MaintenanceResult:
+    table_uri: str
+    version: int  # table version afterwards
+    files_before: int
+    files_after: int
+    files_compacted: int  # small files rewritten into larger ones
+    files_vacuumed: int  # unreferenced files older than the retention, deleted
+    attempts: int
+
+
+@dataclass(frozen=True)
 class MergeResult:
     table_uri: str
     version: int  # table version after the merge
@@ -142,6 +153,48 @@ class DeltaLake(dg.ConfigurableResource):
 
     def version(self, table_name: str) -> int | None:
         return self.table(table_name).version() if self.exists(table_name) else None
+
+    # --- maintenance ----------------------------------------------------------
+    def maintain(self, table_name: str, retention_hours: int | None = None) -> MaintenanceResult:
+        """Compact small files, delete unreferenced files older than the retention,
+        write a checkpoint and drop expired log entries: what keeps MERGE cost flat as
+        imports accumulate (each MERGE otherwise scans ever more small files and replays
+        an ever longer log).
+
+        ``retention_hours``: how long removed files stay readable (readers of older
+        versions, time travel); ``None`` uses the table's ``delta.deletedFileRetentionDuration``
+        (Delta's default: 7 days), and shorter than that is refused, so a reader that
+        started before the vacuum never loses a file it still reads. Compaction commits
+        with optimistic concurrency like a MERGE: a conflict with a concurrent import is
+        retried on the new snapshot.
+        """
+        from deltalake.exceptions import CommitFailedError
+
+        for attempt in range(1, self.max_commit_attempts + 1):
+            table = self.table(table_name)
+            before = len(table.file_uris())
+            try:
+                metrics = table.optimize.compact()
+            except CommitFailedError:
+                if attempt == self.max_commit_attempts:
+                    raise
+                time.sleep(random.uniform(0, min(2.0, 0.05 * 2**attempt)))
+                continue
+            expired = table.vacuum(retention_hours=retention_hours, dry_run=True)
+            if expired:  # a vacuum commits (start/end) even when there is nothing to delete
+                table.vacuum(retention_hours=retention_hours, dry_run=False)
+            table.create_checkpoint()
+            table.cleanup_metadata()
+            return MaintenanceResult(
+                self.table_uri(table_name),
+                table.version(),
+                before,
+                len(table.file_uris()),
+                int(metrics.get("numFilesRemoved", 0)),
+                len(expired),
+                attempt,
+            )
+        raise AssertionError("unreachable")
 
     # --- writes ----------------------------------------------------------------
     def ensure_table(self, table_name: str, schema) -> None:
