@@ -1,0 +1,439 @@
+"""CTS end to end on the deployed path: a real `dagster-daemon` on a real instance (SQLite,
+and PostgreSQL as in k8s), from the first event published until every expected row is in
+the Delta table; against the original processor's design on the same stream and services;
+then the re-import of every job after an importer fix, as one batched backfill against one
+run per job. All goals of issue 14 printed side by side at the end.
+
+Setup (bench/cts_world.py): a Tansu broker, the CTS emulator in its own process
+(TCP_NODELAY), CheckM2 jobs (5 genomes each) whose reports lie in a local stand-in for the
+CTS S3, a Delta lake on disk. The stream: per job ``created`` then ``complete`` three
+times (at-least-once duplicates): 2,500 jobs -> 10,000 events. The daemon runs the
+repository's `dagster.yaml` (queued runs, at most 4 at once, 2 per importer) with the
+code location of `workspace.yaml`, exactly as `make dev` does; the sensor, the run
+queue, the run launcher (a process per run) and the runs are the product's.
+
+- platform: publish the stream, wait until the table holds every job's rows. A warm-up
+  job imported first makes sure the code location is loaded (not timed).
+- original design (the processor this platform replaces): a consumer group, one message
+  at a time, for each ``complete`` (duplicates included) fetch the job, start a Spark
+  session, read the report with Spark, MERGE it (a commit), stop Spark, commit the
+  offset. Its per-message cost is measured for ``--baseline-seconds`` and projected to
+  the whole stream (running it to the end would take hours).
+- re-import after an importer fix: a forced backfill of every imported job (`dagster job
+  backfill --all`, tag platform/force=true: every partition recomputes, as after a code
+  change), run by the daemon in chunks of the asset's backfill policy; against one forced
+  run per job (``--reimport-baseline-jobs`` of them, projected).
+
+    .venv/bin/python bench/bench_cts_e2e.py [--jobs 2500] [--storage sqlite,postgres]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from cts_world import (
+    GENOMES_PER_JOB,
+    REPO,
+    Emulator,
+    emulator_process,
+    job_ids,
+    publish,
+    stream,
+    wait_until,
+    write_jobs,
+)
+
+GOALS = {"events_per_second": 500, "vs_original": 20, "reimport_vs_run_per_job": 50}
+DUPLICATES = 3
+TABLE = "cts/checkm2"
+PER_IMPORTER_CONCURRENCY = 2  # dagster.yaml: tag concurrency limit of platform/importer
+
+
+@dataclass
+class World:
+    tmp: Path
+    bootstrap: str
+    emulator: Emulator
+    topic: str
+    dlq_topic: str
+
+    @property
+    def outputs_url(self) -> str:
+        return f"file://{self.tmp}/s3"
+
+    @property
+    def lake_url(self) -> str:
+        return f"file://{self.tmp}/lake"
+
+    def rows(self, table: str = TABLE) -> int:
+        from deltalake import DeltaTable
+
+        uri = f"{self.tmp}/lake/{table}"
+        if not DeltaTable.is_deltatable(uri):
+            return 0
+        return DeltaTable(uri).to_pyarrow_dataset().count_rows()
+
+
+@dataclass
+class Deployment:
+    home: Path
+    env: dict[str, str]
+    instance: object = None
+    log: Path = field(default_factory=Path)
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess:
+        command = [str(Path(sys.executable).with_name("dagster")), *args, "-w", "workspace.yaml"]
+        return subprocess.run(command, env=self.env, cwd=REPO, capture_output=True, text=True, timeout=600)
+
+
+def instance_yaml(storage: str, postgres_url: str | None) -> dict:
+    config = yaml.safe_load((REPO / "dagster.yaml").read_text())
+    if storage == "postgres":
+        config["storage"] = {"postgres": {"postgres_url": postgres_url}}
+    return config
+
+
+@contextlib.contextmanager
+def deployment(world: World, storage: str, postgres_url: str | None, event_batch_size: int) -> Iterator[Deployment]:
+    """A DAGSTER_HOME with the repository's dagster.yaml (+ storage) and a running
+    `dagster-daemon run -w workspace.yaml` with the platform's environment."""
+    import dagster as dg
+    from dagster._core.instance.ref import InstanceRef
+
+    from localdev.processes import interruptible_process_group, stop_process_group
+
+    home = world.tmp / f"dagster-{storage}"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(yaml.safe_dump(instance_yaml(storage, postgres_url)))
+    env = {
+        **os.environ,
+        "DAGSTER_EVENT_BATCH_SIZE": str(event_batch_size),
+        "DAGSTER_HOME": str(home),
+        "PLATFORM_HOME": str(world.tmp / "platform"),
+        "PLATFORM_LAKE_URL": world.lake_url,
+        "CTS_OUTPUTS_URL": world.outputs_url,
+        "KAFKA_BOOTSTRAP_SERVERS": world.bootstrap,
+        "CTS_JOBS_TOPIC": world.topic,
+        "CTS_JOBS_DLQ_TOPIC": world.dlq_topic,
+        "CTS_URL": world.emulator.url,
+        "CTS_ADMIN_TOKEN": world.emulator.token,
+    }
+    log = world.tmp / f"daemon-{storage}.log"
+    daemon = subprocess.Popen(
+        [str(Path(sys.executable).with_name("dagster-daemon")), "run", "-w", "workspace.yaml"],
+        env=env,
+        cwd=REPO,
+        stdout=open(log, "ab"),
+        stderr=subprocess.STDOUT,
+        preexec_fn=interruptible_process_group,
+    )
+    try:
+        with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
+            yield Deployment(home, env, instance, log)
+    finally:
+        stop_process_group(daemon, 30)
+
+
+def import_through_daemon(world: World, jobs: list[str]) -> float:
+    """Publish the stream of ``jobs``; seconds until the table holds all their rows."""
+    expected = world.rows() + len(jobs) * GENOMES_PER_JOB
+    messages = stream(jobs, DUPLICATES)
+    start = time.perf_counter()
+    publish(world.bootstrap, world.topic, messages, create=False)
+    wait_until(lambda: world.rows() >= expected, 3_600, f"{len(jobs)} jobs imported", interval=0.5)
+    return time.perf_counter() - start
+
+
+def run_records(instance, since: float) -> list:
+    import datetime as dt
+
+    import dagster as dg
+
+    created_after = dt.datetime.fromtimestamp(since, tz=dt.UTC)
+    return list(instance.get_run_records(dg.RunsFilter(created_after=created_after)))
+
+
+def run_stats(instance, since: float) -> dict:
+    statuses: dict[str, int] = {}
+    records = run_records(instance, since)
+    for record in records:
+        statuses[record.dagster_run.status.value] = statuses.get(record.dagster_run.status.value, 0) + 1
+    return {"runs": len(records), "statuses": statuses}
+
+
+def original_design(world: World, jobs: list[str], budget: float) -> tuple[float, int, int]:
+    """The original processor on the same stream: returns (seconds, messages handled,
+    complete messages handled) after ``budget`` seconds (or the whole stream)."""
+    import pyarrow as pa
+    from confluent_kafka import Consumer
+    from pyspark.sql import SparkSession
+
+    from resources.cts.client import CtsClient
+    from resources.cts.lake import DeltaLake
+    from resources.cts.outputs import CtsObjectStore
+    from resources.cts.spark import spark_config
+
+    cts = CtsClient(url=world.emulator.url, token=world.emulator.token)
+    store = CtsObjectStore(url=world.outputs_url)
+    lake = DeltaLake(url=world.lake_url)
+    consumer = Consumer(
+        {
+            "bootstrap.servers": world.bootstrap,
+            "group.id": f"original-{uuid.uuid4().hex[:6]}",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+        }
+    )
+    consumer.subscribe([world.topic])
+    handled = complete = 0
+    start = None
+    wanted = set(jobs)
+    try:
+        while start is None or time.perf_counter() - start < budget:
+            message = consumer.poll(1.0)
+            if message is None or message.error():
+                continue
+            start = start or time.perf_counter()
+            event = json.loads(message.value() or b"{}")
+            if event["job_id"] not in wanted:  # the platform's own part of the topic
+                consumer.commit(message=message, asynchronous=False)
+                continue
+            handled += 1
+            if event["state"] == "complete":
+                complete += 1
+                job = cts.get_job(event["job_id"])
+                local = world.tmp / "original" / f"{event['job_id']}.tsv"
+                local.parent.mkdir(exist_ok=True)
+                local.write_bytes(store.read_bytes(job["outputs"][0]["file"]))
+                builder = SparkSession.builder
+                for key, value in spark_config("local[*]").items():
+                    builder = builder.config(key, value)
+                spark = builder.getOrCreate()
+                spark.sparkContext.setLogLevel("ERROR")
+                table = spark.read.csv(str(local), sep="\t", header=True, inferSchema=True).toArrow()
+                table = table.append_column("cts_job_id", pa.array([event["job_id"]] * table.num_rows))
+                lake.merge("cts/checkm2_original", table, ["cts_job_id", "Name"])
+                spark.stop()
+            consumer.commit(message=message, asynchronous=False)
+    finally:
+        consumer.close()
+        cts.close()
+    return time.perf_counter() - (start or time.perf_counter()), handled, complete
+
+
+def materializations(instance, since_storage_id: int) -> int:
+    import dagster as dg
+
+    from platform_assets.cts.importers import checkm2
+
+    count, cursor = 0, None
+    while True:
+        page = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=checkm2.IMPORTER.asset_key, after_storage_id=since_storage_id),
+            limit=1000,
+            cursor=cursor,
+        )
+        count += len(page.records)
+        if not page.has_more:
+            return count
+        cursor = page.cursor
+
+
+def latest_storage_id(instance) -> int:
+    import dagster as dg
+
+    from platform_assets.cts.importers import checkm2
+
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=checkm2.IMPORTER.asset_key), limit=1
+    ).records
+    return records[0].storage_id if records else 0
+
+
+def reimport_backfill(deployment: Deployment, jobs: int) -> tuple[float, int]:
+    """A forced backfill of every partition through the daemon: (seconds from its
+    submission until each partition has a new materialization, runs it took). The CLI's
+    own start (loading the code location) is not counted."""
+    since_id, since = latest_storage_id(deployment.instance), time.time()
+    answer = deployment.cli(
+        "job",
+        "backfill",
+        "-j",
+        "cts_import_checkm2",
+        "--all",
+        "true",
+        "--noprompt",
+        "--tags",
+        '{"platform/force": "true"}',
+    )
+    if answer.returncode != 0:
+        raise RuntimeError(f"backfill failed: {answer.stdout[-2000:]} {answer.stderr[-2000:]}")
+    start = time.perf_counter()
+    wait_until(lambda: materializations(deployment.instance, since_id) >= jobs, 7_200, "the re-import", interval=1.0)
+    seconds = time.perf_counter() - start
+    runs = run_records(deployment.instance, since)
+    kinds = [("range" if "dagster/asset_partition_range_start" in r.dagster_run.tags else "single") for r in runs]
+    print(f"  backfill runs: {kinds.count('range')} over a range, {kinds.count('single')} single", flush=True)
+    for record in runs[:3]:
+        print(f"    {record.dagster_run.job_name} {dict(record.dagster_run.tags)}", flush=True)
+    return seconds, len(runs)
+
+
+def reimport_run_per_job(deployment: Deployment, partitions: list[str]) -> float:
+    """One forced run per job through the same daemon and queue: the seconds one job
+    costs that way, i.e. the mean run time from creation (queued) to end, divided by the
+    runs the queue lets run at once for an importer (2). The CLI launching them is not
+    counted."""
+    since_id, since = latest_storage_id(deployment.instance), time.time()
+
+    def launch(partition: str) -> None:
+        tags = json.dumps({"platform/force": "true", "dagster/partition": partition})
+        answer = deployment.cli("job", "launch", "-j", "cts_import_checkm2", "--tags", tags)
+        if answer.returncode != 0:
+            raise RuntimeError(f"launch failed: {answer.stdout[-2000:]} {answer.stderr[-2000:]}")
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(launch, partitions))
+    wait_until(lambda: materializations(deployment.instance, since_id) >= len(partitions), 3_600, "the per-job runs")
+    wait_until(lambda: all(r.end_time for r in run_records(deployment.instance, since)), 600, "the per-job runs to end")
+    records = run_records(deployment.instance, since)
+    durations = [r.end_time - r.create_timestamp.timestamp() for r in records]
+    return sum(durations) / len(durations) / PER_IMPORTER_CONCURRENCY
+
+
+def postgres_server(tmp: Path):
+    from tests.support.postgres import start_postgres
+
+    return start_postgres(tmp / "postgres")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--jobs", type=int, default=2_500)
+    parser.add_argument("--storage", default="sqlite,postgres")
+    parser.add_argument("--baseline-seconds", type=float, default=90.0)
+    parser.add_argument("--reimport-baseline-jobs", type=int, default=12)
+    parser.add_argument(
+        "--event-batch-size",
+        type=int,
+        default=1_000,
+        help="DAGSTER_EVENT_BATCH_SIZE of the deployment (docs/cts.md recommends it; 0: off)",
+    )
+    args = parser.parse_args()
+
+    from localdev.broker import TansuBroker
+
+    results: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-cts-e2e-") as tmp_name, TansuBroker() as broker:
+        tmp = Path(tmp_name)
+        baseline: tuple[float, int, int] | None = None
+        for storage in args.storage.split(","):
+            run = tmp / storage
+            run.mkdir()
+            jobs = job_ids(args.jobs, f"{storage}-j")
+            warm = job_ids(1, f"{storage}-warm")
+            write_jobs(jobs + warm, run / "s3", run / "jobs.json")
+            with emulator_process(run / "jobs.json", run / "emulator.log") as emulator:
+                world = World(run, broker.bootstrap_servers, emulator, f"cts-jobs-{storage}", f"cts-dlq-{storage}")
+                publish(broker.bootstrap_servers, world.topic, [])
+                publish(broker.bootstrap_servers, world.dlq_topic, [])
+                server = None
+                if storage == "postgres":
+                    server, data_dir = postgres_server(run)
+                try:
+                    url = server.create_database("dagster") if server else None
+                    with deployment(world, storage, url, args.event_batch_size) as deployed:
+                        print(f"[{storage}] daemon started; warming up (code location load, first import)", flush=True)
+                        warm_s = import_through_daemon(world, warm)
+                        print(f"[{storage}] warm-up import: {warm_s:.1f}s", flush=True)
+                        since = time.time()
+                        drain_s = import_through_daemon(world, jobs)
+                        stats = run_stats(deployed.instance, since)
+                        print(f"[{storage}] {len(jobs) * 4:,} events drained in {drain_s:.1f}s; {stats}", flush=True)
+                        reimport_s, reimport_runs = reimport_backfill(deployed, len(jobs) + 1)
+                        print(
+                            f"[{storage}] forced backfill of {len(jobs) + 1} jobs: {reimport_s:.1f}s in "
+                            f"{reimport_runs} runs",
+                            flush=True,
+                        )
+                        sample = jobs[: args.reimport_baseline_jobs]
+                        per_job_s = reimport_run_per_job(deployed, sample)
+                        print(f"[{storage}] one run per job: {per_job_s:.2f}s per job", flush=True)
+                    if baseline is None:
+                        print("[original] one message at a time, Spark session per job...", flush=True)
+                        baseline = original_design(world, jobs, args.baseline_seconds)
+                finally:
+                    if server is not None:
+                        from tests.support.postgres import stop_postgres
+
+                        stop_postgres(server, data_dir)
+            results[storage] = {
+                "drain_s": drain_s,
+                "reimport_s": reimport_s,
+                "reimport_runs": reimport_runs,
+                "per_job_s": per_job_s,
+                "runs": stats["runs"],
+            }
+
+    events = args.jobs * (1 + DUPLICATES)
+    assert baseline is not None
+    seconds, handled, complete = baseline
+    per_complete = seconds / max(complete, 1)  # nearly all of its time goes to complete events
+    original_s = per_complete * args.jobs * DUPLICATES
+    print()
+    print(
+        f"stream: {events:,} events for {args.jobs:,} jobs (created + complete x{DUPLICATES}), 3 partitions; "
+        f"DAGSTER_EVENT_BATCH_SIZE={args.event_batch_size}"
+    )
+    print(
+        f"original design: {handled} messages ({complete} imports) in {seconds:.0f}s -> {per_complete:.1f}s per "
+        f"complete event; projected for the stream: {original_s / 3600:.1f} h = {events / original_s:.2f} events/s"
+    )
+    print()
+    header = f"{'goal':44s} {'storage':9s} {'measured':>12s} {'goal':>8s}  met"
+    print(header)
+    for storage, r in results.items():
+        rate = events / r["drain_s"]
+        rows = [
+            ("end to end events/s drained", f"{rate:,.0f}", f"{GOALS['events_per_second']:,}", rate >= 500),
+            (
+                "end to end vs original design",
+                f"{original_s / r['drain_s']:,.0f}x",
+                "20x",
+                original_s / r["drain_s"] >= 20,
+            ),
+            (
+                "re-import vs one run per job",
+                f"{r['per_job_s'] * (args.jobs + 1) / r['reimport_s']:,.1f}x",
+                "50x",
+                r["per_job_s"] * (args.jobs + 1) / r["reimport_s"] >= 50,
+            ),
+        ]
+        for name, measured, goal, met in rows:
+            print(f"{name:44s} {storage:9s} {measured:>12s} {goal:>8s}  {met}")
+        print(
+            f"  [{storage}] time to last row {r['drain_s']:.1f}s, {args.jobs / r['drain_s']:.1f} jobs/s, "
+            f"{r['runs']} runs; "
+            f"re-import {r['reimport_s']:.1f}s ({(args.jobs + 1) / r['reimport_s']:.1f} jobs/s) vs "
+            f"{r['per_job_s']:.2f}s per job with a run each"
+        )
+
+
+if __name__ == "__main__":
+    main()
