@@ -207,3 +207,44 @@ def test_inflation_widens_the_posterior_spread():
     }
     assert np.all(spread[1.5] > spread[1.0])
     assert spread[1.5].mean() > 1.2 * spread[1.0].mean()
+
+
+def _point_prior_at(value_for):
+    """Config 'prior' rewritten to ``value_for(case_folder)``: another case's file."""
+
+    def patch(folder: Path):
+        path = folder / "config.json"
+        path.write_text(json.dumps(json.loads(path.read_text()) | {"prior": value_for(folder)}))
+
+    return patch
+
+
+def _symlink_prior_out(folder: Path):
+    (folder / "prior.parquet").unlink()
+    (folder / "prior.parquet").symlink_to(folder.parent / "case-a" / "prior.parquet")
+
+
+@pytest.mark.parametrize(
+    "attack, message",
+    [
+        (
+            _point_prior_at(lambda f: str(f.parent / "case-a" / "prior.parquet")),
+            "config 'prior' must be a path inside the config file's folder",
+        ),
+        (_point_prior_at(lambda f: "../case-a/prior.parquet"), "config 'prior' must be a path inside"),
+        (_symlink_prior_out, "config 'prior' = 'prior.parquet' leads outside the config file's folder"),
+        (_patch_config(output_dir="../case-a/out"), "config 'output_dir' must be a path inside"),
+    ],
+)
+def test_a_case_cannot_read_or_write_another_cases_files(tmp_path, attack, message):
+    """Declared inputs only: a config naming a file of another case (absolute, climbing out
+    with '..', or through a symbolic link) fails with exit 2 and a message naming the key, even
+    though the file exists and is a valid prior."""
+    write_case(tmp_path / "case-a", make_case(1, n_state=10, n_members=8))
+    config = write_case(tmp_path / "case-b", make_case(2, n_state=10, n_members=8))
+    config.write_text(json.dumps(json.loads(config.read_text()) | {"output_dir": "out"}))
+    attack(tmp_path / "case-b")
+    result = subprocess.run([PROGRAM, "iterate", "--config-file", str(config)], capture_output=True, text=True)
+    assert result.returncode == 2, result.stdout
+    assert message in result.stderr
+    assert not list(tmp_path.rglob("posterior.parquet"))
