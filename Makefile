@@ -13,7 +13,7 @@ PROGRAMS := $(patsubst %/pyproject.toml,%,$(wildcard programs/*/pyproject.toml))
 
 .PHONY: dev test check lint format typecheck fast install system-deps bench clean lock
 
-dev: install
+dev: install system-deps
 	$(BIN)/python -m localdev
 
 # 4 workers on 2 cores: most tests wait on services, not on the CPU; each worker starts its
@@ -46,11 +46,13 @@ $(STAMP): pyproject.toml constraints.txt $(addsuffix /pyproject.toml,$(PROGRAMS)
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[local,spark,nlp,test]' $(addprefix -e ,$(PROGRAMS))
 	touch $(STAMP)
 
-# Services the tests start themselves but whose binaries must exist: PostgreSQL 15 and a JRE
-# (Spark). Installed from Debian's packages when missing.
+# Binaries the platform and the tests need from Debian, installed when missing: PostgreSQL 15
+# and a JRE (services the tests start: goals database, Spark) and bubblewrap (the sandbox of
+# external programs run locally, resources/shared/sandbox.py; without it the platform warns
+# that the local runner is no security boundary).
 system-deps:
-	@if [ ! -x $(PG_BIN)/initdb ] || ! command -v java >/dev/null; then \
-	  apt-get update -qq && apt-get install -y -qq postgresql openjdk-17-jre-headless >/dev/null; \
+	@if [ ! -x $(PG_BIN)/initdb ] || ! command -v java >/dev/null || ! command -v bwrap >/dev/null; then \
+	  apt-get update -qq && apt-get install -y -qq postgresql openjdk-17-jre-headless bubblewrap >/dev/null; \
 	fi
 
 bench: install

@@ -36,6 +36,7 @@ from platform_assets.command import k8s
 from platform_assets.command.staging import (
     PUBLISHED_MESSAGE_KEY,
     StagingError,
+    check_relative,
     publish_outputs,
     stage_inputs,
     staged_name,
@@ -71,6 +72,32 @@ def _check_placeholders(command: Sequence[str], inputs: Mapping[str, str]) -> No
         )
 
 
+def _check_declared_paths(inputs: Mapping[str, str], outputs: Sequence[str], output_prefix: str) -> None:
+    """Declared inputs, outputs and the output prefix are relative paths that stay where they
+    are declared (no absolute path, no '..'): refused when the asset is defined."""
+    try:
+        for name, key in inputs.items():
+            check_relative(f"input {name!r}", key)
+        for output in outputs:
+            check_relative("declared output", output)
+        check_relative("output_prefix", output_prefix)
+    except StagingError as error:
+        raise dg.DagsterInvalidDefinitionError(str(error)) from None
+
+
+def _rendered_keys(inputs: Mapping[str, str], output_prefix: str, partition_key: str) -> tuple[dict[str, str], str]:
+    """Blob keys of this partition; a partition key that makes one climb out (``../case-a``)
+    fails the step without staging anything."""
+    try:
+        keys = {
+            name: check_relative(f"input {name!r}", _render(t, partition_key=partition_key))
+            for name, t in inputs.items()
+        }
+        return keys, check_relative("output_prefix", _render(output_prefix, partition_key=partition_key))
+    except StagingError as error:
+        raise dg.Failure(description=f"partition {partition_key!r}: {error}", allow_retries=False) from None
+
+
 def _merged_pipes_metadata(invocation) -> dict[str, Any]:
     metadata: dict[str, Any] = {}
     for result in invocation.get_results():
@@ -92,7 +119,11 @@ def _run_local(context, *, blob, command, inputs, outputs, output_prefix, env, p
         ]
         context.log.info(f"running {argv}")
         invocation = context.resources.pipes.run(
-            context=context, command=argv, env={"OUTPUT_PATH": str(out), **env}, cwd=str(workdir / "in")
+            context=context,
+            command=argv,
+            env={"OUTPUT_PATH": str(out), **env},
+            cwd=str(workdir / "in"),
+            writable=[str(out)],
         )
         version = publish_outputs(
             blob, out, output_prefix, outputs, manifest={"run_id": context.run.run_id, "partition": partition_key}
@@ -162,6 +193,7 @@ def command_asset(
     outputs = list(outputs)
     env = dict(env or {})
     _check_placeholders(command, inputs)
+    _check_declared_paths(inputs, outputs, output_prefix)
     declared = {
         "command": command,
         "inputs": inputs,
@@ -185,8 +217,7 @@ def command_asset(
     def command_output(context: dg.AssetExecutionContext):
         blob: BlobStorage = context.resources.blob
         partition_key = context.partition_key if context.has_partition_key else ""
-        keys = {name: _render(t, partition_key=partition_key) for name, t in inputs.items()}
-        prefix = _render(output_prefix, partition_key=partition_key)
+        keys, prefix = _rendered_keys(inputs, output_prefix, partition_key)
         common = dict(
             command=command, inputs=keys, outputs=outputs, output_prefix=prefix, env=env, partition_key=partition_key
         )
