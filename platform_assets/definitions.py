@@ -15,7 +15,9 @@ def platform_executor() -> dg.ExecutorDefinition:
     if settings().is_k8s:
         from dagster_k8s import k8s_job_executor
 
-        return k8s_job_executor
+        from resources.shared.pods import step_executor_config
+
+        return k8s_job_executor.configured(step_executor_config())
     return dg.multiprocess_executor
 
 

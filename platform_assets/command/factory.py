@@ -45,6 +45,7 @@ from platform_assets.provenance import versioned_asset
 from resources.settings import raw, settings
 from resources.shared.blob import BlobStorage, local_scratch_dir, remove_dir
 from resources.shared.images import image_ref
+from resources.shared.pods import api_access_op_tags, family_of
 
 PLACEHOLDER = re.compile(r"\{(?:inputs\[([A-Za-z_][\w-]*)\]|(out|partition_key))\}")
 
@@ -149,7 +150,9 @@ def _run_k8s(context, *, image, command, inputs, outputs, output_prefix, env, pa
         program_env=env,
         resources=k8s_resources,
     )
-    invocation = context.resources.pipes.run(context=context, base_pod_spec=pod_spec)
+    invocation = context.resources.pipes.run(
+        context=context, base_pod_spec=pod_spec, base_pod_meta=k8s.command_pod_meta(family_of(context.asset_key))
+    )
     return _merged_pipes_metadata(invocation), published_version(invocation.get_custom_messages())
 
 
@@ -212,6 +215,8 @@ def command_asset(
         externals=declared,
         required_resource_keys={"blob", "pipes"},
         kinds=asset_kwargs.pop("kinds", None) or {"pipes"},
+        # on k8s the step starts the program pod: it needs the API (no other step does)
+        op_tags={**api_access_op_tags(), **(asset_kwargs.pop("op_tags", None) or {})},
         **asset_kwargs,
     )
     def command_output(context: dg.AssetExecutionContext):

@@ -127,7 +127,9 @@ def versioned_asset(
         compute.__signature__ = _resolved_signature(fn)  # type: ignore[attr-defined]  # read by Dagster
         op_tags = dict(asset_kwargs.pop("op_tags", None) or {})
         if image is not None:
-            op_tags.update(k8s_op_tags(image, k8s_resources))
+            op_tags.update(
+                k8s_op_tags(image, k8s_resources, key=asset_kwargs.get("key"), base=op_tags.get("dagster-k8s/config"))
+            )
         asset_kwargs.setdefault("automation_condition", platform_automation_condition())
         if execution_only_config:
             asset_kwargs["metadata"] = {

@@ -103,10 +103,10 @@ class Sandbox:
         program = _program_file(argv[0])
         if program is not None:
             args += _bind("--ro-bind", program)
-        for path in [cwd, *readable]:
-            args += _bind("--ro-bind", Path(path))
-        for path in writable:
-            args += _bind("--bind", Path(path))
+        for shown in [cwd, *readable]:
+            args += _bind("--ro-bind", Path(shown))
+        for changed in writable:
+            args += _bind("--bind", Path(changed))
         return [*args, "--chdir", str(cwd), "--", *argv]
 
 
