@@ -28,6 +28,7 @@ from resources.settings import raw
 RUN_AS = 10001  # the uid/gid of every image (docker/*.Dockerfile)
 FAMILY_LABEL = "data-platform/family"
 ROLE_LABEL = "data-platform/role"
+PART_OF_LABEL = "app.kubernetes.io/part-of"
 K8S_CONFIG_TAG = "dagster-k8s/config"
 
 POD_SECURITY_CONTEXT: dict[str, Any] = {
@@ -102,13 +103,20 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str
 
 
 def labels(family: str | None, role: str) -> dict[str, str]:
-    return {ROLE_LABEL: role, **({FAMILY_LABEL: family} if family else {})}
+    """Pod labels the chart's NetworkPolicies select on (part-of, role, family)."""
+    return {PART_OF_LABEL: "data-platform", ROLE_LABEL: role, **({FAMILY_LABEL: family} if family else {})}
 
 
 def step_executor_config() -> dict[str, Any]:
     """`k8s_job_executor` config: step pods mount no service-account token (the run pod's
-    context grants one to start Jobs); a step that starts pods asks for it in its op tags."""
-    return {"step_k8s_config": {"pod_spec_config": {"automount_service_account_token": False}}}
+    context grants one to start Jobs; a step that starts pods asks for it in its op tags) and
+    are labelled as steps (the context labels every pod as a run)."""
+    return {
+        "step_k8s_config": {
+            "pod_spec_config": {"automount_service_account_token": False},
+            "pod_template_spec_metadata": {"labels": labels(None, "step")},
+        }
+    }
 
 
 def api_access_op_tags() -> dict[str, Any]:
