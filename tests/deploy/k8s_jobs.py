@@ -162,9 +162,8 @@ def step_job(
         "load_incluster_config": False,
         "kubeconfig_file": str(kubeconfig),
     }
-    executor = k8s_job_executor.executor_creation_fn(  # type: ignore[misc]  # dagster's own construction
-        SimpleNamespace(instance=SimpleNamespace(run_launcher=launcher), executor_config=config)
-    )
+    init_context: Any = SimpleNamespace(instance=SimpleNamespace(run_launcher=launcher), executor_config=config)
+    executor: Any = k8s_job_executor.executor_creation_fn(init_context)  # type: ignore[misc]  # dagster's own construction
     handler = executor._step_handler
     step_context = SimpleNamespace(
         dagster_run=run,
@@ -173,7 +172,7 @@ def step_job(
         step_tags={op_name: op_tags},
         get_step_context=lambda key: SimpleNamespace(step=SimpleNamespace(op_name=key)),
     )
-    container_context = handler._get_container_context(step_context)  # type: ignore[arg-type]  # a stand-in context
+    container_context = handler._get_container_context(step_context)  # a stand-in context
     job_config = container_context.get_k8s_job_config(None, launcher)
     if not job_config.job_image:
         job_config = job_config.with_image(run.job_code_origin.repository_origin.container_image)
