@@ -61,7 +61,7 @@ def _staging_container(name: str, action: str, spec: Mapping, env: Mapping[str, 
         name,
         STAGING_IMAGE,
         ["python", "-m", "platform_assets.command.staging", action, json.dumps(spec)],
-        [*({"name": k, "value": v} for k, v in env.items()), *shared_secret_env()],
+        [{"name": "HOME", "value": "/tmp"}, *({"name": k, "value": v} for k, v in env.items()), *shared_secret_env()],
         "staging-tmp",
         STAGING_RESOURCES,
     )

@@ -124,7 +124,9 @@ class LoggedPipesSubprocessClient(dg.PipesSubprocessClient):
             bootstrap = session.get_bootstrap_env_vars()
             argv = [command] if isinstance(command, str) else list(command)
             workdir = cwd or self.cwd or os.getcwd()
-            program_env = program_environment(self.env, env, bootstrap)
+            program_env = program_environment(
+                self.env, SANDBOX_ENV if self.sandbox is not None else None, env, bootstrap
+            )
             if self.sandbox is not None:
                 pipes_readable, pipes_writable = pipes_paths(bootstrap)
                 argv = self.sandbox.command(
@@ -133,7 +135,6 @@ class LoggedPipesSubprocessClient(dg.PipesSubprocessClient):
                     readable=[*readable, *pipes_readable],
                     writable=[*writable, *pipes_writable],
                 )
-                program_env = {**program_env, **SANDBOX_ENV}
             try:
                 # bwrap gets the program's environment, not the worker's: it is the parent the
                 # program sees (`/proc/$PPID/environ`)

@@ -37,9 +37,12 @@ from urllib.parse import unquote, urlparse
 
 SANDBOX_ID = 65534  # "nobody" inside the sandbox
 # Files of /etc a program may need (dynamic linker, alternatives links such as awk, time
-# zone, name service switch, CA certificates). Nothing secret: no shadow, no keys.
+# zone, user and group names (tools that look up their uid), name service switch, CA
+# certificates). Nothing secret: no shadow, no keys.
 ETC_ENTRIES = (
     "alternatives",
+    "group",
+    "passwd",
     "ld.so.cache",
     "ld.so.conf",
     "ld.so.conf.d",

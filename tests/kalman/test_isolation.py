@@ -81,7 +81,7 @@ def test_files_outside_the_staged_folder_cannot_be_read(instance, blob, tmp_path
     worker_file.write_text("worker secret\n")
     targets = [str(blob._root_path / "tools/in/undeclared.txt"), str(worker_file)]
     script = (
-        'for f in ' + " ".join(f"'{t}'" for t in targets) + '; do cat "$f"; done > "$OUTPUT_PATH/result.txt" 2>&1; '
+        "for f in " + " ".join(f"'{t}'" for t in targets) + '; do cat "$f"; done > "$OUTPUT_PATH/result.txt" 2>&1; '
         '{ echo changed > "$1"; } 2>> "$OUTPUT_PATH/result.txt"; true'
     )
     result = run(shell_asset("reader", script), instance, blob)

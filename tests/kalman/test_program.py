@@ -20,6 +20,10 @@ from platform_assets.kalman.demo import DEMO_CASES, case_files, make_case
 pytestmark = pytest.mark.slow  # runs the external program
 
 PROGRAM = str(Path(sys.executable).with_name("kalman-enkf"))
+# The console script runs this checkout's source (`programs/kalman`), wherever an editable
+# install of the venv points.
+SOURCE = Path(__file__).resolve().parents[2] / "programs" / "kalman"
+PROGRAM_ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(SOURCE), os.environ.get("PYTHONPATH")]))}
 
 
 def write_case(folder: Path, case) -> Path:
@@ -34,6 +38,7 @@ def run_program(config: Path, out: Path) -> subprocess.CompletedProcess:
         [PROGRAM, "iterate", "--config-file", str(config), "--output-dir", str(out)],
         capture_output=True,
         text=True,
+        env=PROGRAM_ENV,
     )
 
 
@@ -179,7 +184,7 @@ def test_relative_output_paths_follow_cwd_for_cli_and_env_and_config_folder_for_
     cwd = tmp_path / "cwd"
     cwd.mkdir()
     command = [PROGRAM, "iterate", "--config-file", str(config)]
-    env = {k: v for k, v in os.environ.items() if k != "OUTPUT_PATH"}
+    env = {k: v for k, v in PROGRAM_ENV.items() if k != "OUTPUT_PATH"}
 
     assert subprocess.run([*command, "--output-dir", "cli-out"], cwd=cwd, env=env).returncode == 0
     assert (cwd / "cli-out" / "posterior.parquet").is_file()
@@ -244,7 +249,9 @@ def test_a_case_cannot_read_or_write_another_cases_files(tmp_path, attack, messa
     config = write_case(tmp_path / "case-b", make_case(2, n_state=10, n_members=8))
     config.write_text(json.dumps(json.loads(config.read_text()) | {"output_dir": "out"}))
     attack(tmp_path / "case-b")
-    result = subprocess.run([PROGRAM, "iterate", "--config-file", str(config)], capture_output=True, text=True)
+    result = subprocess.run(
+        [PROGRAM, "iterate", "--config-file", str(config)], capture_output=True, text=True, env=PROGRAM_ENV
+    )
     assert result.returncode == 2, result.stdout
     assert message in result.stderr
     assert not list(tmp_path.rglob("posterior.parquet"))
