@@ -70,8 +70,7 @@ def inside(base: Path, key: str, value: str) -> Path:
     relative = Path(value)
     if relative.is_absolute() or ".." in relative.parts:
         raise InputError(
-            f"config '{key}' must be a path inside the config file's folder "
-            f"(relative, without '..'), got {value!r}"
+            f"config '{key}' must be a path inside the config file's folder (relative, without '..'), got {value!r}"
         )
     path = base / relative
     if not path.resolve().is_relative_to(base.resolve()):
