@@ -20,7 +20,7 @@ value) to the platform as `PLATFORM_K8S_SECRETS`.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from resources.settings import raw
@@ -123,7 +123,3 @@ def api_access_op_tags() -> dict[str, Any]:
     """Op tags of a step that uses the Kubernetes API itself (a command asset starting its
     program pod through Pipes)."""
     return {K8S_CONFIG_TAG: {"pod_spec_config": {"automount_service_account_token": True}}}
-
-
-def secret_env_names(env: Sequence[Mapping[str, Any]]) -> set[str]:
-    return {e["name"] for e in env}
