@@ -20,8 +20,15 @@ import dagster as dg
 from pydantic import Field
 
 from platform_assets.propagation import plots, records
-from platform_assets.propagation.ensemble import EnsembleSpec, RunState, propagate_ensemble
+from platform_assets.propagation.ensemble import (
+    DASK_MIN_SECONDS,
+    EnsembleSpec,
+    RunState,
+    estimated_seconds,
+    propagate_ensemble,
+)
 from platform_assets.propagation.model import (
+    checked_kernel,
     checked_method,
     default_bodies,
     relative_energy_error,
@@ -48,7 +55,7 @@ PLOT_POINTS = 4000
 # again for an existing N with only these changed computes nothing, and resume matches
 # runs regardless of them. chunk_size is NOT one of them: the chunks' moments are merged
 # in chunk order, so another chunking changes the last bits of the mean and covariance.
-EXECUTION_ONLY_CONFIG = ["max_steps", "use_dask"]
+EXECUTION_ONLY_CONFIG = ["max_steps", "use_dask", "dask_min_seconds"]
 
 
 class PropagationConfig(dg.Config):
@@ -62,9 +69,27 @@ class PropagationConfig(dg.Config):
     velocity_sigma: float = Field(default=1e-3, description="Std dev of velocity perturbations.")
     seed: int = Field(default=0, description="Seed of the perturbations.")
     chunk_size: int = Field(
-        default=64, description="Members per Dask task (sets the merge order, so it is part of the result)."
+        default=64,
+        description="Members per chunk, the leaves of the merge tree (the merge order: part of the result).",
     )
-    use_dask: bool = Field(default=True, description="Run chunks on the `dask` resource (else in-process).")
+    kernel: str = Field(
+        default="numba",
+        description=(
+            "'numba' (compiled, fused with the moments) or 'numpy' (the reference). Same trajectories bit "
+            "for bit; the moments differ in their last bits, so the kernel is part of the result."
+        ),
+    )
+    use_dask: bool = Field(
+        default=True,
+        description="Run chunks on the `dask` resource when the estimated compute reaches `dask_min_seconds`.",
+    )
+    dask_min_seconds: float = Field(
+        default=DASK_MIN_SECONDS,
+        description=(
+            "Estimated single-core compute below which a run stays in-process: a cluster's start-up and "
+            "task overhead cost more than they save (the crossover, bench/bench_propagation.py). 0: always Dask."
+        ),
+    )
 
     def ensemble_spec(self) -> EnsembleSpec:
         return EnsembleSpec(self.ensemble_size, self.position_sigma, self.velocity_sigma, self.seed, self.chunk_size)
@@ -118,11 +143,19 @@ def _plot(names: tuple[str, ...], dt: float, run: RunState, relative_error: "np.
     return plots.png_markdown(png)
 
 
+def _executor(dask: DaskResource, used: bool, config: PropagationConfig, seconds: float) -> str:
+    if used:
+        return dask.describe
+    if not config.use_dask:
+        return "in-process (use_dask: false)"
+    return f"in-process (estimated {seconds:.2g} s of compute, below dask_min_seconds = {config.dask_min_seconds:g})"
+
+
 @versioned_asset(
     key=TRAJECTORY_KEY,
     image="propagation",
     k8s_resources={"cpu": "1", "memory": "2Gi"},
-    packages=["numpy", "pyarrow"],
+    packages=["numpy", "numba", "pyarrow"],
     execution_only_config=EXECUTION_ONLY_CONFIG,
     partitions_def=propagation_steps,
     group_name="propagation",
@@ -136,6 +169,7 @@ def trajectory(
     steps = parse_steps(context.partition_key, config.max_steps)
     validate_step(config.dt, steps)
     method = checked_method(config.method)
+    kernel = checked_kernel(config.kernel)
     spec = config.ensemble_spec()
     bodies = default_bodies()
     code_version = context.assets_def.code_versions_by_key[context.asset_key]
@@ -145,8 +179,9 @@ def trajectory(
     start = _load_resume_state(context, blob, point)
     first_step = start.steps if start is not None else 0
     context.log.info(f"resuming from partition {first_step}" if start is not None else "starting from step 0")
-    client = dask.get_client() if config.use_dask else None
-    run = propagate_ensemble(bodies, spec, config.dt, steps - first_step, method, client, start)
+    seconds = estimated_seconds(spec.size, steps - first_step, bodies.n_bodies, method, kernel)
+    client = dask.get_client() if config.use_dask and seconds >= config.dask_min_seconds else None
+    run = propagate_ensemble(bodies, spec, config.dt, steps - first_step, method, client, start, kernel)
 
     relative_error = relative_energy_error(total_energy(run.nominal_positions, run.nominal_velocities, bodies.masses))
     published, records_bytes = _publish(
@@ -168,7 +203,8 @@ def trajectory(
             "data_json_url": dg.MetadataValue.url(blob.url_of(f"{published}/data.json")),
             "records_bytes": records_bytes,
             "ensemble_size": spec.size,
-            "executor": dask.describe if client is not None else "in-process",
+            "executor": _executor(dask, client is not None, config, seconds),
+            "kernel": kernel,
             "relative_energy_drift": float(relative_error.max()),
             "final_state": dg.MetadataValue.json(
                 {name: run.nominal_positions[-1, b].tolist() for b, name in enumerate(bodies.names)}

@@ -135,8 +135,16 @@ def test_a_different_config_does_not_resume(instance, blob):
 
 def test_dask_resource_runs_the_chunks(instance, blob):
     request_steps(instance, 15)
-    assert materialize(instance, blob, 15, use_dask=True).success
+    assert materialize(instance, blob, 15, use_dask=True, dask_min_seconds=0).success
     assert metadata(instance, 15)["executor"] == "dask LocalCluster 2 workers (threads)"
+
+
+def test_a_small_run_stays_in_process_below_the_dask_crossover(instance, blob):
+    """Dask only where it pays: the default crossover keeps a tiny run in-process (no cluster)."""
+    request_steps(instance, 15)
+    dask = DaskResource(n_workers=2, processes=False)
+    assert materialize(instance, blob, 15, use_dask=True, dask=dask).success
+    assert metadata(instance, 15)["executor"].startswith("in-process (estimated ")
 
 
 @pytest.mark.parametrize("key", ["abc", "0", "-5", "007", "1.5", " 5"])
@@ -221,7 +229,7 @@ def test_dask_scheduler_address_from_the_environment(instance, blob, dask_client
     monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", address)
     request_steps(instance, 25)
     dask = DaskResource(scheduler_address=dg.EnvVar("DASK_SCHEDULER_ADDRESS"))
-    assert materialize(instance, blob, 25, use_dask=True, dask=dask).success
+    assert materialize(instance, blob, 25, use_dask=True, dask_min_seconds=0, dask=dask).success
     assert metadata(instance, 25)["executor"] == f"dask scheduler {address}"
     with dg.instance_for_test() as other:
         request_steps(other, 25)
