@@ -147,32 +147,69 @@ def trajectory(positions, velocities, masses, g, dt, rk4, out_p, out_v):
         out_v[s] = v.transpose(2, 0, 1)
 
 
+def advance(positions, velocities, masses, g, dt, steps, rk4):
+    """Only integrate every member (K, n, 3) ``steps`` steps, in place: no moments, no output.
+    The floor the ensemble kernel is measured against (bench/bench_propagation.py)."""
+    x, v, acc, work = start(positions, velocities, masses, g, rk4)
+    for _ in range(steps):
+        step(x, v, acc, masses, g, dt, rk4, work)
+    positions[:] = x.transpose(2, 0, 1)
+    velocities[:] = v.transpose(2, 0, 1)
+
+
+def lane_dot(rows, i, j):
+    """sum_m rows[i, m] rows[j, m] in a fixed order: eight partial sums over the members
+    m = l (mod 8), the remainder, then a fixed tree; j = -1 sums row i alone. (A plain
+    running sum is one chain of dependent additions, which without fast-math may not be
+    reordered: eight independent chains run about eight times faster.)"""
+    members = rows.shape[1]
+    full = members - members % 8
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = tail = 0.0
+    if j < 0:
+        for m in range(0, full, 8):
+            s0 += rows[i, m]
+            s1 += rows[i, m + 1]
+            s2 += rows[i, m + 2]
+            s3 += rows[i, m + 3]
+            s4 += rows[i, m + 4]
+            s5 += rows[i, m + 5]
+            s6 += rows[i, m + 6]
+            s7 += rows[i, m + 7]
+        for m in range(full, members):
+            tail += rows[i, m]
+    else:
+        for m in range(0, full, 8):
+            s0 += rows[i, m] * rows[j, m]
+            s1 += rows[i, m + 1] * rows[j, m + 1]
+            s2 += rows[i, m + 2] * rows[j, m + 2]
+            s3 += rows[i, m + 3] * rows[j, m + 3]
+            s4 += rows[i, m + 4] * rows[j, m + 4]
+            s5 += rows[i, m + 5] * rows[j, m + 5]
+            s6 += rows[i, m + 6] * rows[j, m + 6]
+            s7 += rows[i, m + 7] * rows[j, m + 7]
+        for m in range(full, members):
+            tail += rows[i, m] * rows[j, m]
+    return (((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))) + tail
+
+
 def add_moments(x, v, mean, m2, centred):
     """mean (D,) and M2 (D, D) of the members' states x, v (n, 3, K), D = 6 n ordered body by
-    body as x, y, z, vx, vy, vz: two passes (mean, then centred products); member-outer loops,
-    so the D (and D x D) sums are independent and vectorize."""
+    body as x, y, z, vx, vy, vz: two passes (mean, then centred products); ``centred`` is
+    scratch (D, K)."""
     n, members = x.shape[0], x.shape[2]
-    d = 6 * n
-    for i in range(d):
-        mean[i] = 0.0
-        for j in range(d):
-            m2[i, j] = 0.0
-    for m in range(members):
-        for b in range(n):
-            for c in range(3):
-                mean[6 * b + c] += x[b, c, m]
-                mean[6 * b + 3 + c] += v[b, c, m]
-    for i in range(d):
-        mean[i] = mean[i] / members
-    for m in range(members):
-        for b in range(n):
-            for c in range(3):
-                centred[6 * b + c] = x[b, c, m] - mean[6 * b + c]
-                centred[6 * b + 3 + c] = v[b, c, m] - mean[6 * b + 3 + c]
-        for i in range(d):
-            ci = centred[i]
-            for j in range(d):
-                m2[i, j] += ci * centred[j]
+    for b in range(n):
+        for c in range(3):
+            for m in range(members):
+                centred[6 * b + c, m] = x[b, c, m]
+                centred[6 * b + 3 + c, m] = v[b, c, m]
+    for i in range(6 * n):
+        mean[i] = lane_dot(centred, i, -1) / members
+        for m in range(members):
+            centred[i, m] = centred[i, m] - mean[i]
+    for i in range(6 * n):
+        for j in range(i + 1):
+            m2[i, j] = lane_dot(centred, i, j)
+            m2[j, i] = m2[i, j]
 
 
 def ensemble_moments(positions, velocities, masses, g, dt, steps, rk4, mean, m2):
@@ -180,7 +217,7 @@ def ensemble_moments(positions, velocities, masses, g, dt, steps, rk4, mean, m2)
     m2 (S+1, D, D) gets the moments after s steps. Returns the first step whose moments are
     not finite (the integration stops there), or -1."""
     x, v, acc, work = start(positions, velocities, masses, g, rk4)
-    centred = np.empty(mean.shape[1])
+    centred = np.empty((mean.shape[1], x.shape[2]))
     add_moments(x, v, mean[0], m2[0], centred)
     status = -1
     for s in range(1, steps + 1):
@@ -198,6 +235,7 @@ def ensemble_moments(positions, velocities, masses, g, dt, steps, rk4, mean, m2)
 class Kernels:
     trajectory: Any
     ensemble_moments: Any
+    advance: Any
 
 
 @cache
@@ -208,14 +246,25 @@ def kernels() -> Kernels:
 
     compiled: dict[str, Any] = {"np": numpy}  # numba needs the module, not the lazy proxy
     # compiled in this order, each seeing the ones before it under its own name
-    for function in (accelerate, verlet_step, rk4_step, step, start, trajectory, add_moments, ensemble_moments):
+    for function in (
+        accelerate,
+        verlet_step,
+        rk4_step,
+        step,
+        start,
+        trajectory,
+        advance,
+        lane_dot,
+        add_moments,
+        ensemble_moments,
+    ):
         # a copy of the function whose globals name the compiled helpers (module globals stay
         # the plain Python functions, which is what the code version hashes)
         namespace = dict(function.__globals__) | compiled
         copy = types.FunctionType(function.__code__, namespace, function.__name__, function.__defaults__)
         copy.__qualname__, copy.__module__ = function.__qualname__, function.__module__
         compiled[function.__name__] = _jit(numba, copy)
-    return Kernels(trajectory=compiled["trajectory"], ensemble_moments=compiled["ensemble_moments"])
+    return Kernels(compiled["trajectory"], compiled["ensemble_moments"], compiled["advance"])
 
 
 def _jit(numba: Any, function: types.FunctionType) -> Any:

@@ -190,7 +190,10 @@ def merge_pair(first: ChunkStats, second: ChunkStats) -> ChunkStats:
     total = first.count + second.count
     delta = second.mean - first.mean
     mean = first.mean + delta * (second.count / total)
-    m2 = first.m2 + second.m2 + np.einsum("sd,se->sde", delta, delta) * (first.count * second.count / total)
+    outer = delta[:, :, None] * delta[:, None, :]
+    outer *= first.count * second.count / total
+    m2 = first.m2 + second.m2
+    m2 += outer  # (a + b) + c, in place: one temporary fewer than the expression
     return ChunkStats(
         total,
         mean,
