@@ -74,13 +74,38 @@ class Bodies:
 
 
 def default_bodies() -> Bodies:
-    """The original service's default initial state (Planet, Satellite; z = 0)."""
+    """The original service's first default initial state (Planet, Satellite; z = 0)."""
     return Bodies(
         names=("Planet", "Satellite"),
         masses=np.array([1.0, 1e-6]),
         positions=np.array([[0.0, 0.1, 0.0], [0.0, 1.0, 0.0]]),
         velocities=np.array([[0.1, 0.0, 0.0], [1.0, 0.0, 0.0]]),
     )
+
+
+def body1_body2() -> Bodies:
+    """The original service's latest default system (its web form's Body1 and Body2): a unit
+    mass and a body of 0.0123 (the Moon/Earth mass ratio) on a near-circular orbit at 61."""
+    return Bodies(
+        names=("Body1", "Body2"),
+        masses=np.array([1.0, 0.0123]),
+        positions=np.array([[-0.73, 0.0, 0.0], [60.34, 0.0, 0.0]]),
+        velocities=np.array([[0.0, -0.0015, 0.0], [0.0, 0.13, 0.0]]),
+    )
+
+
+# Named initial systems a run can ask for (run config `system`).
+SYSTEMS = ("planet_satellite", "body1_body2")
+
+
+def system_bodies(system: str) -> Bodies:
+    """The preset called ``system``, or a clear error naming the presets. (Named calls, not a
+    dict of functions: the code version follows names, so a changed preset is a new version.)"""
+    if system == "planet_satellite":
+        return default_bodies()
+    if system == "body1_body2":
+        return body1_body2()
+    raise PropagationInputError(f"unknown system {system!r}; choose one of {SYSTEMS}")
 
 
 def validate_step(dt: float, steps: int | None = None, method: str | None = None) -> None:
