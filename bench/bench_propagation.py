@@ -35,6 +35,7 @@ import numpy as np
 from platform_assets.propagation import compiled
 from platform_assets.propagation.ensemble import (
     DASK_MIN_SECONDS,
+    DEFAULT_CHUNK_SIZE,
     EnsembleSpec,
     RunState,
     estimated_seconds,
@@ -147,7 +148,7 @@ def verdict(value, goal):
     return "met" if value >= goal else "NOT met"
 
 
-def ensemble(members, chunk_size=256):
+def ensemble(members, chunk_size=DEFAULT_CHUNK_SIZE):
     return EnsembleSpec(members, 1e-3, 1e-3, 0, chunk_size)
 
 
@@ -330,11 +331,11 @@ def main():
         f"compiled kernel ready in {time.perf_counter() - start:.2f} s "
         "(numba import + compile or cache load, once per process)"
     )
-    kernel_vs_today_and_limit(1024 // scale, 500, 256, args.rounds)
+    kernel_vs_today_and_limit(1024 // scale, 500, DEFAULT_CHUNK_SIZE, args.rounds)
     original_loop(128 // scale, 500, args.rounds)
-    dask_scaling(16384 // scale, 2000, 256, args.rounds)
-    dask_crossover(500, 256, args.rounds)
-    resume(1024 // scale, 500, 256, args.rounds)
+    dask_scaling(16384 // scale, 2000, DEFAULT_CHUNK_SIZE, args.rounds)
+    dask_crossover(500, DEFAULT_CHUNK_SIZE, args.rounds)
+    resume(1024 // scale, 500, DEFAULT_CHUNK_SIZE, args.rounds)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from pydantic import Field
 from platform_assets.propagation import plots, records
 from platform_assets.propagation.ensemble import (
     DASK_MIN_SECONDS,
+    DEFAULT_CHUNK_SIZE,
     EnsembleSpec,
     RunState,
     estimated_seconds,
@@ -82,7 +83,7 @@ class PropagationConfig(dg.Config):
     velocity_sigma: float = Field(default=1e-3, description="Std dev of velocity perturbations.")
     seed: int = Field(default=0, description="Seed of the perturbations.")
     chunk_size: int = Field(
-        default=64,
+        default=DEFAULT_CHUNK_SIZE,
         description="Members per chunk, the leaves of the merge tree (the merge order: part of the result).",
     )
     kernel: str = Field(

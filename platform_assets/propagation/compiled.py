@@ -231,11 +231,31 @@ def ensemble_moments(positions, velocities, masses, g, dt, steps, rk4, mean, m2)
     return status
 
 
+def merge_into(first_mean, first_m2, first_count, second_mean, second_m2, second_count):
+    """Chan's merge of a second group's per-step moments into the first group's arrays, in
+    place, in one pass: the operations of ensemble.merge_pair, in the same order (same bits),
+    without its five temporaries of (S, D, D)."""
+    total = first_count + second_count
+    weight_mean = second_count / total
+    weight_m2 = first_count * second_count / total
+    rows, d = first_mean.shape
+    delta = np.empty(d)
+    for s in range(rows):
+        for i in range(d):
+            delta[i] = second_mean[s, i] - first_mean[s, i]
+        for i in range(d):
+            for j in range(d):
+                first_m2[s, i, j] = (first_m2[s, i, j] + second_m2[s, i, j]) + delta[i] * delta[j] * weight_m2
+        for i in range(d):
+            first_mean[s, i] = first_mean[s, i] + delta[i] * weight_mean
+
+
 @dataclass(frozen=True)
 class Kernels:
     trajectory: Any
     ensemble_moments: Any
     advance: Any
+    merge_into: Any
 
 
 @cache
@@ -257,6 +277,7 @@ def kernels() -> Kernels:
         lane_dot,
         add_moments,
         ensemble_moments,
+        merge_into,
     ):
         # a copy of the function whose globals name the compiled helpers (module globals stay
         # the plain Python functions, which is what the code version hashes)
@@ -264,7 +285,7 @@ def kernels() -> Kernels:
         copy = types.FunctionType(function.__code__, namespace, function.__name__, function.__defaults__)
         copy.__qualname__, copy.__module__ = function.__qualname__, function.__module__
         compiled[function.__name__] = _jit(numba, copy)
-    return Kernels(compiled["trajectory"], compiled["ensemble_moments"], compiled["advance"])
+    return Kernels(compiled["trajectory"], compiled["ensemble_moments"], compiled["advance"], compiled["merge_into"])
 
 
 def _jit(numba: Any, function: types.FunctionType) -> Any:

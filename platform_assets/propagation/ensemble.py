@@ -46,13 +46,15 @@ else:
 if TYPE_CHECKING:
     from distributed import Client
 
+# Members per chunk unless configured: four chunks (Dask tasks, at most) for the default 256.
+DEFAULT_CHUNK_SIZE = 64
 # Floats per array of one integrator block (positions, velocities, states): ~4 MB each.
 BLOCK_VALUES = 1 << 19
 # Rough cost of one member-step (two bodies) on one core, from bench/bench_propagation.py:
 # what decides whether Dask pays and how much work one Dask task gets.
 SECONDS_PER_MEMBER_STEP = {
-    ("numba", "verlet"): 15e-9,
-    ("numba", "rk4"): 40e-9,
+    ("numba", "verlet"): 40e-9,
+    ("numba", "rk4"): 100e-9,
     ("numpy", "verlet"): 400e-9,
     ("numpy", "rk4"): 1200e-9,
 }
@@ -185,25 +187,30 @@ def _compiled_chunk(
     return ChunkStats(final_p.shape[0], mean, m2, final_p, final_v)
 
 
-def merge_pair(first: ChunkStats, second: ChunkStats) -> ChunkStats:
-    """Moments of two consecutive groups of members (Chan et al.); finals concatenated in order."""
+def merge_pair(first: ChunkStats, second: ChunkStats, kernel: Kernel = "numpy") -> ChunkStats:
+    """Moments of two consecutive groups of members (Chan et al.); finals concatenated in
+    order. The compiled kernel does the same arithmetic in one pass, in place (it consumes
+    ``first``); both give the same bits."""
     total = first.count + second.count
+    finals_p = np.concatenate([first.final_positions, second.final_positions])
+    finals_v = np.concatenate([first.final_velocities, second.final_velocities])
+    if kernel == "numba":
+        # results that came over the network may be read-only views of the received buffers
+        mean, m2 = (a if a.flags.writeable else a.copy() for a in (first.mean, first.m2))
+        compiled.kernels().merge_into(mean, m2, first.count, second.mean, second.m2, second.count)
+        return ChunkStats(total, mean, m2, finals_p, finals_v)
     delta = second.mean - first.mean
     mean = first.mean + delta * (second.count / total)
     outer = delta[:, :, None] * delta[:, None, :]
     outer *= first.count * second.count / total
     m2 = first.m2 + second.m2
     m2 += outer  # (a + b) + c, in place: one temporary fewer than the expression
-    return ChunkStats(
-        total,
-        mean,
-        m2,
-        np.concatenate([first.final_positions, second.final_positions]),
-        np.concatenate([first.final_velocities, second.final_velocities]),
-    )
+    return ChunkStats(total, mean, m2, finals_p, finals_v)
 
 
-def reduce_tree(lo: int, hi: int, node: Callable[[int, int], ChunkStats | None]) -> ChunkStats:
+def reduce_tree(
+    lo: int, hi: int, node: Callable[[int, int], ChunkStats | None], kernel: Kernel = "numpy"
+) -> ChunkStats:
     """Merge chunks [lo, hi) along the fixed tree (halves [lo, mid) and [mid, hi), mid =
     (lo + hi) // 2). ``node(lo, hi)`` supplies a node's result (a leaf, a finished task) or
     None to descend. Holds one partial result per tree level."""
@@ -213,7 +220,7 @@ def reduce_tree(lo: int, hi: int, node: Callable[[int, int], ChunkStats | None])
     if hi - lo < 2:
         raise ValueError(f"no result for chunk {lo}")
     mid = (lo + hi) // 2
-    return merge_pair(reduce_tree(lo, mid, node), reduce_tree(mid, hi, node))
+    return merge_pair(reduce_tree(lo, mid, node, kernel), reduce_tree(mid, hi, node, kernel), kernel)
 
 
 def tree_nodes(lo: int, hi: int, depth: int) -> list[tuple[int, int]]:
@@ -267,7 +274,10 @@ def run_ensemble(
             (lo, hi): client.submit(_subtree_task, lo, hi, *_slice(chunks, lo, hi), pure=False) for lo, hi in nodes
         }
         stats = reduce_tree(
-            0, len(bounds), lambda lo, hi: ChunkStats(*futures[(lo, hi)].result()) if (lo, hi) in futures else None
+            0,
+            len(bounds),
+            lambda lo, hi: ChunkStats(*futures[(lo, hi)].result()) if (lo, hi) in futures else None,
+            kernel,
         )
     covariance = stats.m2 / (stats.count - 1) if stats.count > 1 else np.zeros_like(stats.m2)
     return EnsembleResult(stats.mean, covariance, stats.final_positions, stats.final_velocities)
@@ -299,7 +309,7 @@ def _subtree(
         start, stop = bounds[a]
         return propagate_chunk(positions[start:stop], velocities[start:stop], masses, dt, steps, method, kernel)
 
-    return reduce_tree(lo, hi, leaf)
+    return reduce_tree(lo, hi, leaf, kernel)
 
 
 def _subtree_task(*args: Any) -> tuple[Any, ...]:

@@ -107,9 +107,22 @@ def test_the_merge_tree_does_not_depend_on_how_chunks_are_grouped_into_tasks():
         nodes = ensemble.tree_nodes(0, len(bounds), depth)
         assert [lo for lo, _ in nodes] == sorted(lo for lo, _ in nodes) and nodes[-1][1] == len(bounds)
         done = {(lo, hi): ensemble._subtree(lo, hi, *ensemble._slice(chunks, lo, hi)) for lo, hi in nodes}
-        merged = ensemble.reduce_tree(0, len(bounds), lambda lo, hi, done=done: done.get((lo, hi)))
+        merged = ensemble.reduce_tree(0, len(bounds), lambda lo, hi, done=done: done.get((lo, hi)), "numba")
         assert np.array_equal(merged.m2, whole.m2) and np.array_equal(merged.mean, whole.mean), depth
         assert np.array_equal(merged.final_positions, whole.final_positions)
+
+
+def test_the_compiled_merge_gives_the_bits_of_the_numpy_merge():
+    bodies = default_bodies()
+    p0, v0 = initial_ensemble(bodies, EnsembleSpec(13, 1e-3, 1e-3, 4, 13))
+    a = propagate_chunk(p0[:5], v0[:5], bodies.masses, 0.01, 20, "verlet")
+    b = propagate_chunk(p0[5:], v0[5:], bodies.masses, 0.01, 20, "verlet")
+    reference = ensemble.merge_pair(a, b, "numpy")
+    a.mean.flags.writeable = False  # as results received from a Dask worker can be
+    fast = ensemble.merge_pair(a, b, "numba")
+    assert fast.count == reference.count == 13
+    for name in ("mean", "m2", "final_positions", "final_velocities"):
+        assert np.array_equal(getattr(fast, name), getattr(reference, name)), name
 
 
 @pytest.mark.parametrize("kernel", ["numba", "numpy"])
