@@ -137,10 +137,21 @@ def test_requested_threads_follow_the_override_then_the_standard_variables_then_
     assert blas.requested_threads({blas.THREADS_ENV: "3"}) == 3
     assert blas.requested_threads({blas.THREADS_ENV: "3", "OPENBLAS_NUM_THREADS": "1"}) == 3
     assert blas.requested_threads({"OMP_NUM_THREADS": "1"}) is None  # the user chose: left alone
-    assert blas.requested_threads({}) == blas.available_cpus()
+    assert blas.requested_threads({}) in range(1, len(os.sched_getaffinity(0)) + 1)
     for bad in ("0", "-1", "two", "1.5"):
         with pytest.raises(InputError, match=f"{blas.THREADS_ENV} must be a positive integer"):
             blas.requested_threads({blas.THREADS_ENV: bad})
+
+
+def test_available_cpus_are_the_affinity_capped_by_a_quota_or_else_by_the_idle_cpus():
+    cpus = len(os.sched_getaffinity(0))
+    assert blas.available_cpus(load=0.5, quota=None) == cpus  # an idle machine: every CPU
+    assert blas.available_cpus(load=1.0, quota=None) == cpus  # the load of this process alone
+    assert blas.available_cpus(load=cpus + 1.0, quota=None) == 1  # every other core busy: one
+    assert blas.available_cpus(load=100.0, quota=None) == 1
+    assert blas.available_cpus(load=100.0, quota=1.5) == 1  # a container: its limit, not the load
+    assert blas.available_cpus(load=100.0, quota=64.0) == cpus  # (the node's load is not ours)
+    assert blas.available_cpus(load=0.0, quota=0.5) == 1
 
 
 def _write(path: Path, text: str) -> None:
@@ -181,12 +192,12 @@ def test_pin_threads_sets_every_blas_pool():
 @pytest.mark.slow  # runs the external program
 @pytest.mark.parametrize(
     "env, cpus, threads",
-    [({}, {0}, 1), ({blas.THREADS_ENV: "2"}, {0}, 2), ({}, None, len(os.sched_getaffinity(0)))],
+    [({}, {0}, 1), ({blas.THREADS_ENV: "2"}, {0}, 2), ({blas.THREADS_ENV: "3"}, None, 3)],
 )
 def test_the_program_pins_blas_threads_to_its_cpus_and_loads_one_blas(tmp_path, env, cpus, threads):
     """The program itself pins its BLAS: to the CPUs it may run on (affinity 1 CPU -> 1
-    thread), unless KALMAN_ENKF_THREADS says otherwise; and it loads exactly one BLAS
-    library (no scipy next to numpy), both reported on its last line."""
+    thread, whatever the machine has), unless KALMAN_ENKF_THREADS says otherwise; and it
+    loads exactly one BLAS library (no scipy next to numpy), both reported on its last line."""
     config = write_case(tmp_path / "case", make_case(4, n_state=30, n_members=12))
     base = {k: v for k, v in os.environ.items() if k not in (blas.THREADS_ENV, *blas.STANDARD_THREAD_ENVS)}
     result = subprocess.run(

@@ -1,10 +1,10 @@
 """The process's BLAS: its thread count, and Cholesky solves through numpy's own LAPACK.
 
 Threads. A BLAS library starts one thread per CPU of the *machine*; a program that gets
-fewer CPUs (an affinity mask, a Kubernetes CPU limit) then runs more threads than cores,
-and on a busy 2-core machine two threads were measured up to 30x slower than one.
-`pin_threads` sets every BLAS/OpenMP pool in the process to the CPUs this process actually
-gets (threadpoolctl), unless told otherwise.
+fewer CPUs (an affinity mask, a Kubernetes CPU limit, other processes busy on the cores)
+then runs more threads than it has cores, and on a busy 2-core machine two threads were
+measured 20-50x slower than one. `pin_threads` sets every BLAS/OpenMP pool in the process to
+the CPUs this process actually gets (threadpoolctl), unless told otherwise.
 
 Solves. The innovation covariance is symmetric positive definite, so a Cholesky solve
 (LAPACK ``dposv``: n^3/3 flops for the factor) replaces numpy's LU solve (2n^3/3). numpy
@@ -67,13 +67,25 @@ def cgroup_cpu_limit(root: Path = Path("/")) -> float | None:
     return quota_us / period_us if quota_us > 0 and period_us > 0 else None
 
 
-def available_cpus() -> int:
-    """CPUs this process may use: its affinity mask, capped by a cgroup CPU quota (at least 1)."""
+def available_cpus(load: float | None = None, quota: float | None = None) -> int:
+    """CPUs this process actually gets (at least 1): its affinity mask, capped by a cgroup CPU
+    quota (a container's CPU limit, which the kernel enforces); without a quota, capped by
+    the CPUs the other processes leave idle (1-minute load average, of which this process
+    is about 1). ``load`` and ``quota`` default to the system's (parameters for tests).
+
+    The load cap is what keeps a busy shared machine usable: with other processes on every
+    core, an OpenBLAS helper thread waits for a time slice at each call, and two threads were
+    measured 20-50x slower than one (bench/bench_enkf.py)."""
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    limit = cgroup_cpu_limit()
-    if limit is not None:
-        cpus = min(cpus, max(1, math.floor(limit)))
-    return max(1, cpus)
+    quota = cgroup_cpu_limit() if quota is None else quota
+    if quota is not None:
+        return max(1, min(cpus, math.floor(quota)))
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except OSError:  # not available on this platform
+            return max(1, cpus)
+    return max(1, min(cpus, round(cpus + 1 - load)))
 
 
 def requested_threads(environ: dict[str, str] | None = None) -> int | None:
