@@ -8,6 +8,7 @@ from pathlib import Path
 import dagster as dg
 
 from platform_assets.command import command_asset, program_digest
+from platform_assets.families import family_owners
 from platform_assets.kalman.cases import CASE_FILES, OUTPUT_PREFIX_TEMPLATE, OUTPUTS, case_key
 from platform_assets.kalman.partitions import kalman_cases
 
@@ -15,6 +16,8 @@ case_inputs = dg.AssetSpec(
     key=["kalman", "case_inputs"],
     partitions_def=kalman_cases,
     group_name="kalman",
+    owners=family_owners(["kalman"]),
+    kinds={"parquet", "s3"},
     description=(
         "A case folder in blob storage (config.json, prior.parquet, observations.parquet). "
         "Materialized by kalman_case_sensor with the hash of the three ETags as data version."
