@@ -11,6 +11,7 @@ from platform_assets.command import command_asset, program_digest
 from platform_assets.families import family_owners
 from platform_assets.kalman.cases import CASE_FILES, OUTPUT_PREFIX_TEMPLATE, OUTPUTS, case_key
 from platform_assets.kalman.partitions import kalman_cases
+from platform_assets.kalman.pictures import describe_posterior
 
 case_inputs = dg.AssetSpec(
     key=["kalman", "case_inputs"],
@@ -60,6 +61,7 @@ def posterior_asset(program: str | None = None) -> dg.AssetsDefinition:
         partitions_def=kalman_cases,
         deps=[case_inputs],
         automation_condition=code_version_automation(),
+        describe=describe_posterior,
         group_name="kalman",
         description=(
             "Posterior ensemble, per-variable summary and innovation statistics of a stochastic "
