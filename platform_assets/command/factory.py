@@ -26,7 +26,7 @@ becomes stale; change none and identical inputs are never recomputed.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -178,6 +178,7 @@ def command_asset(
     externals: Mapping[str, Any] | None = None,
     k8s_resources: Mapping[str, str] | None = None,
     step_image: str = "base",
+    describe: Callable[[BlobStorage, str, str], Mapping[str, Any]] | None = None,
     **asset_kwargs: Any,
 ) -> dg.AssetsDefinition:
     """An asset computed by running ``command`` (any language) on staged inputs.
@@ -189,7 +190,9 @@ def command_asset(
     HOME, LANG, LC_ALL, TMPDIR, ``OUTPUT_PATH`` and the Pipes ones (hermetic). ``image`` is the
     program's image (its own pod on k8s); ``step_image`` the image of the Dagster step that
     stages, launches and publishes (it needs the platform code). Both digests are part of the
-    code version. Other keyword arguments go to `versioned_asset`/`dg.asset`.
+    code version. ``describe(blob, published_prefix, partition_key)``, run in the step after
+    publishing, returns metadata drawn from the published outputs (pictures, previews).
+    Other keyword arguments go to `versioned_asset`/`dg.asset`.
     """
     command = [str(token) for token in command]
     inputs = dict(inputs)
@@ -230,6 +233,8 @@ def command_asset(
             metadata, version = _run_k8s(context, image=image, k8s_resources=k8s_resources, **common)
         else:
             metadata, version = _run_local(context, blob=blob, **common)
+        if describe is not None:  # pictures and previews of what was just published
+            metadata.update(describe(blob, version, partition_key))
         metadata.update(
             {
                 "platform/published": dg.MetadataValue.path(blob.url_of(version)),

@@ -1,7 +1,6 @@
 """Asset checks on the published posterior of each case (partitioned like the asset)."""
 
 import io
-import warnings
 
 import dagster as dg
 
@@ -9,10 +8,6 @@ from platform_assets.kalman.assets import posterior
 from platform_assets.kalman.cases import output_prefix
 from platform_assets.kalman.partitions import kalman_cases
 from resources.shared.blob import BlobStorage
-
-# Partitioned asset checks are a preview feature of Dagster 1.13; they are exactly what a
-# per-case check needs, so the warning is acknowledged here once.
-warnings.filterwarnings("ignore", message="Specifying a partitions_def on an AssetCheckSpec")
 
 # Normalized innovation variance E[d^2 / (HPH^T + R)] is 1 for a consistent ensemble;
 # far outside this band the prior spread or the observation errors are mis-specified.

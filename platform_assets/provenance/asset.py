@@ -13,6 +13,7 @@ from typing import Any
 
 import dagster as dg
 
+from platform_assets.families import family_owners
 from platform_assets.provenance.automation import platform_automation_condition
 from platform_assets.provenance.code_version import code_version_of, content_digest
 from platform_assets.provenance.skip import (
@@ -131,6 +132,8 @@ def versioned_asset(
                 k8s_op_tags(image, k8s_resources, key=asset_kwargs.get("key"), base=op_tags.get("dagster-k8s/config"))
             )
         asset_kwargs.setdefault("automation_condition", platform_automation_condition())
+        if "key" in asset_kwargs:
+            asset_kwargs.setdefault("owners", family_owners(asset_kwargs["key"]))
         if execution_only_config:
             asset_kwargs["metadata"] = {
                 **(asset_kwargs.get("metadata") or {}),

@@ -25,6 +25,7 @@ from dagster._core.definitions.data_version import DATA_VERSION_TAG
 
 from platform_assets.kalman.assets import case_inputs, posterior
 from platform_assets.kalman.cases import CASE_FILES, CASES_PREFIX
+from platform_assets.kalman.jobs import kalman_posterior_job
 from platform_assets.kalman.partitions import KALMAN_CASES, kalman_cases
 from resources.shared.blob import BlobStorage
 
@@ -41,7 +42,8 @@ def cases_in_progress(instance: dg.DagsterInstance, cases: list[str]) -> set[str
     return {
         record.dagster_run.tags.get("dagster/partition", "")
         for record in records
-        if posterior.key in (record.dagster_run.asset_selection or ())
+        if record.dagster_run.job_name == kalman_posterior_job.name
+        or posterior.key in (record.dagster_run.asset_selection or ())
     } & set(cases)
 
 
@@ -62,7 +64,7 @@ def case_versions(blob: BlobStorage) -> tuple[dict[str, str], dict[str, dict[str
 
 @dg.sensor(
     name="kalman_case_sensor",
-    asset_selection=[posterior.key],
+    job=kalman_posterior_job,
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=__doc__.split("\n\n")[0],
@@ -94,7 +96,7 @@ def kalman_case_sensor(context: dg.SensorEvaluationContext, blob: BlobStorage) -
                 # the transition, not just the version: a case reverted to older inputs runs again
                 run_key=f"{case}:{seen.get(case, 'new')}->{versions[case]}",
                 partition_key=case,
-                asset_selection=[posterior.key],
+                job_name=kalman_posterior_job.name,
                 tags={CASE_TAG: case, "kalman/case_version": versions[case]},
             )
             for case in changed
