@@ -56,6 +56,7 @@ def posterior_png(summary: pd.DataFrame, innovations: pd.DataFrame, truth: np.nd
         axes.plot(x, truth, color="black", linestyle="--", linewidth=1, label="truth")
     axes.set(xlabel="state variable", ylabel="value", title="prior vs posterior")
     axes.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    figure.tight_layout()
     return figure_png(figure)
 
 

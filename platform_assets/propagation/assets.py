@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import dagster as dg
 from pydantic import Field
 
+from platform_assets.pictures import figure_png
 from platform_assets.propagation import plots, records
 from platform_assets.propagation.ensemble import (
     DASK_MIN_SECONDS,
@@ -167,7 +168,7 @@ def _plot_png(names: tuple[str, ...], dt: float, run: RunState, relative_error: 
         run.mean[rows],
         relative_error[rows],
     )
-    return plots.figure_png(figure)
+    return figure_png(figure)
 
 
 def _executor(dask: DaskResource, used: bool, config: PropagationConfig, seconds: float) -> str:

@@ -15,13 +15,13 @@ code location stays fast.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import dagster as dg
 
+from platform_assets.pictures import new_figure
 from resources.lazy_imports import lazy_import
 
 if TYPE_CHECKING:
@@ -50,12 +50,7 @@ def orbit_figure(
 ) -> Figure:
     """Left: nominal x-y paths and ensemble-mean paths; right: |E(t) - E(0)| / |E(0)|. The
     legend sits below both axes (constrained layout keeps room for it)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(10, 5), dpi=80, layout="constrained")
+    figure = new_figure(10, 5, layout="constrained")
     orbit, drift = figure.subplots(1, 2)
     for b, name in enumerate(names):
         orbit.plot(positions[:, b, 0], positions[:, b, 1], color=color(b), label=f"{name} (nominal)")
@@ -68,12 +63,6 @@ def orbit_figure(
     drift.ticklabel_format(axis="y", style="sci", scilimits=(-2, 2))
     figure.legend(loc="outside lower center", ncols=min(4, 2 * len(names)), fontsize="small")
     return figure
-
-
-def figure_png(figure: Figure) -> bytes:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return buffer.getvalue()
 
 
 def _simplify(points: np.ndarray, tolerance: float) -> np.ndarray:

@@ -6,6 +6,7 @@ from xml.etree import ElementTree
 import numpy as np
 import pytest
 
+from platform_assets.pictures import figure_png
 from platform_assets.propagation import plots
 from platform_assets.propagation.ensemble import EnsembleSpec, propagate_ensemble
 from platform_assets.propagation.model import relative_energy_error, system_bodies, total_energy
@@ -24,7 +25,7 @@ def test_the_legend_covers_no_track(system):
     for axes in figure.axes:
         assert not box.overlaps(axes.get_window_extent()), axes.get_title()
     assert len(legend.get_texts()) == 2 * bodies.n_bodies
-    assert plots.figure_png(figure).startswith(b"\x89PNG")
+    assert figure_png(figure).startswith(b"\x89PNG")
 
 
 @pytest.mark.parametrize("steps", [50, 500, 5000, 40000])
