@@ -78,7 +78,7 @@ def versioned_check(**check_kwargs: Any) -> Callable[[Callable[..., Any]], dg.As
     return decorator
 
 
-def check_provenance_of(checks_def: dg.AssetChecksDefinition) -> CheckProvenance | None:
+def check_provenance_of(checks_def: dg.AssetsDefinition) -> CheckProvenance | None:
     return getattr(compute_function(checks_def), ATTRIBUTE, None)
 
 

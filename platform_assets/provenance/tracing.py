@@ -63,8 +63,8 @@ class StepTracer:
 
     def __enter__(self) -> StepTracer:
         self._previous = sys.gettrace()
-        threading.settrace(self._trace)  # type: ignore[arg-type]
-        sys.settrace(self._trace)  # type: ignore[arg-type]
+        threading.settrace(self._trace)
+        sys.settrace(self._trace)
         return self
 
     def __exit__(self, *exc: object) -> None:

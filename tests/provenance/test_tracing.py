@@ -104,7 +104,7 @@ def runs(defs: dg.Definitions, instance: dg.DagsterInstance) -> list[tuple[list,
     from platform_assets.nlp.partitions import all_recipients_range
 
     by_key = {item.key: item for item in defs.assets or () if isinstance(item, dg.AssetsDefinition)}
-    checks = {}
+    checks: dict[dg.AssetKey, list] = {}
     for item in defs.asset_checks or ():
         for check_key in item.check_keys:
             checks.setdefault(check_key.asset_key, []).append(item)
@@ -144,14 +144,14 @@ def closures_by_step(defs: dg.Definitions) -> dict[str, frozenset[str]]:
         if isinstance(item, dg.AssetsDefinition) and item.is_executable:
             spec = provenance_of(item)
             assert spec is not None, f"{item.key.to_user_string()}: assets are declared with versioned_asset"
-            closures[item.op.name] = spec.closure
+            closures[item.node_def.name] = spec.closure
         elif isinstance(item, dg.SourceAsset) and item.observe_fn is not None:
             # an observable source: the closure of its observation function
             closures[item.node_def.name] = closure_names(item.observe_fn, resource_keys=item.required_resource_keys)
     for item in defs.asset_checks or ():
         check_spec = check_provenance_of(item)
         assert check_spec is not None, f"{item.check_keys}: checks are declared with versioned_check"
-        closures[item.op.name] = check_spec.closure
+        closures[item.node_def.name] = check_spec.closure
     return closures
 
 
