@@ -145,7 +145,7 @@ def closures_by_step(defs: dg.Definitions) -> dict[str, frozenset[str]]:
             spec = provenance_of(item)
             assert spec is not None, f"{item.key.to_user_string()}: assets are declared with versioned_asset"
             closures[item.node_def.name] = spec.closure
-        elif isinstance(item, dg.SourceAsset) and item.observe_fn is not None:
+        elif isinstance(item, dg.SourceAsset) and item.observe_fn is not None and item.node_def is not None:
             # an observable source: the closure of its observation function
             closures[item.node_def.name] = closure_names(item.observe_fn, resource_keys=item.required_resource_keys)
     for item in defs.asset_checks or ():
