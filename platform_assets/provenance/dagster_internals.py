@@ -96,7 +96,7 @@ def latest_check_evaluation(
 def run_asset_selection(context: dg.AssetExecutionContext) -> frozenset[dg.AssetKey]:
     """The assets this run materializes."""
     selection = context.run.asset_selection
-    if selection is None:
+    if not selection:  # None or empty (`dg.materialize`): every asset of the job
         selection = context.get_step_execution_context().job_def.asset_layer.selected_asset_keys
     return frozenset(selection)
 
@@ -104,7 +104,7 @@ def run_asset_selection(context: dg.AssetExecutionContext) -> frozenset[dg.Asset
 def run_check_selection(context: dg.AssetExecutionContext) -> frozenset[dg.AssetCheckKey]:
     """The asset checks this run executes."""
     selection = context.run.asset_check_selection
-    if selection is None:
+    if not selection:
         assets = run_asset_selection(context)
         selection = {key for key in step_asset_graph(context).asset_check_keys if key.asset_key in assets}
     return frozenset(selection)
