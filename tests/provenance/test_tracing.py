@@ -19,6 +19,7 @@ import pytest
 from platform_assets.provenance import closure_names, versioned_asset
 from platform_assets.provenance.code_version import PROJECT_ROOT
 from platform_assets.provenance.tracing import NO_STEP, StepTracer, escapes, escapes_by_step
+from tests.provenance.conftest import all_resources
 from tests.provenance.project_copy import PACKAGE, load_asset_function
 
 # product code only: the tests' own code and the emulated CTS (localdev) are not steps' code
@@ -71,34 +72,6 @@ def test_the_tracer_catches_a_helper_that_escapes_the_closure(tmp_path):
 
 
 # ---- every asset and check of the code location --------------------------------------
-@pytest.fixture
-def demo_world(tmp_path, monkeypatch, cts_emulator):
-    """The platform's local defaults in a fresh PLATFORM_HOME, seeded by every family's
-    `seed_demo` (what `make dev` shows), with the CTS emulator serving the demo jobs."""
-    monkeypatch.setenv("PLATFORM_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("CTS_URL", cts_emulator.url)
-    monkeypatch.setenv("CTS_ADMIN_TOKEN", cts_emulator.token)
-    from platform_assets.cts.demo import jobs_file
-    from platform_assets.families import discover_families
-    from resources.settings import settings
-
-    with dg.instance_for_test() as instance:
-        for family in discover_families():
-            if family.demo_seeder is not None:
-                family.demo_seeder(settings(), instance)
-        cts_emulator.load_jobs_file(jobs_file(settings()))
-        yield instance
-
-
-def all_resources() -> dict:
-    from resources.cts import cts_resources
-    from resources.nlp import nlp_resources
-    from resources.propagation import propagation_resources
-    from resources.shared import shared_resources
-
-    return {**shared_resources(), **cts_resources(), **nlp_resources(), **propagation_resources()}
-
-
 def runs(defs: dg.Definitions, instance: dg.DagsterInstance) -> list[tuple[list, dict]]:
     """(assets and checks, materialize() arguments) for one run of every asset."""
     from platform_assets.nlp.partitions import all_recipients_range
