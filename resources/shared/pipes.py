@@ -16,8 +16,6 @@ import threading
 from collections.abc import Mapping, Sequence
 
 import dagster as dg
-from dagster._core.pipes.client import PipesClientCompletedInvocation  # not re-exported
-from dagster._core.pipes.utils import open_pipes_session  # not re-exported
 
 OUTPUT_LOG_LIMIT = 20_000  # characters of stdout/stderr kept in the failure metadata
 LOG_BATCH_SECONDS = 1.0  # program output is forwarded to the event log at most this often
@@ -95,8 +93,8 @@ class LoggedPipesSubprocessClient(dg.PipesSubprocessClient):
         extras: Mapping | None = None,
         env: Mapping[str, str] | None = None,
         cwd: str | None = None,
-    ) -> PipesClientCompletedInvocation:
-        with open_pipes_session(
+    ) -> dg.PipesClientCompletedInvocation:
+        with dg.open_pipes_session(
             context=context,
             context_injector=self.context_injector,
             message_reader=self.message_reader,
@@ -135,7 +133,7 @@ class LoggedPipesSubprocessClient(dg.PipesSubprocessClient):
                     },
                     allow_retries=False,  # deterministic failure: retrying repeats it
                 )
-        return PipesClientCompletedInvocation(session)
+        return dg.PipesClientCompletedInvocation(session)
 
 
 def local_pipes_client() -> LoggedPipesSubprocessClient:

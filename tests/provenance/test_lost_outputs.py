@@ -21,7 +21,9 @@ def latest_reason(instance: dg.DagsterInstance, path: str, partition: str) -> st
     records = instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=dg.AssetKey.from_user_string(path), asset_partitions=[partition]), limit=1
     ).records
-    return records[0].asset_materialization.metadata[REASON_METADATA_KEY].value
+    materialization = records[0].asset_materialization
+    assert materialization is not None
+    return str(materialization.metadata[REASON_METADATA_KEY].value)
 
 
 def count(instance: dg.DagsterInstance, path: str, partition: str) -> int:
