@@ -38,6 +38,7 @@ import importlib
 import inspect
 import json
 import logging
+import os
 import re
 import sys
 import types
@@ -104,9 +105,8 @@ def _source_file(obj: Any) -> str | None:
     return getattr(module, "__file__", None)
 
 
-@lru_cache(maxsize=4096)
 def _definitions_in(path: str) -> Mapping[str, Any]:
-    if not Path(path).is_file():
+    if not os.path.isfile(path):
         return {}
     return analysis(path)["definitions"]
 
@@ -146,6 +146,7 @@ class Closure:
         self._loose: set[str] = set()
         self._self_attrs: dict[int, set[str]] = {}
         self._self_classes: dict[int, type] = {}
+        self._files: dict[str, Mapping[str, Any]] = {}
 
     # ---- entry points --------------------------------------------------------------------
     def add_root(self, fn: Callable[..., Any]) -> None:
@@ -324,7 +325,11 @@ class Closure:
 
     def _definition(self, obj: Any) -> dict[str, Any] | None:
         path = _source_file(obj)
-        return _definitions_in(path).get(obj.__qualname__) if path else None
+        if not path:
+            return None
+        if path not in self._files:  # each file is looked at once per closure (edits between closures count)
+            self._files[path] = _definitions_in(path)
+        return self._files[path].get(obj.__qualname__)
 
     def _lambda_or_bytecode(self, fn: types.FunctionType) -> str:
         code = fn.__code__

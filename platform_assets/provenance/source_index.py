@@ -268,12 +268,15 @@ def _cache_path(source: Path) -> Path:
     return source.parent / "__pycache__" / f"{source.stem}.prov-{sys.implementation.cache_tag}.json"
 
 
-@lru_cache(maxsize=512)
 def analysis(path: str) -> dict[str, Any]:
     """The analysis of one file (see module docstring), from the cache when current."""
+    stat = os.stat(path)
+    return _analysis(path, f"{FORMAT}:{stat.st_size}:{stat.st_mtime_ns}")
+
+
+@lru_cache(maxsize=512)
+def _analysis(path: str, stamp: str) -> dict[str, Any]:
     source = Path(path)
-    stat = source.stat()
-    stamp = f"{FORMAT}:{stat.st_size}:{stat.st_mtime_ns}"
     cache = _cache_path(source)
     try:
         cached = json.loads(cache.read_text())

@@ -35,7 +35,7 @@ def test_constants_keep_their_meaning():
     assert internals.CODE_VERSION_TAG == "dagster/code_version"
     assert internals.DATA_VERSION_TAG == "dagster/data_version"
     assert internals.get_input_data_version_tag(dg.AssetKey(["a", "b"])) == "dagster/input_data_version/a/b"
-    assert internals.DEFAULT_DATA_VERSION == dg.DataVersion("INITIAL")
+    assert dg.DataVersion("INITIAL") == internals.DEFAULT_DATA_VERSION
     assert dg.DagsterRunStatus.STARTED in internals.NOT_FINISHED_STATUSES
     assert dg.DagsterRunStatus.SUCCESS not in internals.NOT_FINISHED_STATUSES
     assert internals.CheckRunHealthResult(internals.WorkerStatus.RUNNING).status == internals.WorkerStatus.RUNNING
