@@ -80,6 +80,7 @@ def is_execution_only(module: str, qualname: str) -> bool:
     return outer != qualname and bool(_pattern().match(f"{module}:{outer}"))
 
 
+@lru_cache(maxsize=1024)
 def is_execution_only_package(distribution: str) -> bool:
     normalized = re.sub(r"[-_.]+", "-", distribution).lower()
-    return any(fnmatch.fnmatch(normalized, pattern) for pattern in EXECUTION_ONLY_PACKAGES)
+    return any(fnmatch.fnmatchcase(normalized, pattern) for pattern in EXECUTION_ONLY_PACKAGES)

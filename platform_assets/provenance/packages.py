@@ -22,6 +22,7 @@ from pathlib import Path
 NOT_INSTALLED = "not-installed"
 
 
+@lru_cache(maxsize=4096)
 def normalize(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
@@ -137,6 +138,18 @@ def _requires(distribution: str) -> list[str]:
         return []
 
 
+def _requirement_name(requirement: str) -> str | None:
+    """The normalized distribution a requirement string names (None for extras' ones)."""
+    _, _, marker = requirement.partition(";")
+    found = _REQUIREMENT_NAME.match(requirement)
+    return normalize(found.group(1)) if found is not None and "extra" not in marker else None
+
+
+@lru_cache(maxsize=1024)
+def _required_names(distribution: str) -> tuple[str, ...]:
+    return tuple(name for name in map(_requirement_name, _requires(distribution)) if name)
+
+
 def requirement_closure(
     requirements: Iterable[str], skip: Callable[[str], bool] = lambda name: False
 ) -> dict[str, str]:
@@ -146,17 +159,12 @@ def requirement_closure(
     platform shows up as not installed, which is stable). `skip(name)`: distributions left
     out together with what only they require."""
     versions: dict[str, str] = {}
-    pending = list(requirements)
+    pending = [name for name in map(_requirement_name, requirements) if name]
     while pending:
-        requirement = pending.pop()
-        _, _, marker = requirement.partition(";")
-        found = _REQUIREMENT_NAME.match(requirement)
-        if found is None or "extra" in marker:
-            continue
-        name = normalize(found.group(1))
+        name = pending.pop()
         if name in versions or skip(name):
             continue
         versions[name] = installed_version(name)
         if versions[name] != NOT_INSTALLED:
-            pending.extend(_requires(name))
+            pending.extend(_required_names(name))
     return dict(sorted(versions.items()))

@@ -2,7 +2,7 @@
 
 One parse per file gives, for every function and class (by qualified name):
 
-* its normalized source: `ast` dump without docstrings, so comments, docstrings and
+* the digest of its normalized source: `ast` dump without docstrings, so comments, docstrings and
   formatting never count and a changed operator always does; functions also without their
   decorators (the asset function's decorator is graph wiring, not logic); classes as a
   *skeleton* (bases, decorators, fields, class constants) without their methods, which are
@@ -19,6 +19,7 @@ keyed by size and mtime), so loading the code location parses only files that ch
 from __future__ import annotations
 
 import ast
+import hashlib
 import json
 import os
 import symtable
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 # bump when the analysis changes: cached files of an older format are recomputed
-FORMAT = 3
+FORMAT = 4
 _DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 _DOCSTRING_HOLDERS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Module)
 
@@ -62,6 +63,11 @@ def dump(node: Any, drop_decorators: bool = False, skeleton: bool = False) -> st
     if isinstance(node, list):
         return "[" + ", ".join(dump(item) for item in node) + "]"
     return repr(node)
+
+
+def digest(text: str) -> str:
+    """What is stored and hashed of a normalized source: its sha256 (keeps caches small)."""
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _names_in(nodes: list[Any]) -> set[str]:
@@ -177,15 +183,15 @@ def _analyse_function(
                     entry = _Uses(global_names, None)
                     entry.visit(value)
                     entries[key.value] = {
-                        "dump": dump(value),
+                        "dump": digest(dump(value)),
                         "names": sorted(_names_in([value]) & global_names),
                         "chains": sorted(entry.chains),
                         "loose": sorted(entry.loose),
                     }
     return {
         "kind": "function",
-        "dump": dump(node),
-        "body": dump(node, drop_decorators=True),
+        "dump": digest(dump(node)),
+        "body": digest(dump(node, drop_decorators=True)),
         "names": sorted(global_names),
         "outer_names": sorted(_names_in(defaults)),
         "decorator_names": sorted(_names_in(node.decorator_list)),
@@ -213,7 +219,7 @@ def _analyse_class(node: ast.ClassDef, table: symtable.SymbolTable | None) -> di
             methods[statement.name] = sorted(_decorator_labels(statement))
     return {
         "kind": "class",
-        "dump": dump(node, skeleton=True),
+        "dump": digest(dump(node, skeleton=True)),
         "names": sorted(body_names | _names_in(outer)),
         "annotation_names": sorted(_names_in([s.annotation for s in statements if isinstance(s, ast.AnnAssign)])),
         "chains": sorted(uses.chains),
@@ -256,11 +262,11 @@ def _analyse(source: str, filename: str) -> dict[str, Any]:
                 visit(child, qualname + ".", True)
             else:
                 if isinstance(child, ast.Lambda):
-                    lambdas.setdefault(str(child.lineno), []).append(dump(child))
+                    lambdas.setdefault(str(child.lineno), []).append(digest(dump(child)))
                 visit(child, prefix, in_class)
 
     visit(tree, "", False)
-    return {"definitions": definitions, "lambdas": lambdas, "module": dump(tree)}
+    return {"definitions": definitions, "lambdas": lambdas, "module": digest(dump(tree))}
 
 
 def _cache_path(source: Path) -> Path:
@@ -296,5 +302,5 @@ def _analysis(path: str, stamp: str) -> dict[str, Any]:
 
 
 def normalized_module(path: str) -> str:
-    """The whole file, normalized (for programs: Python files count by their AST)."""
+    """Digest of the whole file, normalized (programs: Python files count by their AST)."""
     return analysis(path)["module"]
