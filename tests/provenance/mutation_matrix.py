@@ -358,7 +358,7 @@ EDITS: tuple[Edit, ...] = (
         row="comment-only edit in programs/kalman",
     ),
     Edit(
-        "docstring in the Python program",
+        "comment inside a program function",
         (comment("programs/kalman/kalman_enkf/cli.py", "run"),),
         NOTHING,
         row="comment-only edit in programs/kalman",
@@ -445,6 +445,87 @@ EDITS: tuple[Edit, ...] = (
         (logic("platform_assets/nlp/grouping.py", "connected_groups"),),
         frozenset({GROUPS}),
         row="helper in another module changes",
+    ),
+    Edit(
+        "default threshold table",
+        (
+            Change(
+                "platform_assets/nlp/similarity.py", '{"tfidf": 0.8, "minilm": 0.9}', '{"tfidf": 0.75, "minilm": 0.9}'
+            ),
+        ),
+        frozenset({GROUPS}),
+        row="constant edit changes",
+    ),
+    Edit(
+        "run-config field default",
+        (
+            Change(
+                "platform_assets/propagation/assets.py",
+                "dt: float = Field(default=0.01,",
+                "dt: float = Field(default=0.02,",
+            ),
+        ),
+        frozenset({TRAJECTORY}),
+        row="method of the run-config class",
+    ),
+    Edit(
+        "command template",
+        (
+            Change(
+                "platform_assets/kalman/assets.py", '"--output-dir", "{out}"]', '"--output-dir", "{out}", "--verbose"]'
+            ),
+        ),
+        frozenset({POSTERIOR}),
+        row="external program invocation",
+    ),
+    Edit(
+        "a constant one check reads",
+        (
+            Change(
+                "platform_assets/kalman/checks.py",
+                "CONSISTENT_INNOVATION_BAND = (0.2, 5.0)",
+                "CONSISTENT_INNOVATION_BAND = (0.3, 5.0)",
+            ),
+        ),
+        frozenset({"kalman/posterior:innovation_statistics"}),
+        row="a check's own closure",
+    ),
+    Edit(
+        "a check's config default",
+        (Change("platform_assets/propagation/checks.py", "default=1e-3,", "default=1e-4,"),),
+        frozenset({ENERGY_CHECK}),
+        row="a check's own closure",
+    ),
+    Edit(
+        "asset description (decorator)",
+        (
+            Change(
+                "platform_assets/propagation/assets.py",
+                '"Nominal trajectory + ensemble',
+                '"The nominal trajectory + ensemble',
+            ),
+        ),
+        NOTHING,
+        row="graph wiring is not logic",
+    ),
+    Edit(
+        "an unused import in the asset module",
+        (Change("platform_assets/propagation/assets.py", new="import fractions  # noqa: E402,F401", append=True),),
+        NOTHING,
+        row="unrelated edit in the same module",
+    ),
+    Edit(
+        "a new unused function in the asset module",
+        (Change("platform_assets/propagation/assets.py", new="\n\ndef _not_called():\n    return 1", append=True),),
+        NOTHING,
+        row="unrelated edit in the same module",
+    ),
+    # ---- conservative by design: a registry is hashed whole -------------------------------
+    Edit(
+        "another importer's parse (the importer registry is hashed whole)",
+        (logic("platform_assets/cts/importers/gtdbtk.py", "parse_gtdbtk"),),
+        CTS,
+        row="registry: every function it holds counts for whoever consults it",
     ),
 )
 
