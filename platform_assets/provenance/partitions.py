@@ -78,7 +78,7 @@ def partition_decisions(
     overrides the recorded upstream version (e.g. a hash the asset computed from the very
     rows it is about to read); otherwise the same partition of each upstream is looked up."""
     spec = provenance_of(context.assets_def)
-    code_version = context.assets_def.code_versions_by_key[context.asset_key]
+    code_version = context.assets_def.get_asset_spec(context.asset_key).code_version
     config = config_version(context)
     forced = is_forced(context.run.tags)
     backfill = context.run.tags.get(BACKFILL_ID_TAG)
@@ -133,7 +133,7 @@ def partition_materialization(
 ) -> dg.AssetMaterialization:
     """The materialization of one recomputed partition, with the provenance tags Dagster
     writes for a single-partition step (code version, input data versions, data version)."""
-    code_version = context.assets_def.code_versions_by_key[context.asset_key]
+    code_version = context.assets_def.get_asset_spec(context.asset_key).code_version
     inputs = {k: dg.DataVersion(v) for k, v in decision.input_versions.items()}
     version = data_version or compute_logical_data_version(code_version, inputs)
     tags = {CODE_VERSION_TAG: code_version, DATA_VERSION_TAG: version.value}

@@ -98,7 +98,7 @@ def _predict(view: RunView, key: dg.AssetKey, partition: str | None) -> Decision
         config = spec.config_version(spec.config_from_op_config(view.op_config(assets_def)))
     return decide(
         previous,
-        code_version=assets_def.code_versions_by_key.get(key),
+        code_version=assets_def.get_asset_spec(key).code_version,
         config_version=config,
         input_versions=inputs,
         forced=view.forced,

@@ -82,7 +82,7 @@ def config_version(context: dg.AssetExecutionContext) -> str | None:
     current = _current_config.get()
     if current is not None and current[0] is not None:
         return config_version_of(current[0], current[1])
-    return config_version_of(context.op_execution_context.op_config, execution_only_config(context))
+    return config_version_of(context.op_config, execution_only_config(context))
 
 
 def recorded_config_version(materialization: dg.AssetMaterialization) -> str | None:
@@ -158,7 +158,7 @@ def step_input_versions(context: dg.AssetExecutionContext) -> dict[dg.AssetKey, 
 def logical_version(context: dg.AssetExecutionContext) -> dg.DataVersion:
     """Dagster's logical data version (code + inputs), extended with the config hash: the
     version of an output that is not reproducible (random) but fully determined in intent."""
-    code_version = context.assets_def.code_versions_by_key[context.asset_key]
+    code_version = context.assets_def.get_asset_spec(context.asset_key).code_version
     logical = compute_logical_data_version(code_version, step_input_versions(context))
     config = config_version(context)
     if config is None:
@@ -176,7 +176,7 @@ def decide_step(
 
     return decide(
         previous,
-        code_version=context.assets_def.code_versions_by_key.get(context.asset_key),
+        code_version=context.assets_def.get_asset_spec(context.asset_key).code_version,
         config_version=config_version(context),
         input_versions={k.to_user_string(): v.value for k, v in step_input_versions(context).items()},
         forced=is_forced(context.run.tags),

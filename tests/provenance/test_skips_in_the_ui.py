@@ -18,6 +18,8 @@ from platform_assets.provenance import (
     REASON_METADATA_KEY,
     RERECORDED_METADATA_KEY,
     content_version,
+    partition_decisions,
+    partition_materialization,
     versioned_asset,
     versioned_check,
 )
@@ -267,3 +269,34 @@ def test_latest_check_evaluation_reads_completed_results_only(instance, tmp_path
         instance, dg.AssetCheckKey(dg.AssetKey(["ui", "checked"]), "small_enough"), None
     )
     assert evaluation.passed and run_id
+
+
+def test_unchanged_partitions_of_a_ranged_backfill_run_are_re_recorded(instance):
+    """The same for assets deciding per partition inside one run over many partitions."""
+    calls = []
+
+    @versioned_asset(
+        key=["ui", "ranged"],
+        partitions_def=dg.StaticPartitionsDefinition(["a", "b"]),
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        decides_per_partition=True,
+    )
+    def ranged(context: dg.AssetExecutionContext):
+        for decision in partition_decisions(context):
+            if decision.compute:
+                calls.append(decision.partition_key)
+                yield partition_materialization(context, decision, data_version=content_version(decision.partition_key))
+
+    everything = {"dagster/asset_partition_range_start": "a", "dagster/asset_partition_range_end": "b"}
+    assert dg.materialize([ranged], instance=instance, tags=everything).success
+    assert dg.materialize([ranged], instance=instance, tags=everything).success
+    assert [len(materializations(instance, "ui/ranged", p)) for p in "ab"] == [1, 1], "a plain no-op records nothing"
+    assert dg.materialize([ranged], instance=instance, tags={**everything, BACKFILL_ID_TAG: "bf2"}).success
+    assert calls == ["a", "b"]
+    for partition in "ab":
+        latest, first = materializations(instance, "ui/ranged", partition)
+        assert latest.asset_materialization.metadata[RERECORDED_METADATA_KEY].value is True
+        assert (
+            latest.asset_materialization.tags["dagster/data_version"]
+            == (first.asset_materialization.tags["dagster/data_version"])
+        )
