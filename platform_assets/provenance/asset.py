@@ -14,7 +14,6 @@ import dagster as dg
 
 from platform_assets.provenance.automation import platform_automation_condition
 from platform_assets.provenance.code_version import code_version_of, content_digest
-from platform_assets.provenance.handoff import unchanged_step_events
 from platform_assets.provenance.signature import config_parameter, resolved_signature, resource_keys_of
 from platform_assets.provenance.skip import (
     CONFIG_METADATA_KEY,
@@ -150,6 +149,8 @@ def _compute(spec: AssetProvenance, context: dg.AssetExecutionContext, args: tup
     decision = decide_step(context, spec, previous.asset_materialization if previous else None)
     name = context.asset_key.to_user_string()
     if not decision.compute:
+        from platform_assets.provenance.handoff import unchanged_step_events  # run time only
+
         assert previous is not None
         context.log.info(f"Skipped {name}: {decision.reason}")
         yield from unchanged_step_events(context, previous)

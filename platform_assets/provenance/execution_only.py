@@ -12,8 +12,6 @@ Adding an entry is a review decision, like changing a hash: when in doubt, leave
 
 from __future__ import annotations
 
-import fnmatch
-import re
 from functools import lru_cache
 
 EXECUTION_ONLY: dict[str, str] = {
@@ -65,22 +63,31 @@ EXECUTION_ONLY_PACKAGES: dict[str, str] = {
 }
 
 
-@lru_cache(maxsize=1)
-def _pattern() -> re.Pattern[str]:
-    return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in EXECUTION_ONLY))
+def _glob_match(pattern: str, text: str) -> bool:
+    """`*` matches any run of characters (the only wildcard the list uses)."""
+    first, *middle, last = pattern.split("*") if "*" in pattern else (pattern, pattern)
+    if "*" not in pattern:
+        return text == pattern
+    if not (text.startswith(first) and text.endswith(last)) or len(text) < len(first) + len(last):
+        return False
+    position, end = len(first), len(text) - len(last)
+    for piece in middle:
+        found = text.find(piece, position, end)
+        if found < 0:
+            return False
+        position = found + len(piece)
+    return True
 
 
+@lru_cache(maxsize=8192)
 def is_execution_only(module: str, qualname: str) -> bool:
     """Whether `module:qualname` (a function, method, or code nested in one) is listed."""
-    name = f"{module}:{qualname}"
-    if _pattern().match(name):
-        return True
-    # code nested in a listed function (its comprehensions, inner functions, lambdas)
-    outer = qualname.split(".<locals>.")[0]
-    return outer != qualname and bool(_pattern().match(f"{module}:{outer}"))
+    outer = qualname.split(".<locals>.")[0]  # code nested in a listed function counts as listed
+    names = {f"{module}:{qualname}", f"{module}:{outer}"}
+    return any(_glob_match(pattern, name) for pattern in EXECUTION_ONLY for name in names)
 
 
 @lru_cache(maxsize=1024)
 def is_execution_only_package(distribution: str) -> bool:
-    normalized = re.sub(r"[-_.]+", "-", distribution).lower()
-    return any(fnmatch.fnmatchcase(normalized, pattern) for pattern in EXECUTION_ONLY_PACKAGES)
+    normalized = distribution.lower().replace("_", "-").replace(".", "-")
+    return any(_glob_match(pattern, normalized) for pattern in EXECUTION_ONLY_PACKAGES)

@@ -31,13 +31,12 @@ from platform_assets.provenance.dagster_internals import (
     compute_logical_data_version,
     get_input_data_version_tag,
 )
-from platform_assets.provenance.handoff import rerecorded
-from platform_assets.provenance.predict import current_data_version
 from platform_assets.provenance.skip import (
     CONFIG_METADATA_KEY,
     FORCED_METADATA_KEY,
     REASON_METADATA_KEY,
     config_version,
+    current_data_version,
     decide,
     is_forced,
 )
@@ -111,6 +110,8 @@ def partition_decisions(
 
 
 def _rerecord_partition(context: dg.AssetExecutionContext, record: dg.EventLogRecord, reason: str) -> None:
+    from platform_assets.provenance.handoff import rerecorded  # run time only
+
     materialization = record.asset_materialization
     assert materialization is not None
     again = rerecorded(record, reason)

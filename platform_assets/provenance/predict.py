@@ -17,8 +17,7 @@ from typing import Any
 
 import dagster as dg
 
-from platform_assets.provenance.dagster_internals import DATA_VERSION_TAG, DEFAULT_DATA_VERSION
-from platform_assets.provenance.skip import Decision, decide, latest_record
+from platform_assets.provenance.skip import Decision, current_data_version, decide, latest_record
 from platform_assets.provenance.spec import provenance_of
 
 AssetPartition = tuple[dg.AssetKey, str | None]
@@ -41,16 +40,6 @@ class RunView:
     resources: Any = None
     known_versions: dict[AssetPartition, str] = field(default_factory=dict)
     _memo: dict[AssetPartition, Decision] = field(default_factory=dict)
-
-
-def current_data_version(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None) -> str:
-    """The data version Dagster would record for `key` as an input now (latest
-    materialization or observation; `INITIAL` when there is none)."""
-    record = instance.get_latest_data_version_record(key, None, partition)
-    entry = record.event_log_entry if record else None
-    event = (entry.asset_materialization or entry.asset_observation) if entry else None
-    version = (event.tags or {}).get(DATA_VERSION_TAG) if event else None
-    return version or DEFAULT_DATA_VERSION.value
 
 
 def _parent_partition(asset_graph: Any, parent: dg.AssetKey, child: dg.AssetKey, partition: str | None) -> Any:

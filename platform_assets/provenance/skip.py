@@ -28,6 +28,7 @@ import dagster as dg
 from platform_assets.provenance.dagster_internals import (
     CODE_VERSION_TAG,
     DATA_VERSION_TAG,
+    DEFAULT_DATA_VERSION,
     compute_logical_data_version,
     get_input_data_version_tag,
     input_data_version,
@@ -111,6 +112,16 @@ def latest_record(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str
         limit=1,
     ).records
     return records[0] if records else None
+
+
+def current_data_version(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None) -> str:
+    """The data version Dagster would record for `key` as an input now (latest
+    materialization or observation; `INITIAL` when there is none)."""
+    record = instance.get_latest_data_version_record(key, None, partition)
+    entry = record.event_log_entry if record else None
+    event = (entry.asset_materialization or entry.asset_observation) if entry else None
+    version = (event.tags or {}).get(DATA_VERSION_TAG) if event else None
+    return version or DEFAULT_DATA_VERSION.value
 
 
 def decide(

@@ -17,7 +17,7 @@ from platform_assets.nlp.demo import insert_corpus
 from platform_assets.nlp.partitions import RECIPIENT_PARTITIONS
 from platform_assets.nlp.schema import create_output_tables, create_source_tables, goals
 from platform_assets.nlp.synthetic import synthetic_corpus
-from platform_assets.provenance.predict import current_data_version
+from platform_assets.provenance.skip import current_data_version
 from resources.nlp.goals_db import GoalsDatabase
 from sensors.nlp.goals_observation import nlp_goals_observation
 
