@@ -165,6 +165,15 @@ def published_version(custom_messages: Sequence[Any]) -> str:
     raise dg.Failure(description="the pod's publish container reported no published version", allow_retries=False)
 
 
+def published_outputs_missing(blob: BlobStorage, prefix: str, outputs: Sequence[str]) -> str | None:
+    """None when `prefix` has a current published version holding every declared output."""
+    pointer = blob.current(prefix)
+    if pointer is None:
+        return f"nothing published under {blob.url_of(prefix)}"
+    gone = [name for name in outputs if not blob.exists(f"{pointer['prefix']}/{name}")]
+    return f"{gone} gone from {blob.url_of(pointer['prefix'])}" if gone else None
+
+
 def command_asset(
     *,
     key: str | Sequence[str],
@@ -217,6 +226,9 @@ def command_asset(
         k8s_resources={"cpu": "250m", "memory": "512Mi"},
         externals=declared,
         required_resource_keys={"blob", "pipes"},
+        output_missing=lambda resources, materialization: published_outputs_missing(
+            resources.blob, _render(output_prefix, partition_key=materialization.partition or ""), outputs
+        ),
         kinds=asset_kwargs.pop("kinds", None) or {"pipes"},
         # on k8s the step starts the program pod: it needs the API (no other step does)
         op_tags={**api_access_op_tags(), **(asset_kwargs.pop("op_tags", None) or {})},

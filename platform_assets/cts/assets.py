@@ -155,6 +155,18 @@ def run_import(context: dg.AssetExecutionContext, importer: Importer) -> dg.Mate
     )
 
 
+def imported_rows_missing(importer: Importer, resources, materialization: dg.AssetMaterialization) -> str | None:
+    """The job's rows recorded by the import are still in the importer's Delta table."""
+    lake = resources.lake
+    if not lake.exists(importer.table):
+        return f"Delta table {lake.table_uri(importer.table)} is gone"
+    recorded = materialization.metadata.get("rows")
+    expected = (recorded.value or 0) if isinstance(recorded, dg.IntMetadataValue) else 0
+    rows = lake.table(importer.table).to_pyarrow_dataset()
+    present = rows.count_rows(filter=pc.field(JOB_ID_COLUMN) == materialization.partition) if expected else 0
+    return f"{expected - present} of {expected} rows gone from {importer.table}" if present < expected else None
+
+
 def build_import_asset(importer: Importer) -> dg.AssetsDefinition:
     resource_keys = {"cts_client", "lake", "cts_outputs"} | ({"spark"} if importer.uses_spark else set())
 
@@ -170,6 +182,7 @@ def build_import_asset(importer: Importer) -> dg.AssetsDefinition:
         retry_policy=IMPORT_RETRY_POLICY,
         op_tags={IMPORTER_TAG: importer.name},
         required_resource_keys=resource_keys,
+        output_missing=lambda resources, materialization: imported_rows_missing(importer, resources, materialization),
         automation_condition=None,  # requested by the cts_job_events sensor / backfills
         kinds={"deltalake", "spark" if importer.uses_spark else "python"},
         metadata={"table": importer.table, "merge_keys": list(importer.keys), "image_name": importer.image_name},

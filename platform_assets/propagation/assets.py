@@ -158,6 +158,13 @@ def _publish(
         remove_dir(scratch)
 
 
+def published_state_missing(resources, materialization: dg.AssetMaterialization) -> str | None:
+    """The recorded output (and the resume state) of a partition is still published."""
+    prefix = materialization.metadata.get("blob_prefix")
+    key = f"{getattr(prefix, 'value', prefix)}/{STATE_FILE}"
+    return None if prefix is not None and resources.blob.exists(key) else f"{key} is gone"
+
+
 def _plot_png(names: tuple[str, ...], dt: float, run: RunState, relative_error: "np.ndarray") -> bytes:
     stride = max(1, len(relative_error) // PLOT_POINTS)
     rows = slice(None, None, stride)
@@ -185,6 +192,7 @@ def _executor(dask: DaskResource, used: bool, config: PropagationConfig, seconds
     k8s_resources={"cpu": "1", "memory": "2Gi"},
     packages=["numpy", "numba", "pyarrow"],
     execution_only_config=EXECUTION_ONLY_CONFIG,
+    output_missing=published_state_missing,
     partitions_def=propagation_steps,
     group_name="propagation",
     kinds={"python", "dask", "parquet"},

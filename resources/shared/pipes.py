@@ -17,8 +17,6 @@ import threading
 from collections.abc import Mapping, Sequence
 
 import dagster as dg
-from dagster._core.pipes.client import PipesClientCompletedInvocation  # not re-exported
-from dagster._core.pipes.utils import open_pipes_session  # not re-exported
 
 from resources.shared.sandbox import Sandbox, local_sandbox, pipes_paths
 
@@ -111,11 +109,11 @@ class LoggedPipesSubprocessClient(dg.PipesSubprocessClient):
         cwd: str | None = None,
         readable: Sequence[str] = (),
         writable: Sequence[str] = (),
-    ) -> PipesClientCompletedInvocation:
+    ) -> dg.PipesClientCompletedInvocation:
         """Run ``command`` in ``cwd``. In the sandbox it sees ``cwd`` and ``readable``
         read-only, ``writable`` read-write (besides the system, the Python runtime and the
         Pipes files); nothing else of the worker."""
-        with open_pipes_session(
+        with dg.open_pipes_session(
             context=context,
             context_injector=self.context_injector,
             message_reader=self.message_reader,
@@ -170,7 +168,7 @@ class LoggedPipesSubprocessClient(dg.PipesSubprocessClient):
                     },
                     allow_retries=False,  # deterministic failure: retrying repeats it
                 )
-        return PipesClientCompletedInvocation(session)
+        return dg.PipesClientCompletedInvocation(session)
 
 
 def local_pipes_client() -> LoggedPipesSubprocessClient:
