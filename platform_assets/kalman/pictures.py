@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
-from platform_assets.kalman.cases import case_key
+from platform_assets.kalman.cases import CASES_PREFIX
 from platform_assets.pictures import figure_png, new_figure, png_metadata
 from resources.lazy_imports import lazy_import
 from resources.shared.blob import BlobStorage
@@ -25,6 +25,8 @@ else:
     pd = lazy_import("pandas")
 
 TRUTH_FILE = "truth.parquet"  # optional in a case folder: the state the data came from
+# spelled out (not `case_key`) so that drawing stays inside this execution-only module
+TRUTH_KEY_TEMPLATE = CASES_PREFIX + "{case}/" + TRUTH_FILE
 
 
 def _parquet(blob: BlobStorage, key: str) -> pd.DataFrame:
@@ -65,7 +67,7 @@ def describe_posterior(blob: BlobStorage, published: str, case: str) -> dict[str
     and posterior means when the case ships `truth.parquet`."""
     summary = _parquet(blob, f"{published}/summary.parquet")
     innovations = _parquet(blob, f"{published}/innovations.parquet")
-    truth_key = case_key(case, TRUTH_FILE)
+    truth_key = TRUTH_KEY_TEMPLATE.format(case=case)
     truth = _parquet(blob, truth_key).iloc[:, 0].to_numpy(dtype=float) if blob.exists(truth_key) else None
     if truth is not None and len(truth) != len(summary):
         truth = None  # a truth of another shape describes another model: not comparable
