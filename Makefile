@@ -11,17 +11,17 @@ PG_BIN := /usr/lib/postgresql/15/bin
 # every external program is its own package under programs/ (found, not listed)
 PROGRAMS := $(patsubst %/pyproject.toml,%,$(wildcard programs/*/pyproject.toml))
 
-.PHONY: dev test check lint format typecheck fast install system-deps bench clean lock
+.PHONY: dev test check lint format typecheck fast install compile system-deps bench clean lock
 
-dev: install
+dev: compile system-deps
 	$(BIN)/python -m localdev
 
 # 4 workers on 2 cores: most tests wait on services, not on the CPU; each worker starts its
 # own session services (broker, S3, PostgreSQL) on free ports
-test: install system-deps lint typecheck
+test: compile system-deps lint typecheck
 	$(BIN)/pytest -n 4 --dist loadfile
 
-check: install lint typecheck fast
+check: compile lint typecheck fast
 
 lint:
 	$(BIN)/ruff check .
@@ -39,6 +39,14 @@ fast:
 
 install: $(STAMP)
 
+# Bytecode and the provenance caches, written explicitly: with PYTHONDONTWRITEBYTECODE=1 (CI,
+# these machines) Python never writes .pyc files, so every import of the code location would
+# compile the project from source. compileall only recompiles what changed; loading the
+# definitions once writes the per-file analyses behind code versions (__pycache__/*.prov-*).
+compile: install
+	$(BIN)/python -m compileall -q -j 0 platform_assets resources sensors localdev $(PROGRAMS)
+	PLATFORM_HOME=$${PLATFORM_HOME:-/tmp/platform-compile-home} $(BIN)/python -W ignore -c "import platform_assets.definitions"
+
 $(STAMP): pyproject.toml constraints.txt $(addsuffix /pyproject.toml,$(PROGRAMS))
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip setuptools wheel
@@ -46,14 +54,16 @@ $(STAMP): pyproject.toml constraints.txt $(addsuffix /pyproject.toml,$(PROGRAMS)
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[local,spark,nlp,test]' $(addprefix -e ,$(PROGRAMS))
 	touch $(STAMP)
 
-# Services the tests start themselves but whose binaries must exist: PostgreSQL 15 and a JRE
-# (Spark). Installed from Debian's packages when missing.
+# Binaries the platform and the tests need from Debian, installed when missing: PostgreSQL 15
+# and a JRE (services the tests start: goals database, Spark) and bubblewrap (the sandbox of
+# external programs run locally, resources/shared/sandbox.py; without it the platform warns
+# that the local runner is no security boundary).
 system-deps:
-	@if [ ! -x $(PG_BIN)/initdb ] || ! command -v java >/dev/null; then \
-	  apt-get update -qq && apt-get install -y -qq postgresql openjdk-17-jre-headless >/dev/null; \
+	@if [ ! -x $(PG_BIN)/initdb ] || ! command -v java >/dev/null || ! command -v bwrap >/dev/null; then \
+	  apt-get update -qq && apt-get install -y -qq postgresql openjdk-17-jre-headless bubblewrap >/dev/null; \
 	fi
 
-bench: install
+bench: compile
 	$(BIN)/python bench/bench_load_time.py
 	$(BIN)/python bench/bench_enkf.py
 	$(BIN)/python bench/bench_propagation.py

@@ -1,17 +1,22 @@
-"""Propagation benchmark: prints ratios against baselines measured in the same run.
+"""Propagation benchmark: ratios against baselines measured in the same run, and the
+distance to the limit.
 
-    .venv/bin/python bench/bench_propagation.py [--members 128] [--steps 500] [--rounds 3]
+    .venv/bin/python bench/bench_propagation.py [--rounds 3] [--quick]
 
 Every comparison runs its variants interleaved, round after round, and reports the median
-and the spread (min..max) of the rounds.
+and the spread (min..max). Times are wall clock of the path the asset runs
+(`propagate_ensemble`: nominal trajectory + per-step ensemble mean/covariance).
 
-1. vectorized ensemble (numpy, in-process) vs a re-implementation of the original
-   service's loop: one Python call per agent per step, each reading the universe from a
-   range store that scans its whole list (same members, same step count);
-2. Dask LocalCluster, 2 worker processes vs 1 (compute time; cluster start-up reported apart),
-   plus 2 thread workers, which is how the resource default was chosen; one cluster alive
-   at a time, each against the in-process run timed in the same window;
-3. resume N -> 2N (load the stored N-step state, propagate N more) vs from-scratch 2N.
+1. ns per member-step, one core: the compiled kernel (the default) against the numpy
+   reference kernel (today's path; the baseline) and against the limit: the compiled
+   integrator alone (`compiled.advance`: no moments, no output, no Python between steps);
+2. against a re-implementation of the original service's loop (one Python call per agent
+   per step, each reading the universe from a range store that scans its whole list), at
+   the original's 500 steps;
+3. Dask LocalCluster with thread workers (the kernel releases the GIL): 2 vs 1 workers at a
+   size where Dask pays, per-task overhead (1 worker vs in-process), and the crossover: the
+   smallest work at which a run that starts its own cluster beats in-process;
+4. resume N -> 2N (load the stored N-step state, propagate N more) vs from-scratch 2N.
 """
 
 import argparse
@@ -27,16 +32,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 
+from platform_assets.propagation import compiled
 from platform_assets.propagation.ensemble import (
+    DASK_MIN_SECONDS,
+    DEFAULT_CHUNK_SIZE,
     EnsembleSpec,
     RunState,
+    estimated_seconds,
     initial_ensemble,
     propagate_ensemble,
 )
-from platform_assets.propagation.model import default_bodies, propagate
+from platform_assets.propagation.model import G, default_bodies, propagate
 from resources.propagation.dask import DaskResource
 
 DT = 0.01
+GOAL_VS_TODAY = 10.0
+GOAL_DASK_2_VS_1 = 1.8
+GOAL_VS_ORIGINAL = 100.0
+GOAL_TASK_OVERHEAD = 0.05
 
 
 # ---- the original, re-implemented (fixed time step instead of a random one) -----------
@@ -108,10 +121,11 @@ def original_ensemble(positions, velocities, names, masses, steps):
 
 # ---- harness -------------------------------------------------------------------------
 def interleaved(variants, rounds):
-    """Run every variant once per round, round after round (so load changes hit all of
-    them alike); returns {name: [seconds per round]} and the last result of each."""
+    """Run every variant once untimed (compilation, caches), then once per round, round after
+    round (so load changes hit all of them alike); returns {name: [seconds per round]} and
+    the last result of each."""
     times: dict[str, list[float]] = {name: [] for name in variants}
-    results = {}
+    results = {name: fn() for name, fn in variants.items()}
     for _ in range(rounds):
         for name, fn in variants.items():
             start = time.perf_counter()
@@ -120,94 +134,171 @@ def interleaved(variants, rounds):
     return times, results
 
 
-def summary(seconds):
-    """Median and spread (min-max) over the rounds."""
-    return f"median {statistics.median(seconds):.3f} s (min {min(seconds):.3f}, max {max(seconds):.3f})"
+def summary(seconds, per=1.0, unit="s", fmt=".3f"):
+    """Median and spread (min..max) over the rounds, optionally per unit of work."""
+    values = [x / per for x in seconds]
+    return f"{format(statistics.median(values), fmt)} {unit} ({format(min(values), fmt)}..{format(max(values), fmt)})"
 
 
 def ratio(slow, fast):
     return statistics.median(slow) / statistics.median(fast)
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--members", type=int, default=128, help="ensemble size for the original-loop comparison")
-    parser.add_argument("--steps", type=int, default=500)
-    parser.add_argument("--dask-members", type=int, default=2048)
-    parser.add_argument("--resume-members", type=int, default=1024)
-    parser.add_argument("--chunk-size", type=int, default=128)
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per comparison (median reported)")
-    args = parser.parse_args()
-    logging.getLogger("distributed").setLevel(logging.ERROR)
-    bodies = default_bodies()
-    rounds = args.rounds
-    print(f"(median of {rounds} interleaved rounds; spread = min..max)")
+def verdict(value, goal):
+    return "met" if value >= goal else "NOT met"
 
-    print(f"\n# 1. vectorized vs original per-agent loop: {args.members} members x {args.steps} steps")
-    spec = EnsembleSpec(args.members, 1e-3, 1e-3, 0, args.chunk_size)
+
+def ensemble(members, chunk_size=DEFAULT_CHUNK_SIZE):
+    return EnsembleSpec(members, 1e-3, 1e-3, 0, chunk_size)
+
+
+def advance_all(spec, steps):
+    """The limit: the compiled integrator alone, every member, no moments, no output."""
+    bodies = default_bodies()
+    p, v = initial_ensemble(bodies, spec)
+    compiled.kernels().advance(p, v, bodies.masses, G, DT, steps, False)
+
+
+# ---- the comparisons -----------------------------------------------------------------
+def kernel_vs_today_and_limit(members, steps, chunk_size, rounds):
+    print(f"\n# 1. ns per member-step, one core: {members} members x {steps} steps, chunks of {chunk_size}")
+    bodies, spec = default_bodies(), ensemble(members, chunk_size)
+    work = members * steps
+    times, results = interleaved(
+        {
+            "numpy reference kernel (today)": lambda: propagate_ensemble(
+                bodies, spec, DT, steps, "verlet", kernel="numpy"
+            ),
+            "compiled kernel (ours)": lambda: propagate_ensemble(bodies, spec, DT, steps, "verlet", kernel="numba"),
+            "limit: compiled integrator alone": lambda: advance_all(spec, steps),
+        },
+        rounds,
+    )
+    today, ours, limit = times.values()
+    for name, seconds in times.items():
+        print(f"{name:<34} {summary(seconds, work / 1e9, 'ns/member-step', '.1f')}")
+    same = np.array_equal(
+        results["numpy reference kernel (today)"].final_positions, results["compiled kernel (ours)"].final_positions
+    )
+    print(f"final member states identical to the reference: {same}")
+    speedup = ratio(today, ours)
+    print(
+        f"baseline: x{speedup:.1f} faster than today's numpy path "
+        f"(goal >= {GOAL_VS_TODAY:.0f}x: {verdict(speedup, GOAL_VS_TODAY)})"
+    )
+    print(
+        f"limit:    x{ratio(ours, limit):.2f} the compiled integrator alone "
+        "(the rest: per-step mean + 12x12 covariance, nominal trajectory, merges)"
+    )
+
+
+def original_loop(members, steps, rounds):
+    print(f"\n# 2. vs the original per-agent loop: {members} members x {steps} steps")
+    bodies, spec = default_bodies(), ensemble(members, members)
     p0, v0 = initial_ensemble(bodies, spec)
     times, _ = interleaved(
         {
             # same work: every member's trajectory, kept (the original keeps its whole store)
             "original loop + list-scanning store": lambda: original_ensemble(
-                p0, v0, bodies.names, bodies.masses, args.steps
+                p0, v0, bodies.names, bodies.masses, steps
             ),
-            "vectorized trajectories (propagate)": lambda: propagate(p0, v0, bodies.masses, DT, args.steps),
+            "compiled trajectories (propagate)": lambda: propagate(p0, v0, bodies.masses, DT, steps, kernel="numba"),
             # more work than the original: nominal run + per-step mean and covariance
-            "vectorized ensemble (nominal + mean/cov)": lambda: propagate_ensemble(
-                bodies, spec, DT, args.steps, "verlet"
-            ),
+            "compiled ensemble (nominal + mean/cov)": lambda: propagate_ensemble(bodies, spec, DT, steps, "verlet"),
+            "limit: compiled integrator alone": lambda: advance_all(spec, steps),
         },
         rounds,
     )
     for name, seconds in times.items():
-        print(f"{name}: {summary(seconds)}")
+        print(f"{name:<40} {summary(seconds, fmt='.4f')}")
     original = times["original loop + list-scanning store"]
-    print(f"speed-up, same work (trajectories): x{ratio(original, times['vectorized trajectories (propagate)']):.0f}")
+    same_work = ratio(original, times["compiled trajectories (propagate)"])
+    product = ratio(original, times["compiled ensemble (nominal + mean/cov)"])
     print(
-        f"speed-up, full ensemble product:    x{ratio(original, times['vectorized ensemble (nominal + mean/cov)']):.0f}"
+        f"baseline: x{same_work:.0f} same work (trajectories), x{product:.0f} full ensemble product "
+        f"(goal >= {GOAL_VS_ORIGINAL:.0f}x: {verdict(product, GOAL_VS_ORIGINAL)})"
     )
+    to_limit = ratio(times["compiled ensemble (nominal + mean/cov)"], times["limit: compiled integrator alone"])
+    print(f"limit:    full product x{to_limit:.1f} the integrator alone")
+    print("(the original's store is O(steps^2): its ratio grows with the run length)")
 
-    print(f"\n# 2. Dask LocalCluster: {args.dask_members} members x {args.steps} steps, chunks of {args.chunk_size}")
-    print("one cluster at a time; each timed interleaved with the in-process run of the same window")
-    spec = EnsembleSpec(args.dask_members, 1e-3, 1e-3, 0, args.chunk_size)
-    reference = propagate_ensemble(bodies, spec, DT, args.steps, "verlet")
-    vs_local = {}
-    for label, processes, workers in (
-        ("1 worker process", True, 1),
-        ("2 worker processes", True, 2),
-        ("2 worker threads", False, 2),
-    ):
-        resource = DaskResource(n_workers=workers, processes=processes, threads_per_worker=1)
+
+def dask_scaling(members, steps, chunk_size, rounds):
+    seconds = estimated_seconds(members, steps, 2, "verlet", "numba")
+    print(
+        f"\n# 3a. Dask thread workers: {members} members x {steps} steps, chunks of {chunk_size} "
+        f"(estimated {seconds:.1f} s on one core)"
+    )
+    bodies, spec = default_bodies(), ensemble(members, chunk_size)
+    reference = propagate_ensemble(bodies, spec, DT, steps, "verlet")
+    speedups = {}
+    for workers in (1, 2):
+        resource = DaskResource(n_workers=workers, processes=False, threads_per_worker=1)
         try:
             start = time.perf_counter()
             client = resource.get_client()
             startup = time.perf_counter() - start
-            propagate_ensemble(bodies, spec, DT, 5, "verlet", client)  # warm the workers
             times, results = interleaved(
                 {
-                    "in-process": lambda: propagate_ensemble(bodies, spec, DT, args.steps, "verlet"),
-                    label: lambda client=client: propagate_ensemble(bodies, spec, DT, args.steps, "verlet", client),
+                    "in-process": lambda: propagate_ensemble(bodies, spec, DT, steps, "verlet"),
+                    "dask": lambda client=client: propagate_ensemble(bodies, spec, DT, steps, "verlet", client),
                 },
                 rounds,
             )
         finally:
             resource.close()
-        assert np.array_equal(results[label].mean, reference.mean), "Dask result differs from in-process"
-        vs_local[label] = ratio(times["in-process"], times[label])
+        assert np.array_equal(results["dask"].covariance, reference.covariance), "Dask result differs from in-process"
+        speedups[workers] = ratio(times["in-process"], times["dask"])
         print(
-            f"{label}: start-up {startup:.2f} s, compute {summary(times[label])}; "
-            f"in-process {summary(times['in-process'])}; speed-up vs in-process x{vs_local[label]:.2f}"
+            f"{workers} worker(s): cluster start {startup:.2f} s; dask {summary(times['dask'])}, "
+            f"in-process {summary(times['in-process'])}: x{speedups[workers]:.2f} vs in-process (identical arrays)"
         )
+        if workers == 1:
+            overhead = 1 / speedups[1] - 1
+            print(
+                f"per-task overhead (1 worker vs in-process): {100 * overhead:+.1f}% "
+                f"(goal < {100 * GOAL_TASK_OVERHEAD:.0f}%: {'met' if overhead < GOAL_TASK_OVERHEAD else 'NOT met'})"
+            )
+    two_vs_one = speedups[2] / speedups[1]
     print(
-        f"2 vs 1 worker processes: x{vs_local['2 worker processes'] / vs_local['1 worker process']:.2f} "
-        "(ratio of the two speed-ups vs in-process)"
+        f"2 vs 1 workers: x{two_vs_one:.2f} (goal >= {GOAL_DASK_2_VS_1}: {verdict(two_vs_one, GOAL_DASK_2_VS_1)}; "
+        "limit x2.00 on 2 cores)"
     )
-    print(f"2 processes vs 2 threads: x{vs_local['2 worker processes'] / vs_local['2 worker threads']:.2f}")
 
-    n = args.steps
-    print(f"\n# 3. resume {n} -> {2 * n} vs from-scratch {2 * n} ({args.resume_members} members)")
-    spec = EnsembleSpec(args.resume_members, 1e-3, 1e-3, 0, args.chunk_size)
+
+def dask_crossover(steps, chunk_size, rounds):
+    print(f"\n# 3b. crossover: in-process vs a run that starts its own 2-thread LocalCluster ({steps} steps)")
+    print(f"(the asset uses Dask from dask_min_seconds = {DASK_MIN_SECONDS:g} s of estimated compute)")
+    bodies = default_bodies()
+    for members in (256, 1024, 4096, 16384):
+        spec = ensemble(members, chunk_size)
+        seconds = estimated_seconds(members, steps, 2, "verlet", "numba")
+
+        def with_cluster(spec=spec):
+            resource = DaskResource(n_workers=2, processes=False, threads_per_worker=1)
+            try:
+                return propagate_ensemble(bodies, spec, DT, steps, "verlet", resource.get_client())
+            finally:
+                resource.close()
+
+        times, _ = interleaved(
+            {
+                "in-process": lambda spec=spec: propagate_ensemble(bodies, spec, DT, steps, "verlet"),
+                "dask": with_cluster,
+            },
+            rounds,
+        )
+        faster = "Dask" if ratio(times["in-process"], times["dask"]) > 1 else "in-process"
+        print(
+            f"{members:>6} members (estimated {seconds:6.2f} s): in-process {summary(times['in-process'])}, "
+            f"Dask incl. start {summary(times['dask'])} -> {faster} faster"
+        )
+
+
+def resume(members, steps, chunk_size, rounds):
+    n = steps
+    print(f"\n# 4. resume {n} -> {2 * n} vs from-scratch {2 * n} ({members} members)")
+    bodies, spec = default_bodies(), ensemble(members, chunk_size)
     stored = propagate_ensemble(bodies, spec, DT, n, "verlet").to_npz()
     times, results = interleaved(
         {
@@ -220,8 +311,31 @@ def main():
     assert np.array_equal(resumed.mean, scratch.mean) and np.array_equal(resumed.covariance, scratch.covariance)
     print(
         f"resume: {summary(times['resume'])} | from scratch: {summary(times['from scratch'])} | "
-        f"speed-up x{ratio(times['from scratch'], times['resume']):.2f} (identical arrays)"
+        f"x{ratio(times['from scratch'], times['resume']):.2f} (identical arrays; limit x2: half the steps)"
     )
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per comparison (median reported)")
+    parser.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run)")
+    args = parser.parse_args()
+    logging.getLogger("distributed").setLevel(logging.ERROR)
+    scale = 4 if args.quick else 1
+    print(f"(median of {args.rounds} interleaved rounds; spread = min..max)")
+    start = time.perf_counter()
+    bodies = default_bodies()
+    for method in ("verlet", "rk4"):
+        propagate_ensemble(bodies, ensemble(8, 8), DT, 2, method)
+    print(
+        f"compiled kernel ready in {time.perf_counter() - start:.2f} s "
+        "(numba import + compile or cache load, once per process)"
+    )
+    kernel_vs_today_and_limit(1024 // scale, 500, DEFAULT_CHUNK_SIZE, args.rounds)
+    original_loop(128 // scale, 500, args.rounds)
+    dask_scaling(16384 // scale, 2000, DEFAULT_CHUNK_SIZE, args.rounds)
+    dask_crossover(500, DEFAULT_CHUNK_SIZE, args.rounds)
+    resume(1024 // scale, 500, DEFAULT_CHUNK_SIZE, args.rounds)
 
 
 if __name__ == "__main__":

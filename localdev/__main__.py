@@ -123,12 +123,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=3000)
     parser.add_argument("--seed-only", action="store_true", help="seed demo data and exit")
+    parser.add_argument(
+        "--log-level",
+        default="warning",
+        choices=["debug", "info", "warning", "error"],
+        help="of the Dagster services (daemon, webserver); runs always log at INFO. The daemons' "
+        "INFO lines (every sensor tick, every monitoring poll) are what the UI shows anyway.",
+    )
     args = parser.parse_args()
 
     home = Path(raw("PLATFORM_HOME") or REPO_ROOT / ".platform").resolve()
     os.environ["PLATFORM_HOME"] = str(home)
     home.mkdir(parents=True, exist_ok=True)
-    prepare_instance(home)
+    dagster_home = prepare_instance(home)
 
     broker = None
     if raw("KAFKA_BOOTSTRAP_SERVERS") is None:
@@ -158,8 +165,12 @@ def main() -> int:
                 "127.0.0.1",
                 "-p",
                 str(args.port),
+                "--log-level",
+                args.log_level,
             ],
-            cwd=REPO_ROOT,
+            # started in the instance's folder: from the repo root, `dagster dev` would warn at
+            # every start that the repo's dagster.yaml (the template copied there) is ignored
+            cwd=dagster_home,
             preexec_fn=interruptible_process_group,
         )
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))

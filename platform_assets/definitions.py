@@ -11,12 +11,17 @@ from resources.shared import shared_resources
 
 
 def platform_executor() -> dg.ExecutorDefinition:
-    """Each step in its own pod on k8s; locally, steps in subprocesses of the run worker."""
+    """Each step in its own pod on k8s (its own image and resources). Locally a run is one
+    process: a step in a subprocess would pay another code-location load (a Kalman run's three
+    checks each cost 8-10 s that way), and a laptop's parallelism comes from concurrent runs
+    (the run coordinator's limits), not from steps of one run."""
     if settings().is_k8s:
         from dagster_k8s import k8s_job_executor
 
-        return k8s_job_executor
-    return dg.multiprocess_executor
+        from resources.shared.pods import step_executor_config
+
+        return k8s_job_executor.configured(step_executor_config())
+    return dg.in_process_executor
 
 
 automation_sensor = dg.AutomationConditionSensorDefinition(
@@ -30,5 +35,9 @@ FAMILIES = discover_families()
 
 defs = dg.Definitions.merge(
     *(family.definitions for family in FAMILIES),
-    dg.Definitions(resources=shared_resources(), sensors=[automation_sensor], executor=platform_executor()),
+    dg.Definitions(
+        resources=shared_resources(),
+        sensors=[automation_sensor],
+        executor=platform_executor(),
+    ),
 )

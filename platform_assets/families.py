@@ -1,8 +1,9 @@
 """Finding the workload families: nothing lists them, the folders are the list.
 
-A family is a package `platform_assets/<name>/` with a `definitions.py` exporting
-`defs`; its triggers live in `sensors/<name>/definitions.py` (optional) and its local demo
-data in `platform_assets/<name>/demo.py` (optional, `seed_demo(settings, instance)`).
+A family is a package `platform_assets/<name>/` declaring its `OWNERS` (teams or emails)
+with a `definitions.py` exporting `defs`; its triggers live in
+`sensors/<name>/definitions.py` (optional) and its local demo data in
+`platform_assets/<name>/demo.py` (optional, `seed_demo(settings, instance)`).
 Every other package of `platform_assets/` is a shared mechanism and must be named in
 `SHARED_PACKAGES`, so a family folder that lost its `definitions.py` fails loudly instead
 of disappearing.
@@ -10,7 +11,8 @@ of disappearing.
 Like Dagster's `load_defs`, but only the modules named above are imported (nothing is
 loaded just because it exists: demo and heavy modules stay out of load time). Loud
 failures, each naming the file: a broken import, a missing `defs`, sensors of a family
-that does not exist (a misspelled folder), an asset key outside the family's prefix.
+that does not exist (a misspelled folder), an asset key outside the family's prefix, an
+asset without owners.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import pkgutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -50,6 +52,9 @@ class Family:
         outside = sorted(k.to_user_string() for k in _asset_keys(merged) if k.path[0] != self.name)
         if outside:
             raise FamilyError(f"{self.assets_package}/{self.name}: asset keys {outside} must start with '{self.name}/'")
+        ownerless = sorted(k.to_user_string() for k, owners in _asset_owners(merged).items() if not owners)
+        if ownerless:
+            raise FamilyError(f"{self.assets_package}/{self.name}: assets {ownerless} have no owners (use OWNERS)")
         return merged
 
     @property
@@ -69,6 +74,29 @@ def _package_dir(package: str) -> Path:
 
 def _subpackages(package: str) -> set[str]:
     return {m.name for m in pkgutil.iter_modules([str(_package_dir(package))]) if m.ispkg}
+
+
+def _asset_owners(defs: dg.Definitions) -> dict[dg.AssetKey, list[str]]:
+    owners: dict[dg.AssetKey, list[str]] = {}
+    for item in defs.assets or ():
+        if isinstance(item, dg.AssetsDefinition):
+            owners.update({spec.key: list(spec.owners) for spec in item.specs})
+        elif isinstance(item, dg.AssetSpec):
+            owners[item.key] = list(item.owners)
+    return owners
+
+
+def family_owners(key: dg.AssetKey | str | Sequence[str]) -> list[str]:
+    """`OWNERS` of the family an asset key belongs to (its first part), declared once in
+    `platform_assets/<family>/__init__.py`; none for a key outside every family (a test's)."""
+    family = dg.AssetKey.from_coercible(key).path[0]
+    if importlib.util.find_spec(f"platform_assets.{family}") is None:
+        return []
+    package = importlib.import_module(f"platform_assets.{family}")
+    owners = getattr(package, "OWNERS", None)
+    if not owners or not all(isinstance(o, str) for o in owners):
+        raise FamilyError(f"{package.__file__} must declare OWNERS = ['team:<name>' or an email, ...]")
+    return list(owners)
 
 
 def _defs_of(module_name: str) -> dg.Definitions:

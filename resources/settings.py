@@ -78,6 +78,16 @@ VARIABLES: tuple[Variable, ...] = (
     Variable(
         "PLATFORM_IMAGE_<NAME>", "image reference (by digest) of `docker/<name>.Dockerfile`", "`docker/images.json`"
     ),
+    Variable(
+        "PLATFORM_K8S_SECRETS",
+        "JSON `{shared: [EnvVar], families: {<family>: [EnvVar]}}`: Secret *references* for pods (set by the chart)",
+        "unset (no secrets in pods)",
+    ),
+    Variable(
+        "PLATFORM_K8S_PROGRAM_SERVICE_ACCOUNT",
+        "service account of program pods (no API access; set by the chart)",
+        "unset (the namespace default)",
+    ),
 )
 _DECLARED = {v.name for v in VARIABLES}
 _IMAGE_VARIABLE = re.compile(r"PLATFORM_IMAGE_[A-Z0-9_]+")

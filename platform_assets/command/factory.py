@@ -26,7 +26,7 @@ becomes stale; change none and identical inputs are never recomputed.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ from platform_assets.command import k8s
 from platform_assets.command.staging import (
     PUBLISHED_MESSAGE_KEY,
     StagingError,
+    check_relative,
     publish_outputs,
     stage_inputs,
     staged_name,
@@ -44,6 +45,7 @@ from platform_assets.provenance import versioned_asset
 from resources.settings import raw, settings
 from resources.shared.blob import BlobStorage, local_scratch_dir, remove_dir
 from resources.shared.images import image_ref
+from resources.shared.pods import api_access_op_tags, family_of
 
 PLACEHOLDER = re.compile(r"\{(?:inputs\[([A-Za-z_][\w-]*)\]|(out|partition_key))\}")
 
@@ -71,6 +73,32 @@ def _check_placeholders(command: Sequence[str], inputs: Mapping[str, str]) -> No
         )
 
 
+def _check_declared_paths(inputs: Mapping[str, str], outputs: Sequence[str], output_prefix: str) -> None:
+    """Declared inputs, outputs and the output prefix are relative paths that stay where they
+    are declared (no absolute path, no '..'): refused when the asset is defined."""
+    try:
+        for name, key in inputs.items():
+            check_relative(f"input {name!r}", key)
+        for output in outputs:
+            check_relative("declared output", output)
+        check_relative("output_prefix", output_prefix)
+    except StagingError as error:
+        raise dg.DagsterInvalidDefinitionError(str(error)) from None
+
+
+def _rendered_keys(inputs: Mapping[str, str], output_prefix: str, partition_key: str) -> tuple[dict[str, str], str]:
+    """Blob keys of this partition; a partition key that makes one climb out (``../case-a``)
+    fails the step without staging anything."""
+    try:
+        keys = {
+            name: check_relative(f"input {name!r}", _render(t, partition_key=partition_key))
+            for name, t in inputs.items()
+        }
+        return keys, check_relative("output_prefix", _render(output_prefix, partition_key=partition_key))
+    except StagingError as error:
+        raise dg.Failure(description=f"partition {partition_key!r}: {error}", allow_retries=False) from None
+
+
 def _merged_pipes_metadata(invocation) -> dict[str, Any]:
     metadata: dict[str, Any] = {}
     for result in invocation.get_results():
@@ -92,7 +120,11 @@ def _run_local(context, *, blob, command, inputs, outputs, output_prefix, env, p
         ]
         context.log.info(f"running {argv}")
         invocation = context.resources.pipes.run(
-            context=context, command=argv, env={"OUTPUT_PATH": str(out), **env}, cwd=str(workdir / "in")
+            context=context,
+            command=argv,
+            env={"OUTPUT_PATH": str(out), **env},
+            cwd=str(workdir / "in"),
+            writable=[str(out)],
         )
         version = publish_outputs(
             blob, out, output_prefix, outputs, manifest={"run_id": context.run.run_id, "partition": partition_key}
@@ -118,7 +150,9 @@ def _run_k8s(context, *, image, command, inputs, outputs, output_prefix, env, pa
         program_env=env,
         resources=k8s_resources,
     )
-    invocation = context.resources.pipes.run(context=context, base_pod_spec=pod_spec)
+    invocation = context.resources.pipes.run(
+        context=context, base_pod_spec=pod_spec, base_pod_meta=k8s.command_pod_meta(family_of(context.asset_key))
+    )
     return _merged_pipes_metadata(invocation), published_version(invocation.get_custom_messages())
 
 
@@ -129,6 +163,15 @@ def published_version(custom_messages: Sequence[Any]) -> str:
         if isinstance(payload, Mapping) and payload.get(PUBLISHED_MESSAGE_KEY):
             return str(payload[PUBLISHED_MESSAGE_KEY])
     raise dg.Failure(description="the pod's publish container reported no published version", allow_retries=False)
+
+
+def published_outputs_missing(blob: BlobStorage, prefix: str, outputs: Sequence[str]) -> str | None:
+    """None when `prefix` has a current published version holding every declared output."""
+    pointer = blob.current(prefix)
+    if pointer is None:
+        return f"nothing published under {blob.url_of(prefix)}"
+    gone = [name for name in outputs if not blob.exists(f"{pointer['prefix']}/{name}")]
+    return f"{gone} gone from {blob.url_of(pointer['prefix'])}" if gone else None
 
 
 def command_asset(
@@ -144,6 +187,7 @@ def command_asset(
     externals: Mapping[str, Any] | None = None,
     k8s_resources: Mapping[str, str] | None = None,
     step_image: str = "base",
+    describe: Callable[[BlobStorage, str, str], Mapping[str, Any]] | None = None,
     **asset_kwargs: Any,
 ) -> dg.AssetsDefinition:
     """An asset computed by running ``command`` (any language) on staged inputs.
@@ -155,13 +199,16 @@ def command_asset(
     HOME, LANG, LC_ALL, TMPDIR, ``OUTPUT_PATH`` and the Pipes ones (hermetic). ``image`` is the
     program's image (its own pod on k8s); ``step_image`` the image of the Dagster step that
     stages, launches and publishes (it needs the platform code). Both digests are part of the
-    code version. Other keyword arguments go to `versioned_asset`/`dg.asset`.
+    code version. ``describe(blob, published_prefix, partition_key)``, run in the step after
+    publishing, returns metadata drawn from the published outputs (pictures, previews).
+    Other keyword arguments go to `versioned_asset`/`dg.asset`.
     """
     command = [str(token) for token in command]
     inputs = dict(inputs)
     outputs = list(outputs)
     env = dict(env or {})
     _check_placeholders(command, inputs)
+    _check_declared_paths(inputs, outputs, output_prefix)
     declared = {
         "command": command,
         "inputs": inputs,
@@ -179,14 +226,18 @@ def command_asset(
         k8s_resources={"cpu": "250m", "memory": "512Mi"},
         externals=declared,
         required_resource_keys={"blob", "pipes"},
+        output_missing=lambda resources, materialization: published_outputs_missing(
+            resources.blob, _render(output_prefix, partition_key=materialization.partition or ""), outputs
+        ),
         kinds=asset_kwargs.pop("kinds", None) or {"pipes"},
+        # on k8s the step starts the program pod: it needs the API (no other step does)
+        op_tags={**api_access_op_tags(), **(asset_kwargs.pop("op_tags", None) or {})},
         **asset_kwargs,
     )
     def command_output(context: dg.AssetExecutionContext):
         blob: BlobStorage = context.resources.blob
         partition_key = context.partition_key if context.has_partition_key else ""
-        keys = {name: _render(t, partition_key=partition_key) for name, t in inputs.items()}
-        prefix = _render(output_prefix, partition_key=partition_key)
+        keys, prefix = _rendered_keys(inputs, output_prefix, partition_key)
         common = dict(
             command=command, inputs=keys, outputs=outputs, output_prefix=prefix, env=env, partition_key=partition_key
         )
@@ -194,6 +245,8 @@ def command_asset(
             metadata, version = _run_k8s(context, image=image, k8s_resources=k8s_resources, **common)
         else:
             metadata, version = _run_local(context, blob=blob, **common)
+        if describe is not None:  # pictures and previews of what was just published
+            metadata.update(describe(blob, version, partition_key))
         metadata.update(
             {
                 "platform/published": dg.MetadataValue.path(blob.url_of(version)),

@@ -20,23 +20,57 @@ from typing import Any
 from dagster_pipes import encode_param
 
 from resources.shared.images import image_ref
+from resources.shared.pods import (
+    CONTAINER_SECURITY_CONTEXT,
+    POD_SECURITY_CONTEXT,
+    labels,
+    program_service_account,
+    resources_with_limits,
+    shared_secret_env,
+)
 
 WORK = "/work"
 MESSAGES_FILE = f"{WORK}/pipes/messages.jsonl"
 BLOB_ENV = ("PLATFORM_BLOB_URL", "AWS_ENDPOINT_URL", "AWS_REGION")
-BLOB_CREDENTIALS_SECRET = "platform-blob-credentials"  # AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY
 STAGING_IMAGE = "base"
+STAGING_RESOURCES = {"cpu": "250m", "memory": "512Mi"}
+PROGRAM_RESOURCES = {"cpu": "500m", "memory": "1Gi"}
+WORK_SIZE = "20Gi"  # inputs + outputs of one run
+TMP_SIZE = "1Gi"
+# The EKS pod identity webhook injects the pod's IAM role into every container unless told
+# otherwise: only the staging containers may reach blob storage.
+IRSA_SKIP_ANNOTATION = "eks.amazonaws.com/skip-containers"
+
+
+def _container(name: str, image: str, command: list[str], env: list[dict], tmp: str, resources: Mapping) -> dict:
+    """A hardened container: read-only root, no privilege, no capability; writes only to
+    /work and its own /tmp; requests and equal limits."""
+    return {
+        "name": name,
+        "image": image_ref(image),
+        "command": command,
+        "env": env,
+        "volume_mounts": [{"name": "work", "mount_path": WORK}, {"name": tmp, "mount_path": "/tmp"}],
+        "security_context": dict(CONTAINER_SECURITY_CONTEXT),
+        "resources": resources_with_limits(resources),
+    }
 
 
 def _staging_container(name: str, action: str, spec: Mapping, env: Mapping[str, str]) -> dict:
-    return {
-        "name": name,
-        "image": image_ref(STAGING_IMAGE),
-        "command": ["python", "-m", "platform_assets.command.staging", action, json.dumps(spec)],
-        "env": [{"name": k, "value": v} for k, v in env.items()],
-        "env_from": [{"secret_ref": {"name": BLOB_CREDENTIALS_SECRET, "optional": True}}],
-        "volume_mounts": [{"name": "work", "mount_path": WORK}],
-    }
+    return _container(
+        name,
+        STAGING_IMAGE,
+        ["python", "-m", "platform_assets.command.staging", action, json.dumps(spec)],
+        [{"name": "HOME", "value": "/tmp"}, *({"name": k, "value": v} for k, v in env.items()), *shared_secret_env()],
+        "staging-tmp",
+        STAGING_RESOURCES,
+    )
+
+
+def command_pod_meta(family: str | None) -> dict:
+    """`base_pod_meta` for `PipesK8sClient.run`: labels the NetworkPolicy of program pods
+    selects, and no cloud identity for the program container."""
+    return {"labels": labels(family, "program"), "annotations": {IRSA_SKIP_ANNOTATION: "program"}}
 
 
 def command_pod_spec(
@@ -50,22 +84,27 @@ def command_pod_spec(
     program_env: Mapping[str, str] | None = None,
     resources: Mapping[str, str] | None = None,
 ) -> dict:
-    """`base_pod_spec` for `PipesK8sClient.run` (``command`` already rendered with /work paths)."""
-    program: dict[str, Any] = {
-        "name": "program",
-        "image": image_ref(image),
-        "command": ["sh", "-c", f'mkdir -p {WORK}/out {WORK}/pipes && exec "$@"', "sh", *command],
-        "env": [
+    """`base_pod_spec` for `PipesK8sClient.run` (``command`` already rendered with /work paths).
+
+    Passes PodSecurity "restricted": non-root, seccomp RuntimeDefault, no privilege
+    escalation, all capabilities dropped; besides, read-only root filesystems with explicit
+    emptyDir volumes, requests and limits on every container, its own service account and no
+    service-account token (nothing in the pod calls the Kubernetes API), no service links."""
+    program = _container(
+        "program",
+        image,
+        ["sh", "-c", f'mkdir -p {WORK}/out {WORK}/pipes && exec "$@"', "sh", *command],
+        [
             {"name": "OUTPUT_PATH", "value": f"{WORK}/out"},
+            {"name": "HOME", "value": "/tmp"},
             # Explicit DAGSTER_PIPES_MESSAGES: PipesK8sClient keeps it and adds the context.
             {"name": "DAGSTER_PIPES_MESSAGES", "value": encode_param({"path": MESSAGES_FILE})},
             *({"name": k, "value": v} for k, v in (program_env or {}).items()),
         ],
-        "volume_mounts": [{"name": "work", "mount_path": WORK}],
-        "working_dir": f"{WORK}/in",
-    }
-    if resources:
-        program["resources"] = {"requests": dict(resources), "limits": {"memory": resources.get("memory", "1Gi")}}
+        "program-tmp",
+        resources or PROGRAM_RESOURCES,
+    )
+    program["working_dir"] = f"{WORK}/in"
     stage_in = _staging_container("stage-in", "stage-in", {"inputs": dict(inputs), "dest": f"{WORK}/in"}, blob_env)
     publish = _staging_container(
         "publish",
@@ -73,9 +112,20 @@ def command_pod_spec(
         {"out": f"{WORK}/out", "prefix": output_prefix, "declared": list(declared_outputs), "messages": MESSAGES_FILE},
         blob_env,
     )
-    return {
+    spec: dict[str, Any] = {
         "restart_policy": "Never",
-        "volumes": [{"name": "work", "empty_dir": {}}],
+        "automount_service_account_token": False,
+        "enable_service_links": False,
+        "security_context": dict(POD_SECURITY_CONTEXT),
+        "volumes": [
+            {"name": "work", "empty_dir": {"size_limit": WORK_SIZE}},
+            {"name": "staging-tmp", "empty_dir": {"size_limit": TMP_SIZE}},
+            {"name": "program-tmp", "empty_dir": {"size_limit": TMP_SIZE}},
+        ],
         "init_containers": [stage_in, program],
         "containers": [publish],
     }
+    account = program_service_account()
+    if account:
+        spec["service_account_name"] = account
+    return spec

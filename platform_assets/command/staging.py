@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import stat
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -21,6 +23,16 @@ from resources.shared.blob import BlobNotFound, BlobStorage
 
 class StagingError(RuntimeError):
     """A declared input is missing or a declared output was not produced."""
+
+
+def check_relative(what: str, value: str) -> str:
+    """``value`` (a blob key, key template or output name) if it names a place below its root:
+    not absolute, no empty, '.' or '..' segment. Otherwise a `StagingError` naming it: a
+    declared input must not reach another case's files, an output must land in its folder."""
+    segments = value.split("/")
+    if not value or value.startswith("/") or "\0" in value or any(s in ("", ".", "..") for s in segments):
+        raise StagingError(f"{what} must be a relative path without empty, '.' or '..' segments, got {value!r}")
+    return value
 
 
 def staged_name(key: str) -> str:
@@ -54,8 +66,20 @@ def publish_outputs(
     declared: Sequence[str],
     manifest: Mapping | None = None,
 ) -> str:
-    """Check that every declared output exists, then publish ``out_dir`` atomically as a new
-    version of ``prefix``. Returns the published version prefix."""
+    """Check that every declared output exists and that ``out_dir`` holds only regular files
+    and folders, then publish it atomically as a new version of ``prefix``. Returns the
+    published version prefix.
+
+    A symbolic link is refused: the publisher runs with the worker's rights, so a link written
+    by the program (``out/x -> /some/worker/file``) would otherwise copy a file the program
+    itself cannot read into blob storage."""
+    for folder, dirs, files in os.walk(out_dir):
+        for name in dirs + files:
+            mode = os.lstat(os.path.join(folder, name)).st_mode
+            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                kind = "a symbolic link" if stat.S_ISLNK(mode) else "not a regular file"
+                relative = Path(folder, name).relative_to(out_dir)
+                raise StagingError(f"output {relative.as_posix()!r} is {kind}; outputs must be regular files")
     missing = [name for name in declared if not (out_dir / name).is_file()]
     if missing:
         raise StagingError(f"program succeeded but did not write declared outputs {missing} in {out_dir}")

@@ -26,13 +26,23 @@ jobs that failed, each with its own error.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import dagster as dg
 
 from platform_assets.cts.batch_import import ImportRunConfig, import_batch
 from platform_assets.cts.errors import failure_text, is_permanent
-from platform_assets.cts.importers.base import IMPORTER_TAG, MAX_JOBS_PER_RUN, Importer
+from platform_assets.cts.importers.base import IMPORTER_TAG, JOB_ID_COLUMN, MAX_JOBS_PER_RUN, Importer
 from platform_assets.cts.importers.registry import IMPORTERS
 from platform_assets.provenance import code_version_of, versioned_asset
+from resources.lazy_imports import lazy_import
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+else:
+    pa = lazy_import("pyarrow")
+    pc = lazy_import("pyarrow.compute")
 
 IMPORT_RETRY_POLICY = dg.RetryPolicy(
     max_retries=3,
@@ -55,6 +65,20 @@ def importer_fingerprint(importer: Importer) -> str:
     )
 
 
+def imported_rows_missing(importer: Importer, resources, materialization: dg.AssetMaterialization) -> str | None:
+    """The job's rows recorded by the import are still in the importer's Delta table."""
+    lake = resources.lake
+    if not lake.exists(importer.table):
+        return f"Delta table {lake.table_uri(importer.table)} is gone"
+    recorded = materialization.metadata.get("rows")
+    expected = (recorded.value or 0) if isinstance(recorded, dg.IntMetadataValue) else 0
+    rows = lake.table(importer.table).to_pyarrow_dataset()
+    # deltalake may read strings as string_view, which has no comparison with a string
+    job_rows = pc.field(JOB_ID_COLUMN).cast(pa.string()) == materialization.partition
+    present = rows.count_rows(filter=job_rows) if expected else 0
+    return f"{expected - present} of {expected} rows gone from {importer.table}" if present < expected else None
+
+
 def build_import_asset(importer: Importer) -> dg.AssetsDefinition:
     resource_keys = {"cts_client", "lake", "cts_outputs"} | ({"spark"} if importer.uses_spark else set())
 
@@ -75,6 +99,7 @@ def build_import_asset(importer: Importer) -> dg.AssetsDefinition:
         execution_only_config=["events"],
         op_tags={IMPORTER_TAG: importer.name},
         required_resource_keys=resource_keys,
+        output_missing=lambda resources, materialization: imported_rows_missing(importer, resources, materialization),
         automation_condition=None,  # requested by the cts_job_events sensor / backfills
         kinds={"deltalake", "spark" if importer.uses_spark else "python"},
         metadata={"table": importer.table, "merge_keys": list(importer.keys), "image_name": importer.image_name},

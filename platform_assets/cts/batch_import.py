@@ -26,13 +26,13 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
-from dagster._core.events import DagsterEvent, DagsterEventBatchMetadata, generate_event_batch_id
 
 from platform_assets.cts.errors import ImportRejected, failure_text, is_permanent
 from platform_assets.cts.events import trace_of
 from platform_assets.cts.importers.base import JOB_ID_COLUMN, ImportContext, Importer, VerifiedOutputs
 from platform_assets.cts.importers.registry import importer_for_job
 from platform_assets.cts.job_meta import META_COMPLETE, META_ERROR, META_START, utc_now
+from platform_assets.provenance.dagster_internals import log_materializations_as_batch
 from platform_assets.provenance.partitions import PartitionDecision, partition_decisions, partition_materialization
 from resources.cts.text import clip, printable
 from resources.lazy_imports import lazy_import
@@ -163,21 +163,6 @@ def _failed_jobs_metadata(failed: Sequence[JobImport], redact) -> dict[str, Any]
     }
 
 
-def record_materializations(context: dg.AssetExecutionContext, materializations: Sequence[dg.AssetMaterialization]):
-    """Log the materializations of many partitions as one event batch, exactly as Dagster
-    logs the per-partition materializations of an output over a partition range (same
-    event, same step). Where the run worker has ``DAGSTER_EVENT_BATCH_SIZE`` set (the
-    deployment's choice, see docs/cts.md), Dagster stores a batch in one insert (PostgreSQL:
-    500 materializations in ~1.4 s instead of ~25 s here); otherwise one by one, as if
-    yielded."""
-    step = context.get_step_execution_context()
-    batch_id = generate_event_batch_id()
-    for i, materialization in enumerate(materializations):
-        DagsterEvent.asset_materialization(
-            step, materialization, DagsterEventBatchMetadata(batch_id, i == len(materializations) - 1)
-        )
-
-
 def import_batch(context: dg.AssetExecutionContext, importer: Importer) -> None:
     """Import the run's partitions (see the module docstring): records one
     materialization per job imported, then fails naming the jobs that did not import,
@@ -220,7 +205,9 @@ def import_batch(context: dg.AssetExecutionContext, importer: Importer) -> None:
             "merge_attempts": merge.attempts,
             "table_uri": merge.table_uri,
         }
-        record_materializations(
+        # one event batch (one insert where the deployment sets DAGSTER_EVENT_BATCH_SIZE,
+        # see docs/cts.md: PostgreSQL, 500 materializations in ~1.4 s instead of ~25 s)
+        log_materializations_as_batch(
             context,
             [
                 partition_materialization(

@@ -16,15 +16,13 @@ for thousands of jobs it is the slow path.
 from __future__ import annotations
 
 import argparse
-import time
 from collections.abc import Sequence
 
 import dagster as dg
-from dagster._core.execution.backfill import PartitionBackfill
-from dagster._core.utils import make_new_backfill_id
 
 from platform_assets.cts.importers.registry import IMPORTERS
 from platform_assets.provenance import FORCE_TAG
+from platform_assets.provenance.dagster_internals import submit_asset_backfill
 
 
 def request_reimport(
@@ -37,21 +35,15 @@ def request_reimport(
     """Submit an asset backfill of ``importer_name``'s asset over ``partitions`` (all by
     default); ``force`` recomputes current partitions too. Returns the backfill id."""
     importer = IMPORTERS[importer_name]
-    backfill = PartitionBackfill.from_asset_partitions(
-        backfill_id=make_new_backfill_id(),
-        asset_graph=defs.resolve_asset_graph(),
-        partition_names=list(partitions) if partitions else None,
-        asset_selection=[importer.asset_key],
-        backfill_timestamp=time.time(),
+    return submit_asset_backfill(
+        instance,
+        defs,
+        importer.asset_key,
+        partitions,
         tags={FORCE_TAG: "true"} if force else {},
-        dynamic_partitions_store=instance,
-        all_partitions=not partitions,
         title=f"re-import {importer.table}",
         description="CTS re-import (platform_assets.cts.reimport)",
-        run_config=None,
     )
-    instance.add_backfill(backfill)
-    return backfill.backfill_id
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -8,13 +8,17 @@ from pathlib import Path
 import dagster as dg
 
 from platform_assets.command import command_asset, program_digest
+from platform_assets.families import family_owners
 from platform_assets.kalman.cases import CASE_FILES, OUTPUT_PREFIX_TEMPLATE, OUTPUTS, case_key
 from platform_assets.kalman.partitions import kalman_cases
+from platform_assets.kalman.pictures import describe_posterior
 
 case_inputs = dg.AssetSpec(
     key=["kalman", "case_inputs"],
     partitions_def=kalman_cases,
     group_name="kalman",
+    owners=family_owners(["kalman"]),
+    kinds={"parquet", "s3"},
     description=(
         "A case folder in blob storage (config.json, prior.parquet, observations.parquet). "
         "Materialized by kalman_case_sensor with the hash of the three ETags as data version."
@@ -57,6 +61,7 @@ def posterior_asset(program: str | None = None) -> dg.AssetsDefinition:
         partitions_def=kalman_cases,
         deps=[case_inputs],
         automation_condition=code_version_automation(),
+        describe=describe_posterior,
         group_name="kalman",
         description=(
             "Posterior ensemble, per-variable summary and innovation statistics of a stochastic "

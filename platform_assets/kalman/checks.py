@@ -1,18 +1,14 @@
 """Asset checks on the published posterior of each case (partitioned like the asset)."""
 
 import io
-import warnings
 
 import dagster as dg
 
 from platform_assets.kalman.assets import posterior
 from platform_assets.kalman.cases import output_prefix
 from platform_assets.kalman.partitions import kalman_cases
+from platform_assets.provenance import versioned_check
 from resources.shared.blob import BlobStorage
-
-# Partitioned asset checks are a preview feature of Dagster 1.13; they are exactly what a
-# per-case check needs, so the warning is acknowledged here once.
-warnings.filterwarnings("ignore", message="Specifying a partitions_def on an AssetCheckSpec")
 
 # Normalized innovation variance E[d^2 / (HPH^T + R)] is 1 for a consistent ensemble;
 # far outside this band the prior spread or the observation errors are mis-specified.
@@ -25,7 +21,7 @@ def read_output(blob: BlobStorage, case: str, name: str):
     return pd.read_parquet(io.BytesIO(blob.read_bytes(f"{blob.resolve(output_prefix(case))}/{name}")))
 
 
-@dg.asset_check(asset=posterior, partitions_def=kalman_cases, blocking=True)
+@versioned_check(asset=posterior, partitions_def=kalman_cases, blocking=True)
 def posterior_is_finite(context: dg.AssetCheckExecutionContext, blob: BlobStorage) -> dg.AssetCheckResult:
     """No NaN or infinite value anywhere in the posterior ensemble."""
     import numpy as np
@@ -35,7 +31,7 @@ def posterior_is_finite(context: dg.AssetCheckExecutionContext, blob: BlobStorag
     return dg.AssetCheckResult(passed=bad == 0, metadata={"non_finite_values": bad, "shape": str(values.shape)})
 
 
-@dg.asset_check(asset=posterior, partitions_def=kalman_cases)
+@versioned_check(asset=posterior, partitions_def=kalman_cases)
 def posterior_spread_is_positive(context: dg.AssetCheckExecutionContext, blob: BlobStorage) -> dg.AssetCheckResult:
     """Every state variable keeps a positive ensemble spread (no ensemble collapse)."""
     summary = read_output(blob, context.partition_key, "summary.parquet")
@@ -51,7 +47,7 @@ def posterior_spread_is_positive(context: dg.AssetCheckExecutionContext, blob: B
     )
 
 
-@dg.asset_check(asset=posterior, partitions_def=kalman_cases)
+@versioned_check(asset=posterior, partitions_def=kalman_cases)
 def innovation_statistics(context: dg.AssetCheckExecutionContext, blob: BlobStorage) -> dg.AssetCheckResult:
     """Reports innovation statistics; warns when the normalized innovation variance shows
     an inconsistent prior spread or observation error."""

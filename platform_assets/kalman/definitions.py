@@ -7,5 +7,6 @@ import dagster as dg
 
 from platform_assets.kalman.assets import case_inputs, posterior
 from platform_assets.kalman.checks import kalman_checks
+from platform_assets.kalman.jobs import kalman_posterior_job
 
-defs = dg.Definitions(assets=[case_inputs, posterior], asset_checks=kalman_checks)
+defs = dg.Definitions(assets=[case_inputs, posterior], asset_checks=kalman_checks, jobs=[kalman_posterior_job])

@@ -106,8 +106,15 @@ def compute_recipient_groups(goals_of_recipient: list[Goal], config: SimilarityC
     return connected_groups(goals_of_recipient, pairs)
 
 
+def groups_parquet_missing(resources, materialization: dg.AssetMaterialization) -> str | None:
+    """A recipient's recorded groups are still in blob storage."""
+    key = f"{BLOB_PREFIX}/recipient={materialization.partition}/groups.parquet"
+    return None if resources.blob.exists(key) else f"{key} is gone"
+
+
 @versioned_asset(
     key=GROUPS_KEY,
+    output_missing=groups_parquet_missing,
     image="nlp",
     k8s_resources={"cpu": "2", "memory": "4Gi"},
     packages=sorted({p for ps in METHOD_PACKAGES.values() for p in ps}),

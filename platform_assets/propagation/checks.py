@@ -12,6 +12,7 @@ from platform_assets.propagation.ensemble import RunState
 from platform_assets.propagation.model import relative_energy_drift, total_energy
 from platform_assets.propagation.partitions import propagation_steps
 from platform_assets.propagation.resume import STATE_FILE, latest_materialization
+from platform_assets.provenance import versioned_check
 from resources.shared.blob import BlobStorage
 
 
@@ -21,7 +22,7 @@ class EnergyDriftConfig(dg.Config):
     )
 
 
-@dg.asset_check(
+@versioned_check(
     asset=TRAJECTORY_KEY,
     name="energy_drift",
     partitions_def=propagation_steps,

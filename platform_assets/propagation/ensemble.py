@@ -1,26 +1,36 @@
 """Ensemble propagation: K perturbed initial states, chunked, reduced to mean/covariance.
 
-The ensemble is split into fixed-size chunks. Each chunk is propagated vectorized
-(one numpy call per step for the whole chunk) and reduced, block of steps by block of
-steps as the integrator produces them, to per-step count / mean / M2 (sum of squared
-deviations): a task holds O(steps * D^2) plus one block, and only the moments and the
-final member states travel back, never the members' trajectories. Chunks run on Dask when a client is
-given, in-process otherwise; the partial results are merged in chunk order with
-Chan's parallel formula, so the result does not depend on where or in which order
-chunks ran (Dask and in-process agree bit for bit).
+The ensemble is split into fixed-size chunks. Each chunk is propagated and reduced to
+per-step count / mean / M2 (sum of squared deviations): with the compiled kernel in one
+call that integrates and reduces step by step (compiled.py), with the numpy reference block
+of steps by block of steps as the integrator produces them. A chunk holds O(steps * D^2)
+plus one block, and only the moments and the final member states travel back, never the
+members' trajectories.
+
+Chunks are merged with Chan's parallel formula along one fixed binary tree over the chunk
+indices (halving), so the result depends on the chunking, never on where chunks ran: a Dask
+task evaluates a whole subtree (several chunks, enough work to make the per-task overhead
+negligible) and the driver merges the task results along the same tree. Dask and in-process,
+with any number of tasks, agree bit for bit.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Iterator
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
+from platform_assets.propagation import compiled
 from platform_assets.propagation.model import (
     Bodies,
+    G,
+    Kernel,
     Method,
     PropagationInputError,
+    checked_kernel,
+    non_finite_error,
     propagate,
     propagate_blocks,
     validate_state,
@@ -36,8 +46,24 @@ else:
 if TYPE_CHECKING:
     from distributed import Client
 
+# Members per chunk unless configured: four chunks (Dask tasks, at most) for the default 256.
+DEFAULT_CHUNK_SIZE = 64
 # Floats per array of one integrator block (positions, velocities, states): ~4 MB each.
 BLOCK_VALUES = 1 << 19
+# Rough cost of one member-step (two bodies) on one core, from bench/bench_propagation.py:
+# what decides whether Dask pays and how much work one Dask task gets.
+SECONDS_PER_MEMBER_STEP = {
+    ("numba", "verlet"): 40e-9,
+    ("numba", "rk4"): 100e-9,
+    ("numpy", "verlet"): 400e-9,
+    ("numpy", "rk4"): 1200e-9,
+}
+# Below this much estimated compute a run stays in-process: starting a LocalCluster and
+# shipping tasks costs more than it saves (the crossover measured by the benchmark).
+DASK_MIN_SECONDS = 1.0
+# Work per Dask task: per-task overhead (scheduling, transfer of the moments) is ~1-5 ms,
+# so 0.1 s of compute keeps it under 5 %.
+TASK_SECONDS = 0.1
 
 
 @dataclass(frozen=True)
@@ -106,6 +132,12 @@ def block_steps_for(members: int, n_bodies: int) -> int:
     return max(1, BLOCK_VALUES // (members * n_bodies * 6))
 
 
+def estimated_seconds(members: int, steps: int, n_bodies: int, method: Method, kernel: Kernel) -> float:
+    """Single-core compute estimate of an ensemble run (scales with the body pairs)."""
+    pairs = max(1, n_bodies * (n_bodies - 1) // 2)
+    return members * steps * pairs * SECONDS_PER_MEMBER_STEP[(kernel, method)]
+
+
 def propagate_chunk(
     positions: np.ndarray,
     velocities: np.ndarray,
@@ -113,9 +145,12 @@ def propagate_chunk(
     dt: float,
     steps: int,
     method: Method,
+    kernel: Kernel = "numba",
 ) -> ChunkStats:
-    """Propagate one chunk (k, n, 3), reducing each block of steps to per-step moments as
-    the integrator produces it: memory is O(steps * D^2 + block * k), never O(steps * k)."""
+    """Propagate one chunk (k, n, 3) and reduce it to per-step moments: memory is
+    O(steps * D^2 + block * k), never O(steps * k)."""
+    if checked_kernel(kernel) == "numba":
+        return _compiled_chunk(positions, velocities, masses, dt, steps, method)
     k, n = positions.shape[0], positions.shape[1]
     d = n * 6
     mean = np.empty((steps + 1, d))
@@ -134,23 +169,78 @@ def propagate_chunk(
     return ChunkStats(k, mean, m2, final_p, final_v)
 
 
-def merge_moments(parts: Iterable[ChunkStats]) -> tuple[int, np.ndarray, np.ndarray]:
-    """Merge chunk moments in the given order (Chan et al.); deterministic. Consumes the
-    parts one at a time, so only the running total and one chunk are held."""
-    parts = iter(parts)
-    first = next(parts)
-    count, mean, m2 = first.count, first.mean, first.m2
-    for part in parts:
-        total = count + part.count
-        delta = part.mean - mean
-        mean = mean + delta * (part.count / total)
-        m2 = m2 + part.m2 + np.einsum("sd,se->sde", delta, delta) * (count * part.count / total)
-        count = total
-    return count, mean, m2
+def _compiled_chunk(
+    positions: np.ndarray, velocities: np.ndarray, masses: np.ndarray, dt: float, steps: int, method: Method
+) -> ChunkStats:
+    """The fused compiled kernel: integration and per-step moments in one call."""
+    validate_step(dt, steps, method)
+    final_p = np.array(positions, dtype=np.float64)  # advanced in place
+    final_v = np.array(velocities, dtype=np.float64)
+    masses = np.asarray(masses, dtype=np.float64)
+    validate_state(final_p, final_v, masses)
+    d = final_p.shape[1] * 6
+    mean = np.empty((steps + 1, d))
+    m2 = np.empty((steps + 1, d, d))
+    failed = compiled.kernels().ensemble_moments(final_p, final_v, masses, G, dt, steps, method == "rk4", mean, m2)
+    if failed >= 0:
+        raise non_finite_error(failed, dt)
+    return ChunkStats(final_p.shape[0], mean, m2, final_p, final_v)
+
+
+def merge_pair(first: ChunkStats, second: ChunkStats, kernel: Kernel = "numpy") -> ChunkStats:
+    """Moments of two consecutive groups of members (Chan et al.); finals concatenated in
+    order. The compiled kernel does the same arithmetic in one pass, in place (it consumes
+    ``first``); both give the same bits."""
+    total = first.count + second.count
+    finals_p = np.concatenate([first.final_positions, second.final_positions])
+    finals_v = np.concatenate([first.final_velocities, second.final_velocities])
+    if kernel == "numba":
+        # results that came over the network may be read-only views of the received buffers
+        mean, m2 = (a if a.flags.writeable else a.copy() for a in (first.mean, first.m2))
+        compiled.kernels().merge_into(mean, m2, first.count, second.mean, second.m2, second.count)
+        return ChunkStats(total, mean, m2, finals_p, finals_v)
+    delta = second.mean - first.mean
+    mean = first.mean + delta * (second.count / total)
+    outer = delta[:, :, None] * delta[:, None, :]
+    outer *= first.count * second.count / total
+    m2 = first.m2 + second.m2
+    m2 += outer  # (a + b) + c, in place: one temporary fewer than the expression
+    return ChunkStats(total, mean, m2, finals_p, finals_v)
+
+
+def reduce_tree(
+    lo: int, hi: int, node: Callable[[int, int], ChunkStats | None], kernel: Kernel = "numpy"
+) -> ChunkStats:
+    """Merge chunks [lo, hi) along the fixed tree (halves [lo, mid) and [mid, hi), mid =
+    (lo + hi) // 2). ``node(lo, hi)`` supplies a node's result (a leaf, a finished task) or
+    None to descend. Holds one partial result per tree level."""
+    result = node(lo, hi)
+    if result is not None:
+        return result
+    if hi - lo < 2:
+        raise ValueError(f"no result for chunk {lo}")
+    mid = (lo + hi) // 2
+    return merge_pair(reduce_tree(lo, mid, node, kernel), reduce_tree(mid, hi, node, kernel), kernel)
+
+
+def tree_nodes(lo: int, hi: int, depth: int) -> list[tuple[int, int]]:
+    """The nodes ``depth`` levels below [lo, hi) (leaves stop early), left to right."""
+    if depth == 0 or hi - lo < 2:
+        return [(lo, hi)]
+    mid = (lo + hi) // 2
+    return tree_nodes(lo, mid, depth - 1) + tree_nodes(mid, hi, depth - 1)
 
 
 def chunk_bounds(size: int, chunk_size: int) -> list[tuple[int, int]]:
     return [(start, min(start + chunk_size, size)) for start in range(0, size, chunk_size)]
+
+
+def task_depth(chunks: int, seconds: float, workers: int) -> int:
+    """Tree depth whose nodes become Dask tasks: about ``TASK_SECONDS`` of work each, at
+    least one per worker when there is work enough, never more tasks than chunks."""
+    wanted = max(1, min(chunks, round(seconds / TASK_SECONDS)))
+    wanted = max(wanted, min(chunks, workers)) if seconds >= DASK_MIN_SECONDS else wanted
+    return max(0, math.ceil(math.log2(wanted)))
 
 
 def run_ensemble(
@@ -162,55 +252,70 @@ def run_ensemble(
     method: Method,
     chunk_size: int,
     client: Client | None = None,
+    kernel: Kernel = "numba",
 ) -> EnsembleResult:
     """Propagate every member ``steps`` steps from (positions, velocities), chunk by chunk.
 
-    With ``client`` the chunks are Dask tasks; without, they run here. Row 0 of the
-    result is the start state, so a resumed run drops it before appending.
+    With ``client`` subtrees of chunks are Dask tasks; without, everything runs here. Row 0
+    of the result is the start state, so a resumed run drops it before appending.
     """
     validate_step(dt, steps, method)
+    checked_kernel(kernel)
     validate_state(positions, velocities, masses)
     bounds = chunk_bounds(positions.shape[0], chunk_size)
-    args: list[tuple[Any, ...]] = [
-        (positions[lo:hi], velocities[lo:hi], masses, dt, steps, method) for lo, hi in bounds
-    ]
-    finals: list[tuple[np.ndarray, np.ndarray]] = []
-
-    def in_chunk_order(parts: Iterable[ChunkStats]) -> Iterator[ChunkStats]:
-        for part in parts:
-            finals.append((part.final_positions, part.final_velocities))
-            yield part
-
+    chunks = (positions, velocities, masses, dt, steps, method, kernel, bounds)
     if client is None:
-        parts: Iterable[ChunkStats] = (propagate_chunk(*a) for a in args)
+        stats = _subtree(0, len(bounds), *chunks)
     else:
-        _ship_model_by_value()
-        futures = [client.submit(_chunk_task, *a, pure=False) for a in args]
-        parts = (ChunkStats(*future.result()) for future in futures)
-    count, mean, m2 = merge_moments(in_chunk_order(parts))
-    covariance = m2 / (count - 1) if count > 1 else np.zeros_like(m2)
-    return EnsembleResult(
-        mean=mean,
-        covariance=covariance,
-        final_positions=np.concatenate([p for p, _ in finals]),
-        final_velocities=np.concatenate([v for _, v in finals]),
-    )
+        seconds = estimated_seconds(positions.shape[0], steps, positions.shape[1], method, kernel)
+        workers = max(1, sum(client.nthreads().values()))
+        nodes = tree_nodes(0, len(bounds), task_depth(len(bounds), seconds, workers))
+        futures = {
+            (lo, hi): client.submit(_subtree_task, lo, hi, *_slice(chunks, lo, hi), pure=False) for lo, hi in nodes
+        }
+        stats = reduce_tree(
+            0,
+            len(bounds),
+            lambda lo, hi: ChunkStats(*futures[(lo, hi)].result()) if (lo, hi) in futures else None,
+            kernel,
+        )
+    covariance = stats.m2 / (stats.count - 1) if stats.count > 1 else np.zeros_like(stats.m2)
+    return EnsembleResult(stats.mean, covariance, stats.final_positions, stats.final_velocities)
 
 
-def _chunk_task(*args: Any) -> tuple[Any, ...]:
+def _slice(chunks: tuple[Any, ...], lo: int, hi: int) -> tuple[Any, ...]:
+    """The members of chunks [lo, hi) only (what one task needs), with their bounds."""
+    positions, velocities, masses, dt, steps, method, kernel, bounds = chunks
+    first, last = bounds[lo][0], bounds[hi - 1][1]
+    shifted = [(a - first, b - first) for a, b in bounds]
+    return positions[first:last], velocities[first:last], masses, dt, steps, method, kernel, shifted
+
+
+def _subtree(
+    lo: int,
+    hi: int,
+    positions: np.ndarray,
+    velocities: np.ndarray,
+    masses: np.ndarray,
+    dt: float,
+    steps: int,
+    method: Method,
+    kernel: Kernel,
+    bounds: list[tuple[int, int]],
+) -> ChunkStats:
+    def leaf(a: int, b: int) -> ChunkStats | None:
+        if b - a != 1:
+            return None
+        start, stop = bounds[a]
+        return propagate_chunk(positions[start:stop], velocities[start:stop], masses, dt, steps, method, kernel)
+
+    return reduce_tree(lo, hi, leaf, kernel)
+
+
+def _subtree_task(*args: Any) -> tuple[Any, ...]:
     """Dask task: plain tuple out, so no class defined here travels back by value."""
-    stats = propagate_chunk(*args)
+    stats = _subtree(*args)
     return (stats.count, stats.mean, stats.m2, stats.final_positions, stats.final_velocities)
-
-
-def _ship_model_by_value() -> None:
-    """Pickle the model code by value, so remote Dask workers need only numpy, not this repo."""
-    import cloudpickle
-
-    from platform_assets.propagation import ensemble, model
-
-    cloudpickle.register_pickle_by_value(model)
-    cloudpickle.register_pickle_by_value(ensemble)
 
 
 @dataclass(frozen=True)
@@ -260,6 +365,7 @@ def propagate_ensemble(
     method: Method,
     client: Client | None = None,
     start: RunState | None = None,
+    kernel: Kernel = "numba",
 ) -> RunState:
     """Nominal + ensemble for ``steps`` steps, from the initial state or continuing ``start``.
 
@@ -272,8 +378,8 @@ def propagate_ensemble(
     else:
         nominal_p, nominal_v = start.nominal_positions[-1:], start.nominal_velocities[-1:]
         members_p, members_v = start.final_positions, start.final_velocities
-    traj_p, traj_v = propagate(nominal_p, nominal_v, bodies.masses, dt, steps, method)
-    moments = run_ensemble(members_p, members_v, bodies.masses, dt, steps, method, spec.chunk_size, client)
+    traj_p, traj_v = propagate(nominal_p, nominal_v, bodies.masses, dt, steps, method, kernel)
+    moments = run_ensemble(members_p, members_v, bodies.masses, dt, steps, method, spec.chunk_size, client, kernel)
     run = RunState(
         masses=bodies.masses,
         nominal_positions=traj_p[:, 0],

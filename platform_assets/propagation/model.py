@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from platform_assets.propagation import compiled
 from resources.lazy_imports import lazy_import
 
 if TYPE_CHECKING:
@@ -30,6 +31,10 @@ else:
 G = 1.0
 METHODS = ("verlet", "rk4")
 Method = Literal["verlet", "rk4"]
+# "numpy": the reference implementation; "numba": the compiled kernel (compiled.py), same
+# trajectories bit for bit, ensemble moments summed in another order.
+KERNELS = ("numba", "numpy")
+Kernel = Literal["numba", "numpy"]
 AXES = ("x", "y", "z")
 
 
@@ -69,13 +74,38 @@ class Bodies:
 
 
 def default_bodies() -> Bodies:
-    """The original service's default initial state (Planet, Satellite; z = 0)."""
+    """The original service's first default initial state (Planet, Satellite; z = 0)."""
     return Bodies(
         names=("Planet", "Satellite"),
         masses=np.array([1.0, 1e-6]),
         positions=np.array([[0.0, 0.1, 0.0], [0.0, 1.0, 0.0]]),
         velocities=np.array([[0.1, 0.0, 0.0], [1.0, 0.0, 0.0]]),
     )
+
+
+def body1_body2() -> Bodies:
+    """The original service's latest default system (its web form's Body1 and Body2): a unit
+    mass and a body of 0.0123 (the Moon/Earth mass ratio) on a near-circular orbit at 61."""
+    return Bodies(
+        names=("Body1", "Body2"),
+        masses=np.array([1.0, 0.0123]),
+        positions=np.array([[-0.73, 0.0, 0.0], [60.34, 0.0, 0.0]]),
+        velocities=np.array([[0.0, -0.0015, 0.0], [0.0, 0.13, 0.0]]),
+    )
+
+
+# Named initial systems a run can ask for (run config `system`).
+SYSTEMS = ("planet_satellite", "body1_body2")
+
+
+def system_bodies(system: str) -> Bodies:
+    """The preset called ``system``, or a clear error naming the presets. (Named calls, not a
+    dict of functions: the code version follows names, so a changed preset is a new version.)"""
+    if system == "planet_satellite":
+        return default_bodies()
+    if system == "body1_body2":
+        return body1_body2()
+    raise PropagationInputError(f"unknown system {system!r}; choose one of {SYSTEMS}")
 
 
 def validate_step(dt: float, steps: int | None = None, method: str | None = None) -> None:
@@ -94,6 +124,14 @@ def checked_method(method: str) -> Method:
         if method == known:
             return known
     raise PropagationInputError(f"unknown method {method!r}; choose one of {METHODS}")
+
+
+def checked_kernel(kernel: str) -> Kernel:
+    """`kernel` as a `Kernel`, or a clear error naming the choices."""
+    for known in typing.get_args(Kernel):
+        if kernel == known:
+            return known
+    raise PropagationInputError(f"unknown kernel {kernel!r}; choose one of {KERNELS}")
 
 
 def validate_state(positions: np.ndarray, velocities: np.ndarray, masses: np.ndarray) -> None:
@@ -131,13 +169,19 @@ def _first_coincident(positions: np.ndarray) -> tuple[int, int, int]:
 
 
 def accelerations(positions: np.ndarray, masses: np.ndarray) -> np.ndarray:
-    """Newtonian accelerations, shaped like ``positions`` (K, n, 3)."""
+    """Newtonian accelerations, shaped like ``positions`` (K, n, 3).
+
+    Every sum is written out in a fixed order (x, y, z; then partners j in increasing order)
+    and 1/r^3 is 1 / (r^2 sqrt(r^2)), all correctly rounded operations: the compiled kernel
+    (compiled.py) repeats them one by one and gets the same bits (einsum's summation order
+    and numpy's SIMD pow are not specified).
+    """
     delta = positions[:, None, :, :] - positions[:, :, None, :]  # (K, i, j, 3): r_j - r_i
-    dist2 = np.einsum("kijc,kijc->kij", delta, delta)
+    dist2 = delta[..., 0] * delta[..., 0] + delta[..., 1] * delta[..., 1] + delta[..., 2] * delta[..., 2]
     n = positions.shape[1]
     dist2[:, np.arange(n), np.arange(n)] = np.inf  # no self-force
-    inv_r3 = dist2**-1.5
-    return G * np.einsum("kij,j,kijc->kic", inv_r3, masses, delta)
+    weights = 1.0 / (dist2 * np.sqrt(dist2)) * masses  # m_j / r_ij^3, (K, i, j)
+    return G * (weights[..., None] * delta).sum(axis=2)
 
 
 def _verlet(positions, velocities, masses, dt, out_p, out_v):
@@ -168,6 +212,22 @@ def _rk4(positions, velocities, masses, dt, out_p, out_v):
     return positions, velocities
 
 
+def non_finite_error(step: int, dt: float) -> FloatingPointError:
+    return FloatingPointError(f"state became non-finite at step {step} (bodies collided or dt={dt} is too large)")
+
+
+def _compiled_integrator(method: Method):
+    """The compiled trajectory kernel with the numpy integrators' signature."""
+    trajectory = compiled.kernels().trajectory
+    rk4 = method == "rk4"
+
+    def integrate(positions, velocities, masses, dt, out_p, out_v):
+        trajectory(positions, velocities, masses, G, dt, rk4, out_p, out_v)
+        return out_p[-1].copy(), out_v[-1].copy()  # the buffers are reused for the next block
+
+    return integrate
+
+
 def propagate_blocks(
     positions: np.ndarray,
     velocities: np.ndarray,
@@ -176,6 +236,7 @@ def propagate_blocks(
     steps: int,
     method: Method = "verlet",
     block_steps: int | None = None,
+    kernel: Kernel = "numpy",
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Integrate ``steps`` fixed steps, yielding consecutive blocks of rows 0..steps.
 
@@ -190,9 +251,10 @@ def propagate_blocks(
     velocities = np.asarray(velocities, dtype=np.float64)
     masses = np.asarray(masses, dtype=np.float64)
     validate_step(dt, steps, method)
+    checked_kernel(kernel)
     validate_state(positions, velocities, masses)
     rows = steps + 1 if block_steps is None else max(1, min(int(block_steps), steps + 1))
-    integrate = _verlet if method == "verlet" else _rk4
+    integrate = _compiled_integrator(method) if kernel == "numba" else _verlet if method == "verlet" else _rk4
     buffer_p = np.empty((rows, *positions.shape))
     buffer_v = np.empty_like(buffer_p)
     buffer_p[0], buffer_v[0] = positions, velocities
@@ -212,10 +274,7 @@ def propagate_blocks(
         block_p, block_v = buffer_p[: filled + todo], buffer_v[: filled + todo]
         finite = np.isfinite(block_p).all(axis=(1, 2, 3)) & np.isfinite(block_v).all(axis=(1, 2, 3))
         if not finite.all():
-            raise FloatingPointError(
-                f"state became non-finite at step {first_row + int(np.argmin(finite))} "
-                f"(bodies collided or dt={dt} is too large)"
-            )
+            raise non_finite_error(first_row + int(np.argmin(finite)), dt)
         yield block_p, block_v
         first_row += filled + todo
         if first_row > steps:
@@ -230,13 +289,14 @@ def propagate(
     dt: float,
     steps: int,
     method: Method = "verlet",
+    kernel: Kernel = "numpy",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Integrate ``steps`` fixed steps; returns positions and velocities (steps + 1, K, n, 3).
 
     Row 0 is the initial state. The whole trajectory in memory: for the nominal run and
     tests; ensembles use `propagate_blocks`.
     """
-    [(traj_p, traj_v)] = list(propagate_blocks(positions, velocities, masses, dt, steps, method))
+    [(traj_p, traj_v)] = list(propagate_blocks(positions, velocities, masses, dt, steps, method, kernel=kernel))
     return traj_p, traj_v
 
 

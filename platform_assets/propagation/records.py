@@ -5,8 +5,10 @@ records, where the record ``[t_low, t_high)`` holds the state reached at ``t_hig
 first record ``[-inf, 0)`` holds the initial state. Reads scanned the whole list. Here the
 same records are a parquet table, sorted by time, and ``read_at`` finds a time by binary
 search. ``data.json`` is the list the original web page (Plotly) iterated as
-``for (let [t0, t1, frame] of data)`` reading ``frame[agentId].x / .y``; strict JSON has no
-``-Infinity``, so the first record's ``t_low`` is ``null`` there.
+``for (let [t0, t1, frame] of data)``; strict JSON has no ``-Infinity``, so the first
+record's ``t_low`` is ``null`` there. Its frames come in the layout of the original's latest
+web view, ``{agentId: {position: {x, y, z}, velocity: {x, y, z}, mass, time, timeStep}}``
+(``web``), or of its first one, ``{agentId: {time, timeStep, x, y, z, vx, vy, vz}}`` (``flat``).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
 
 
 STATE_FIELDS = (*AXES, *(f"v{axis}" for axis in AXES))
+DATA_JSON_LAYOUTS = ("web", "flat")
 
 
 def _state_type(names: Sequence[str]) -> pa.StructType:
@@ -90,13 +93,36 @@ def read_parquet_bytes(data: bytes) -> pa.Table:
     return pq.read_table(io.BytesIO(data))
 
 
-def data_json(records: pa.Table) -> str:
-    """The original web view's data: ``[[t_low | null, t_high, {agent: {x, y, ...}}], ...]``."""
-    rows = []
-    for t_low, t_high, state in zip(
-        records["t_low"].to_pylist(), records["t_high"].to_pylist(), records["state"].to_pylist(), strict=False
-    ):
-        rows.append([None if t_low == -np.inf else t_low, t_high, state])
+def data_json(
+    names: Sequence[str],
+    masses: np.ndarray,
+    dt: float,
+    positions: np.ndarray,
+    velocities: np.ndarray,
+    layout: str = "web",
+) -> str:
+    """The original web view's data, ``[[t_low | null, t_high, frame], ...]``, one record per
+    row of the nominal trajectory (S, n, 3); ``layout`` picks the frame layout (module doc)."""
+    if layout not in DATA_JSON_LAYOUTS:
+        raise ValueError(f"unknown data.json layout {layout!r}; choose one of {DATA_JSON_LAYOUTS}")
+    p, v, mass = positions.tolist(), velocities.tolist(), [float(m) for m in masses]
+    rows: list[list] = []
+    for step in range(len(p)):
+        frame = {}
+        for b, name in enumerate(names):
+            (x, y, z), (vx, vy, vz) = p[step][b], v[step][b]
+            time = step * dt
+            if layout == "web":
+                frame[name] = {
+                    "position": {"x": x, "y": y, "z": z},
+                    "velocity": {"x": vx, "y": vy, "z": vz},
+                    "mass": mass[b],
+                    "time": time,
+                    "timeStep": dt,
+                }
+            else:
+                frame[name] = {"time": time, "timeStep": dt, "x": x, "y": y, "z": z, "vx": vx, "vy": vy, "vz": vz}
+        rows.append([None if step == 0 else (step - 1) * dt, step * dt, frame])
     return json.dumps(rows, allow_nan=False)
 
 

@@ -15,11 +15,9 @@ from dataclasses import dataclass
 
 import dagster as dg
 
-# Dagster's tag for the code version on a materialization (also used by the provenance core).
-from dagster._core.definitions.data_version import CODE_VERSION_TAG
-
 from platform_assets.propagation.partitions import existing_steps
 from platform_assets.provenance import CONFIG_METADATA_KEY
+from platform_assets.provenance.dagster_internals import CODE_VERSION_TAG
 
 STATE_FILE = "state.npz"
 

@@ -1,334 +1,563 @@
 """Automatic code versions: the Nix store-path idea applied to a Python function.
 
-A code version is a hash of everything that decides what an asset computes:
+A code version is a hash of everything that decides what an asset computes, its *closure*:
 
-* the asset function's source, AST-normalized (comments, docstrings and formatting do
-  not count, a changed operator does);
-* the source of every project function, class or constant it reaches, transitively:
-  names it uses are resolved in its globals and closure; anything defined in a file under
-  the project roots is followed, anything else (stdlib, site-packages) is not, and counts
-  only through the declared package versions;
-* declared external dependencies: image reference (by digest), external program hash,
-  static configuration, versions of named distributions.
+* the asset function's source, AST-normalized (comments, docstrings and formatting do not
+  count, a changed operator does);
+* every project function it can reach, transitively, each hashed on its own (function
+  granularity: an edit elsewhere in the same module or class changes nothing):
+  - names it reads from module scope or from its closure (factories), attribute chains on
+    project modules (`records.trajectory_records`), classes named in annotations;
+  - the classes it reaches (resource classes of the resource keys it requires, its run-config
+    class, classes of project objects it holds): their skeleton (bases, fields, class
+    constants) and those of their methods it can call: every method whose name the closure
+    uses as an attribute (`self.merge` binds to its own class), dunder methods, registered
+    hooks (validators, resource life-cycle methods);
+  - functions and lambdas held in dicts, lists, tuples, dataclass fields or `partial`s;
+  - constants by a stable representation (a compiled regex by pattern and flags);
+* the installed versions of the distributions that code imports (orchestration packages
+  excepted, see `execution_only.py`) plus the declared ones, and declared externals: image
+  reference (by digest), external program version, static configuration.
 
-Everything here runs at import time of the code location, so it is cached per object and
-only parses the sources it needs.
+Code that only runs a step without shaping its output is listed once, in
+`execution_only.py`, and left out. That the closure is complete is checked, not assumed:
+`tests/provenance/test_tracing.py` runs every asset of the code location under a tracer
+and requires each executed project function to be in `closure_names(...)` or listed.
+
+Everything here runs when the code location loads: per-file analyses are cached beside the
+bytecode (`source_index.py`) and each object is visited once.
 """
 
 from __future__ import annotations
 
-import ast
 import dataclasses
+import enum
+import functools
 import hashlib
-import importlib.metadata
+import importlib
 import inspect
 import json
+import logging
 import os
+import re
 import sys
-import textwrap
 import types
 from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
+from platform_assets.provenance import packages as package_versions
+from platform_assets.provenance.execution_only import is_execution_only, is_execution_only_package
+from platform_assets.provenance.resource_types import bound_resources
+from platform_assets.provenance.source_index import analysis
+from resources.lazy_imports import LazyModule
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+_ROOT_TEXT = str(PROJECT_ROOT)
 _EXCLUDED_PARTS = {".venv", "site-packages", "dist-packages"}
-_SIMPLE_TYPES = (str, int, float, bool, bytes, type(None))
+_SIMPLE_TYPES = (str, int, float, complex, bool, bytes, type(None))
+# methods the framework calls by name on project classes (never spelled in our code)
+FRAMEWORK_HOOKS = frozenset(
+    {
+        "setup_for_execution",
+        "teardown_after_execution",
+        "yield_for_execution",
+        "create_resource",
+        "handle_output",
+        "load_input",
+        "run",
+    }
+)
+# decorators that make a method reachable only through its name
+_PLAIN_DECORATORS = frozenset(
+    {"property", "cached_property", "staticmethod", "classmethod", "abstractmethod", "setter", "getter", "deleter"}
+)
+_MAX_CONTAINER = 10_000
+# containers whose members are followed (exact types: Dagster's records are tuples that
+# refuse iteration, and are represented by their repr)
+_MAPPINGS = (dict, types.MappingProxyType)
+_SEQUENCES = (list, tuple, set, frozenset)
 
 
-def is_project_file(path: str | None, roots: tuple[Path, ...]) -> bool:
+def is_project_file(path: str | None, roots: tuple[Path, ...] | tuple[str, ...]) -> bool:
     if not path:
         return False
-    return _is_project_file(path, roots)
+    return _is_project_file(path, tuple(map(str, roots)))
 
 
 @lru_cache(maxsize=8192)
-def _is_project_file(path: str, roots: tuple[Path, ...]) -> bool:
-    resolved = Path(path).resolve()
-    if not resolved.is_file():  # "<string>": code generated by exec (dataclass methods)
+def _is_project_file(path: str, roots: tuple[str, ...]) -> bool:
+    resolved = os.path.realpath(path)
+    if not os.path.isfile(resolved):  # "<string>": code generated by exec (dataclass methods)
         return False
-    if _EXCLUDED_PARTS.intersection(resolved.parts):
+    if _EXCLUDED_PARTS.intersection(resolved.split(os.sep)):
         return False
-    return any(resolved.is_relative_to(root) for root in roots)
+    return any(resolved == root or resolved.startswith(root + os.sep) for root in roots)
 
 
-_DOCSTRING_HOLDERS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Module)
+def _source_file(obj: Any) -> str | None:
+    """The file a function or class is defined in (a class: its module's file)."""
+    code = getattr(obj, "__code__", None)
+    if code is not None:
+        return code.co_filename
+    module = sys.modules.get(getattr(obj, "__module__", None) or "")
+    return getattr(module, "__file__", None)
 
 
-def _without_docstring(node: ast.AST, body: list[ast.stmt]) -> list[ast.stmt]:
-    if (
-        isinstance(node, _DOCSTRING_HOLDERS)
-        and body
-        and isinstance(body[0], ast.Expr)
-        and isinstance(body[0].value, ast.Constant)
-        and isinstance(body[0].value.value, str)
-    ):
-        return body[1:]
-    return body
+def _definitions_in(path: str) -> Mapping[str, Any]:
+    if not os.path.isfile(path):
+        return {}
+    return analysis(path)["definitions"]
 
 
-def _dump(node: Any, drop_decorators: bool = False) -> str:
-    """Like `ast.dump(annotate_fields=False, include_attributes=False)`, but without
-    docstrings (and without the top node's decorators when asked), without copying."""
-    if isinstance(node, ast.AST):
-        parts = []
-        for name, value in ast.iter_fields(node):
-            if name == "decorator_list" and drop_decorators:
-                continue
-            if name == "body":
-                value = _without_docstring(node, value)
-            parts.append(_dump(value))
-        return f"{type(node).__name__}({', '.join(parts)})"
-    if isinstance(node, list):
-        return "[" + ", ".join(_dump(item) for item in node) + "]"
-    return repr(node)
+def _nested_code_names(code: types.CodeType) -> Iterable[str]:
+    """Qualified names of the code objects nested in a function (inner functions,
+    lambdas, comprehensions): they run as frames of their own."""
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            yield const.co_qualname
+            yield from _nested_code_names(const)
 
 
-def _definitions_in_tree(tree: ast.AST) -> dict[str, ast.AST]:
-    """Every function and class definition of a module by qualified name."""
-    found: dict[str, ast.AST] = {}
-
-    def visit(node: ast.AST, prefix: str) -> None:
-        for child in ast.iter_child_nodes(node):
-            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                qualname = prefix + child.name
-                found[qualname] = child
-                visit(child, qualname + ("." if isinstance(child, ast.ClassDef) else ".<locals>."))
-            elif isinstance(child, ast.stmt):
-                visit(child, prefix)
-
-    visit(tree, "")
-    return found
-
-
-def _cache_path(source: Path) -> Path:
-    """Next to the bytecode cache, like a .pyc: `__pycache__/<name>.ast-<tag>.json`."""
-    return source.parent / "__pycache__" / f"{source.stem}.ast-{sys.implementation.cache_tag}.json"
-
-
-@lru_cache(maxsize=256)
-def _normalized_definitions(path: str) -> dict[str, list[str]]:
-    """qualname -> [normalized dump, normalized dump without decorators] for every
-    definition of a file: one parse per file, cached on disk keyed by size and mtime
-    (loading the code location must stay fast)."""
-    source = Path(path)
-    stat = source.stat()
-    stamp = f"{stat.st_size}:{stat.st_mtime_ns}"
-    cache = _cache_path(source)
-    try:
-        cached = json.loads(cache.read_text())
-        if cached.get("stamp") == stamp:
-            return cached["definitions"]
-    except (OSError, ValueError):
-        pass
-    tree = ast.parse(source.read_text())
-    definitions = {
-        qualname: [_dump(node), _dump(node, drop_decorators=True)]
-        for qualname, node in _definitions_in_tree(tree).items()
-    }
-    try:
-        cache.parent.mkdir(exist_ok=True)
-        temporary = cache.with_suffix(f".{os.getpid()}.tmp")
-        temporary.write_text(json.dumps({"stamp": stamp, "definitions": definitions}))
-        os.replace(temporary, cache)
-    except OSError:  # read-only file system (k8s): just don't cache
-        pass
-    return definitions
-
-
-@lru_cache(maxsize=4096)
-def _normalized_source(obj: Any, drop_decorators: bool) -> str:
-    """The object's definition as an AST dump without docstrings (and, for the asset
-    function itself, without its decorator, which holds graph wiring, not logic)."""
-    try:
-        path = inspect.getsourcefile(obj)
-    except TypeError:
-        path = None
-    if path and Path(path).is_file():
-        found = _normalized_definitions(path).get(obj.__qualname__)
-        if found is not None:
-            return found[1 if drop_decorators else 0]
-        try:  # e.g. a definition inside an `if`/`try` at module level: let inspect find it
-            node = ast.parse(textwrap.dedent(inspect.getsource(obj))).body[0]
-            return _dump(node, drop_decorators=drop_decorators)
-        except (OSError, TypeError, SyntaxError):
-            pass
-    return _bytecode_fingerprint(obj)
-
-
-def _bytecode_fingerprint(obj: Any) -> str:
-    """For code without retrievable source (generated by exec, e.g. dataclass methods)."""
-    code = getattr(inspect.unwrap(obj), "__code__", None)
-    if code is None:
-        return f"<no source: {getattr(obj, '__qualname__', type(obj).__name__)}>"
-    consts = [c for c in code.co_consts if not isinstance(c, types.CodeType)]
+def _bytecode_fingerprint(code: types.CodeType) -> str:
+    """For code without source (e.g. generated by exec)."""
+    consts = [c if not isinstance(c, types.CodeType) else _bytecode_fingerprint(c) for c in code.co_consts]
     return f"{code.co_code.hex()}|{consts!r}|{code.co_names!r}"
 
 
-def _code_names(code: types.CodeType) -> set[str]:
-    """Every global/attribute name used by a code object and the code objects nested in it
-    (comprehensions, lambdas and inner functions are separate code objects)."""
-    names = set(code.co_names)
-    for const in code.co_consts:
-        if isinstance(const, types.CodeType):
-            names |= _code_names(const)
-    return names
+def _qualified(obj: Any) -> str:
+    return f"{getattr(obj, '__module__', '?')}:{getattr(obj, '__qualname__', type(obj).__qualname__)}"
 
 
-def _is_simple_value(value: Any, depth: int = 0) -> bool:
-    if isinstance(value, _SIMPLE_TYPES):
-        return True
-    if depth < 3 and type(value) in (tuple, list, frozenset, set):
-        return len(value) <= 1000 and all(_is_simple_value(v, depth + 1) for v in value)
-    if depth < 3 and dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return all(_is_simple_value(getattr(value, f.name), depth + 1) for f in dataclasses.fields(value))
-    if depth < 3 and type(value) is dict:
-        return len(value) <= 1000 and all(
-            _is_simple_value(k, depth + 1) and _is_simple_value(v, depth + 1) for k, v in value.items()
-        )
-    return False
+class Closure:
+    """Walks everything one asset function can reach and fingerprints each part."""
 
-
-def _stable_repr(value: Any) -> str:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
-        return f"{type(value).__qualname__}({_stable_repr(fields)})"
-    if type(value) in (tuple, list):
-        return "[" + ", ".join(_stable_repr(v) for v in value) + "]"
-    if isinstance(value, (set, frozenset)):
-        return repr(sorted(value, key=repr))
-    if isinstance(value, Mapping):
-        return repr(sorted(((repr(k), _stable_repr(v)) for k, v in value.items())))
-    return repr(value)
-
-
-class _Collector:
-    """Walks the project-local call graph from one function and fingerprints each node."""
-
-    def __init__(self, roots: tuple[Path, ...]):
+    def __init__(self, roots: tuple[str, ...], resources: Mapping[str, Any] | None = None):
         self.roots = roots
+        self.resources = bound_resources() if resources is None else resources
         self.parts: dict[str, str] = {}
+        self.code_names: set[str] = set()  # module:qualname of every reached code object
+        self.packages: set[str] = set()
         self._seen: set[int] = set()
+        self._keep: list[Any] = []  # objects whose id is in _seen stay alive
+        self._classes: dict[int, type] = {}
+        self._included_methods: set[tuple[int, str]] = set()
+        self._loose: set[str] = set()
+        self._self_attrs: dict[int, set[str]] = {}
+        self._self_classes: dict[int, type] = {}
+        self._files: dict[str, Mapping[str, Any]] = {}
+        self._settled: tuple[int, int, int] = (-1, -1, -1)
+
+    # ---- entry points --------------------------------------------------------------------
+    def add_root(self, fn: Callable[..., Any]) -> None:
+        self._add_function(inspect.unwrap(fn), root=True)
+        self._settle()
+
+    def add_resource_key(self, key: str) -> None:
+        bound = self.resources.get(key)
+        if bound is None:
+            return
+        self.add_value(bound.resource_class)
+        self._add_factory_entry(bound.factory, key)
+        self._settle()
+
+    def add_values(self, values: Mapping[str, Any]) -> None:
+        for name, value in values.items():
+            self.add_value(value, name)
+        self._settle()
+
+    # ---- values --------------------------------------------------------------------------
+    def _first_visit(self, obj: Any) -> bool:
+        if id(obj) in self._seen:
+            return False
+        self._seen.add(id(obj))
+        self._keep.append(obj)
+        return True
 
     def _is_local(self, obj: Any) -> bool:
-        try:
-            return is_project_file(inspect.getsourcefile(obj), self.roots)
-        except TypeError:
-            return False
+        return is_project_file(_source_file(obj), self.roots)
 
-    def add_function(self, fn: Callable, *, root: bool = False) -> None:
-        fn = inspect.unwrap(fn)
-        if id(fn) in self._seen or not isinstance(fn, types.FunctionType):
+    def _add_package_of(self, module_name: str | None) -> None:
+        if not module_name:
             return
-        self._seen.add(id(fn))
-        if not root and not self._is_local(fn):
+        top = module_name.split(".")[0]
+        if top in sys.modules and is_project_file(getattr(sys.modules[top], "__file__", None), self.roots):
             return
-        name = f"{fn.__module__}:{fn.__qualname__}"
-        self.parts[name] = _normalized_source(fn, root)
-        self._follow_references(fn)
-
-    def add_class(self, cls: type) -> None:
-        if id(cls) in self._seen:
-            return
-        self._seen.add(id(cls))
-        if not self._is_local(cls):
-            return
-        self.parts[f"{cls.__module__}:{cls.__qualname__}"] = _normalized_source(cls, False)
-        for base in cls.__bases__:
-            self.add_value(base)
-        for member in vars(cls).values():
-            if isinstance(member, (staticmethod, classmethod)):
-                member = member.__func__
-            if isinstance(member, property):
-                member = member.fget
-            if isinstance(member, types.FunctionType) and self._is_local(member):
-                self._follow_references(member)  # not generated ones (dataclass __repr__)
+        for distribution in package_versions.distributions_of_module(module_name):
+            if not is_execution_only_package(distribution):
+                self.packages.add(distribution)
 
     def add_value(self, value: Any, name: str | None = None) -> None:
+        """Whatever a name of the closure refers to."""
+        if isinstance(value, _SIMPLE_TYPES):
+            if name is not None:
+                self.parts[f"value:{name}"] = self._stable_repr(value)
+            return
+        if isinstance(value, LazyModule):
+            self._add_package_of(object.__getattribute__(value, "_name"))
+            return
+        if isinstance(value, types.ModuleType):
+            if not is_project_file(getattr(value, "__file__", None), self.roots):
+                self._add_package_of(value.__name__)
+            return
+        if isinstance(value, (staticmethod, classmethod)):
+            self.add_value(value.__func__, name)
+            return
+        if isinstance(value, types.MethodType):
+            self.add_value(value.__func__, name)
+            self.add_value(value.__self__)
+            return
+        if isinstance(value, functools.partial):
+            self.add_value(value.func, name and f"{name}.func")
+            self.add_value(list(value.args), name and f"{name}.args")
+            self.add_value(dict(value.keywords), name and f"{name}.keywords")
+            return
         if isinstance(value, types.FunctionType):
-            self.add_function(value)
-        elif isinstance(value, type):
-            self.add_class(value)
-        elif isinstance(value, types.MethodType):
-            self.add_function(value.__func__)
-        elif self._is_local(type(value)):
-            # an instance of a project class (e.g. an importer spec): its class counts, and
-            # its field values when it is a dataclass
-            self.add_class(type(value))
-            if name is not None and dataclasses.is_dataclass(value):
-                fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
-                for field_name, field_value in fields.items():
-                    self.add_value(field_value, f"{name}.{field_name}")
-        elif name is not None and _is_simple_value(value):
-            self.parts[f"value:{name}"] = _stable_repr(value)
-        elif callable(value) and hasattr(value, "__wrapped__"):
-            self.add_value(inspect.unwrap(value), name)
+            self._add_function(inspect.unwrap(value))
+            return
+        if isinstance(value, type):
+            self._add_class(value)
+            return
+        if callable(value) and hasattr(value, "__wrapped__") and not isinstance(value, type):
+            self.add_value(inspect.unwrap(value), name)  # lru_cache and other wrappers
+            return
+        if name is not None:
+            self.parts[f"value:{name}"] = self._stable_repr(value)
+        self._follow_members(value, name)
 
-    def _follow_references(self, fn: types.FunctionType) -> None:
-        names = _code_names(fn.__code__)
-        scope = f"{fn.__module__}:{fn.__qualname__}"
-        # closure cells: values a factory captured (e.g. a command template)
-        for var, cell in zip(fn.__code__.co_freevars, fn.__closure__ or (), strict=False):
+    def _follow_members(self, value: Any, name: str | None) -> None:
+        """Functions and classes held in containers and in fields of project objects."""
+        if not self._first_visit(value):
+            return
+        if isinstance(value, _MAPPINGS):
+            for key, item in list(value.items())[:_MAX_CONTAINER]:
+                self.add_value(item, None)
+                self.add_value(key, None)
+        elif type(value) in _SEQUENCES:
+            for item in list(value)[:_MAX_CONTAINER]:
+                self.add_value(item, None)
+        elif dataclasses.is_dataclass(value):
+            self.add_value(type(value))
+            for field in dataclasses.fields(value):
+                self.add_value(getattr(value, field.name), name and f"{name}.{field.name}")
+        elif self._is_local(type(value)):
+            self.add_value(type(value))
+            for attribute, item in list(getattr(value, "__dict__", {}).items())[:_MAX_CONTAINER]:
+                self.add_value(item, name and f"{name}.{attribute}")
+        else:
+            self._add_package_of(type(value).__module__)
+
+    def _stable_repr(self, value: Any, depth: int = 0) -> str:
+        """A representation that is equal exactly when the value is, across processes."""
+        if depth > 6:
+            return "<deep>"
+        if isinstance(value, str) and value.startswith(_ROOT_TEXT):
+            return repr("<project>" + value[len(_ROOT_TEXT) :])  # the checkout's location is no logic
+        if isinstance(value, _SIMPLE_TYPES):
+            return repr(value)
+        if isinstance(value, PurePath):
+            return f"{type(value).__name__}({self._stable_repr(str(value), depth + 1)})"
+        if isinstance(value, logging.Logger):
+            return f"<logger {value.name}>"
+        if isinstance(value, (types.FunctionType, type, types.BuiltinFunctionType)):
+            return f"<{_qualified(value)}>"  # its source is a part of its own
+        if isinstance(value, re.Pattern):
+            return f"re.compile({value.pattern!r}, {int(value.flags)})"
+        if isinstance(value, enum.Enum):
+            return f"{type(value).__qualname__}.{value.name}={self._stable_repr(value.value, depth + 1)}"
+        if isinstance(value, functools.partial):
+            args = self._stable_repr([value.func, list(value.args), dict(value.keywords)], depth + 1)
+            return f"partial{args}"
+        if isinstance(value, _MAPPINGS):
+            items = sorted((self._stable_repr(k, depth + 1), self._stable_repr(v, depth + 1)) for k, v in value.items())
+            return f"{type(value).__qualname__}{{{', '.join(f'{k}: {v}' for k, v in items)}}}"
+        if type(value) in (set, frozenset):
+            return f"{type(value).__qualname__}{{{', '.join(sorted(self._stable_repr(v, depth + 1) for v in value))}}}"
+        if type(value) in (list, tuple):
+            return f"{type(value).__qualname__}[{', '.join(self._stable_repr(v, depth + 1) for v in value)}]"
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+            return f"{type(value).__qualname__}({self._stable_repr(fields, depth + 1)})"
+        text = repr(value)
+        if re.search(r" at 0x[0-9a-f]+", text):  # no stable representation: its type counts
+            return f"<instance of {_qualified(type(value))}>"
+        return text
+
+    # ---- functions -----------------------------------------------------------------------
+    def _add_function(self, fn: Any, root: bool = False) -> None:
+        if not isinstance(fn, types.FunctionType) or not self._first_visit(fn):
+            return
+        code = fn.__code__
+        if not root and not self._is_local(fn):
+            self._add_package_of(getattr(fn, "__module__", None))
+            return
+        module = fn.__module__
+        if not root and is_execution_only(module, fn.__qualname__):
+            return
+        key = f"{module}:{fn.__qualname__}"
+        self.code_names.add(key)
+        self.code_names.update(f"{module}:{name}" for name in _nested_code_names(code))
+        info = self._definition(fn)
+        if info is None or info.get("kind") != "function":
+            self.parts[key] = self._lambda_or_bytecode(fn)
+            self._use_names(fn, set(code.co_names), [], set(code.co_names), [])
+        else:
+            self.parts[key] = info["body"] if root else info["dump"]
+            names = set(info["names"]) | set(info["annotation_names"]) | set(info["outer_names"])
+            if not root:
+                names |= set(info["decorator_names"])
+            self._use_names(fn, names, info["chains"], set(info["loose"]), info["imports"])
+            if info["self_attrs"]:
+                owner = self._owner_class(fn)
+                if owner is None:
+                    self._loose.update(info["self_attrs"])
+                else:
+                    self._self_classes[id(owner)] = owner
+                    self._self_attrs.setdefault(id(owner), set()).update(info["self_attrs"])
+        for value in (*(fn.__defaults__ or ()), *(fn.__kwdefaults__ or {}).values()):
+            self.add_value(value)
+        for var, cell in zip(code.co_freevars, fn.__closure__ or (), strict=False):
             try:
                 value = cell.cell_contents
-            except ValueError:
+            except ValueError:  # not yet assigned
                 continue
-            self.add_value(value, f"{scope}.{var}")
-        module_globals = fn.__globals__
-        for name in names:
-            if name not in module_globals:
+            self.add_value(value, f"{key}.{var}")
+
+    def _definition(self, obj: Any) -> dict[str, Any] | None:
+        path = _source_file(obj)
+        if not path:
+            return None
+        if path not in self._files:  # each file is looked at once per closure (edits between closures count)
+            self._files[path] = _definitions_in(path)
+        return self._files[path].get(obj.__qualname__)
+
+    def _lambda_or_bytecode(self, fn: types.FunctionType) -> str:
+        code = fn.__code__
+        if fn.__name__ == "<lambda>" and Path(code.co_filename).is_file():
+            on_line = analysis(code.co_filename)["lambdas"].get(str(code.co_firstlineno))
+            if on_line:  # every lambda on that line: an edit to any of them counts
+                return " ; ".join(on_line)
+        return _bytecode_fingerprint(code)
+
+    def _owner_class(self, fn: types.FunctionType) -> type | None:
+        """The class a method is defined in (from its qualified name)."""
+        *path, _ = fn.__qualname__.split(".")
+        if not path or "<locals>" in path:
+            return None
+        owner: Any = sys.modules.get(fn.__module__)
+        for part in path:
+            owner = getattr(owner, part, None)
+        return owner if isinstance(owner, type) else None
+
+    def _use_names(
+        self,
+        fn: types.FunctionType,
+        names: set[str],
+        chains: list[list[str]],
+        loose: set[str],
+        imports: list[list[str]],
+    ) -> None:
+        namespace = fn.__globals__
+        for name in sorted(names):
+            if name in namespace:  # else a builtin, or a name bound elsewhere at run time
+                self.add_value(namespace[name], f"{fn.__module__}.{name}")
+        for root, *attributes in chains:
+            self._follow_chain(namespace.get(root), attributes, f"{fn.__module__}.{root}")
+        self._loose.update(loose)
+        for module_name, member in imports:
+            self._follow_import(module_name, member)
+
+    def _follow_chain(self, value: Any, attributes: list[str], name: str) -> None:
+        """`module.attr.attr...`: follow project modules attribute by attribute; on a class
+        the next name is its method; anything else is a call on an object (loose)."""
+        for index, attribute in enumerate(attributes):
+            if isinstance(value, types.ModuleType) and is_project_file(getattr(value, "__file__", None), self.roots):
+                namespace = vars(value)  # never trigger a lazy module __getattr__
+                if attribute not in namespace:
+                    return
+                value = namespace[attribute]
+                name = f"{name}.{attribute}"
+                self.add_value(value, name)
                 continue
-            value = module_globals[name]
-            if isinstance(value, types.ModuleType):
-                if is_project_file(getattr(value, "__file__", None), self.roots):
-                    # the module's own namespace: never trigger a lazy module __getattr__
-                    namespace = vars(value)
-                    for attr in names:
-                        if attr in namespace:
-                            self.add_value(namespace[attr], f"{value.__name__}.{attr}")
-                continue
-            qualified = f"{fn.__module__}.{name}"
-            self.add_value(value, qualified)
+            if isinstance(value, type) and self._is_local(value):
+                self._include_method(value, attribute, force=True)
+            self._loose.update(attributes[index:])
+            return
+
+    def _is_project_package(self, top: str) -> bool:
+        return any(
+            os.path.exists(os.path.join(root, top)) or os.path.exists(os.path.join(root, f"{top}.py"))
+            for root in self.roots
+        )
+
+    def _follow_import(self, module_name: str, member: str) -> None:
+        """`import x` / `from x import y` inside a function: a library counts by its
+        version, a project module by the member it names."""
+        spec_module = sys.modules.get(module_name)
+        if spec_module is None:
+            if not self._is_project_package(module_name.split(".")[0]):
+                self._add_package_of(module_name)
+                return
+            spec_module = importlib.import_module(module_name)
+        if not is_project_file(getattr(spec_module, "__file__", None), self.roots):
+            self._add_package_of(module_name)
+            return
+        if member:
+            self.add_value(vars(spec_module).get(member), f"{module_name}.{member}")
+
+    # ---- classes -------------------------------------------------------------------------
+    def _add_class(self, cls: type) -> None:
+        if not self._first_visit(cls):
+            return
+        if not self._is_local(cls):
+            self._add_package_of(cls.__module__)
+            return
+        if is_execution_only(cls.__module__, cls.__qualname__):
+            return
+        key = _qualified(cls)
+        self._classes[id(cls)] = cls
+        info = self._definition(cls)
+        if info is None or info.get("kind") != "class":
+            self.parts[key] = f"<class without source {key}>"
+        else:
+            self.parts[key] = info["dump"]
+            namespace = vars(sys.modules[cls.__module__]) if cls.__module__ in sys.modules else {}
+            for name in sorted(set(info["names"]) | set(info["annotation_names"])):
+                if name in namespace:
+                    self.add_value(namespace[name], f"{cls.__module__}.{name}")
+            for root, *attributes in info["chains"]:
+                self._follow_chain(namespace.get(root), attributes, f"{cls.__module__}.{root}")
+            self._loose.update(info["loose"])
+        for base in cls.__bases__:
+            self.add_value(base)
+
+    def _method_labels(self, cls: type, name: str) -> list[str]:
+        info = self._definition(cls)
+        return (info or {}).get("methods", {}).get(name, [])
+
+    def _include_method(self, cls: type, name: str, force: bool = False) -> bool:
+        marker = (id(cls), name)
+        if marker in self._included_methods:
+            return False
+        member = vars(cls).get(name)
+        functions: list[Any] = []
+        if isinstance(member, (staticmethod, classmethod)):
+            functions = [member.__func__]
+        elif isinstance(member, property):
+            functions = [f for f in (member.fget, member.fset) if f is not None]
+        elif isinstance(member, functools.cached_property):
+            functions = [member.func]
+        elif isinstance(member, types.FunctionType):
+            functions = [member]
+        elif member is not None and hasattr(member, "__func__"):  # pydantic's decorator proxies (validators)
+            functions = [member.__func__]
+        if not functions:
+            return False
+        self._included_methods.add(marker)
+        for function in functions:
+            self._add_function(inspect.unwrap(function))
+        return True
+
+    def _is_reachable_method(self, cls: type, name: str) -> bool:
+        if name.startswith("__") and name.endswith("__"):
+            return True
+        if name in FRAMEWORK_HOOKS or name in self._loose:
+            return True
+        if not _PLAIN_DECORATORS.issuperset(self._method_labels(cls, name)):
+            return True  # registered by its decorator (validators ...)
+        mro = cls.__mro__
+        for owner_id, attributes in self._self_attrs.items():
+            if name in attributes:
+                owner = self._self_classes[owner_id]
+                if owner in mro or cls in owner.__mro__:
+                    return True
+        return False
+
+    def _methods(self, cls: type) -> list[str]:
+        info = self._definition(cls)
+        if info is None:
+            return [n for n, v in vars(cls).items() if isinstance(v, (types.FunctionType, property))]
+        return list(info.get("methods", {}))
+
+    def _pools(self) -> tuple[int, int, int]:
+        """A fingerprint of what decides method reachability (it only ever grows)."""
+        return len(self._classes), len(self._loose), sum(len(v) for v in self._self_attrs.values())
+
+    def _settle(self) -> None:
+        """Add the methods that became reachable, until nothing new is reachable."""
+        while self._settled != self._pools():
+            self._settled = self._pools()
+            for cls in list(self._classes.values()):
+                for name in self._methods(cls):
+                    if (id(cls), name) not in self._included_methods and self._is_reachable_method(cls, name):
+                        self._include_method(cls, name)
+
+    def _add_factory_entry(self, factory: Callable[..., Any], key: str) -> None:
+        """The factory's expression for one resource key (falls back to the whole factory)."""
+        factory = inspect.unwrap(factory)
+        if not isinstance(factory, types.FunctionType):
+            return
+        info = self._definition(factory) or {}
+        entry = info.get("returned_entries", {}).get(key)
+        if entry is None:
+            self._add_function(factory)
+            return
+        name = f"{factory.__module__}:{factory.__qualname__}[{key!r}]"
+        self.parts[name] = entry["dump"]
+        self._use_names(factory, set(entry["names"]), entry["chains"], set(entry["loose"]), [])
 
 
-def _package_versions(packages: Iterable[str]) -> dict[str, str]:
-    versions = {}
-    for package in sorted(set(packages)):
-        try:
-            versions[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            versions[package] = "not-installed"
-    return versions
+def _closure(
+    fn: Callable[..., Any],
+    resource_keys: Iterable[str],
+    roots: Iterable[Path] | None,
+    values: Mapping[str, Any] | None,
+) -> Closure:
+    resolved_roots = tuple(os.path.realpath(r) for r in (roots or (PROJECT_ROOT,)))
+    closure = Closure(resolved_roots, resources=None if roots is None else {})
+    closure.add_root(fn)
+    for key in sorted(set(resource_keys)):
+        closure.add_resource_key(key)
+    closure.add_values(values or {})
+    return closure
 
 
 def code_version_parts(
-    fn: Callable,
+    fn: Callable[..., Any],
     *,
     externals: Mapping[str, Any] | None = None,
     packages: Iterable[str] = (),
+    resource_keys: Iterable[str] = (),
+    values: Mapping[str, Any] | None = None,
     roots: Iterable[Path] | None = None,
 ) -> dict[str, str]:
-    """What goes into the code version, by name (useful to explain a version change)."""
-    collector = _Collector(tuple(Path(r).resolve() for r in (roots or (PROJECT_ROOT,))))
-    collector.add_function(fn, root=True)
-    parts = dict(collector.parts)
+    """What goes into the code version, by name (explains a version change): `module:qualname`
+    for each function, method and class skeleton of the closure, `value:...` for constants,
+    `package:...` for installed versions, `external:...` for declared externals."""
+    closure = _closure(fn, resource_keys, roots, values)
+    parts = dict(closure.parts)
     for key, value in sorted((externals or {}).items()):
         parts[f"external:{key}"] = json.dumps(value, sort_keys=True, default=str)
-    for package, version in _package_versions(packages).items():
-        parts[f"package:{package}"] = version
+    direct = closure.packages | {package_versions.normalize(p) for p in packages}
+    for distribution, version in package_versions.requirement_closure(direct, skip=is_execution_only_package).items():
+        parts[f"package:{distribution}"] = version
     return parts
 
 
-def code_version_of(
-    fn: Callable,
+def closure_names(
+    fn: Callable[..., Any],
     *,
-    externals: Mapping[str, Any] | None = None,
-    packages: Iterable[str] = (),
+    resource_keys: Iterable[str] = (),
+    values: Mapping[str, Any] | None = None,
     roots: Iterable[Path] | None = None,
-) -> str:
-    """The automatic code version of `fn` (see module docstring)."""
-    parts = code_version_parts(fn, externals=externals, packages=packages, roots=roots)
+) -> frozenset[str]:
+    """`module:qualname` of every code object the closure hashes, nested ones included:
+    what the tracer accepts as 'inside the closure'."""
+    return frozenset(_closure(fn, resource_keys, roots, values).code_names)
+
+
+def version_of_parts(parts: Mapping[str, str]) -> str:
     digest = hashlib.sha256()
     for name in sorted(parts):
         digest.update(name.encode())
@@ -336,6 +565,23 @@ def code_version_of(
         digest.update(parts[name].encode())
         digest.update(b"\0")
     return digest.hexdigest()[:24]
+
+
+def code_version_of(
+    fn: Callable[..., Any],
+    *,
+    externals: Mapping[str, Any] | None = None,
+    packages: Iterable[str] = (),
+    resource_keys: Iterable[str] = (),
+    values: Mapping[str, Any] | None = None,
+    roots: Iterable[Path] | None = None,
+) -> str:
+    """The automatic code version of `fn` (see module docstring)."""
+    return version_of_parts(
+        code_version_parts(
+            fn, externals=externals, packages=packages, resource_keys=resource_keys, values=values, roots=roots
+        )
+    )
 
 
 def content_digest(*chunks: bytes | str) -> str:

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import dagster as dg
 import psutil
-from dagster._core.launcher import CheckRunHealthResult, WorkerStatus
-from dagster._core.launcher.default_run_launcher import DefaultRunLauncher
+
+from platform_assets.provenance.dagster_internals import CheckRunHealthResult, WorkerStatus
 
 
 def run_worker_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:
@@ -36,7 +36,7 @@ def process_alive(pid: int) -> bool:
         return False
 
 
-class HealthCheckedRunLauncher(DefaultRunLauncher):
+class HealthCheckedRunLauncher(dg.DefaultRunLauncher):
     @property
     def supports_check_run_worker_health(self) -> bool:
         return True

@@ -32,8 +32,11 @@ from resources.lazy_imports import lazy_import
 
 if TYPE_CHECKING:
     import httpx
+
+    from resources.cts import deadline_http
 else:
     httpx = lazy_import("httpx")  # only when a request is made
+    deadline_http = lazy_import("resources.cts.deadline_http")  # imports httpx: on first request too
 
 log = logging.getLogger(__name__)
 
@@ -142,13 +145,13 @@ class CtsClient(dg.ConfigurableResource):
 
     def _http(self) -> httpx.Client:
         if self._client is None:
-            from resources.cts.deadline_http import deadline_transport
-
             self._client = httpx.Client(
                 base_url=self.url.rstrip("/"),
                 headers={"Authorization": f"Bearer {self._bearer_token()}"},
                 timeout=self.timeout_seconds,
-                transport=deadline_transport(httpx.Limits(max_connections=32, max_keepalive_connections=16)),
+                transport=deadline_http.deadline_transport(
+                    httpx.Limits(max_connections=32, max_keepalive_connections=16)
+                ),
             )
         return self._client
 
@@ -168,10 +171,8 @@ class CtsClient(dg.ConfigurableResource):
         """One HTTP exchange, finished (body included) by ``deadline`` or failed with an
         httpx timeout. A body over ``limit`` bytes is cut there (``truncated`` answers are
         only used for error details)."""
-        from resources.cts.deadline_http import deadline_scope
-
         with (
-            deadline_scope(deadline),
+            deadline_http.deadline_scope(deadline),
             self._http().stream(method, path, timeout=deadline - time.monotonic(), **kwargs) as response,
         ):
             chunks, size = [], 0

@@ -16,6 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from resources.settings import image_override, settings
+from resources.shared.pods import (
+    K8S_CONFIG_TAG,
+    deep_merge,
+    family_of,
+    family_secret_env,
+    labels,
+    resources_with_limits,
+)
 
 DOCKER_DIR = Path(__file__).resolve().parents[2] / "docker"
 IMAGES_FILE = DOCKER_DIR / "images.json"
@@ -43,11 +51,27 @@ def image_ref(name: str) -> str:
     return ref
 
 
-def k8s_op_tags(image: str, resources: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """`dagster-k8s/config` tags: the step's pod runs `image` with these requests/limits."""
+def k8s_op_tags(
+    image: str,
+    resources: Mapping[str, str] | None = None,
+    *,
+    key: Any = None,
+    base: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """`dagster-k8s/config` tags of a step: its pod runs `image` with these requests (and
+    equal limits), carries its family's label and gets its family's secret references only
+    (asset ``key`` -> family). ``base`` is the asset's own `dagster-k8s/config`, merged on
+    top (e.g. API access for a step that starts pods)."""
+    family = family_of(key)
     requests = dict(resources or {"cpu": "250m", "memory": "512Mi"})
-    container: dict[str, Any] = {
-        "image": image_ref(image),
-        "resources": {"requests": requests, "limits": {"memory": requests.get("memory", "512Mi")}},
+    container: dict[str, Any] = {"image": image_ref(image), "resources": resources_with_limits(requests)}
+    secrets = family_secret_env(family)
+    if secrets:
+        container["env"] = secrets
+    config = {
+        "container_config": container,
+        "pod_template_spec_metadata": {"labels": labels(family, "step")},
     }
-    return {"dagster-k8s/config": {"container_config": container}}
+    if isinstance(base, str):  # a tag given as JSON text
+        base = json.loads(base)
+    return {K8S_CONFIG_TAG: deep_merge(config, base or {})}

@@ -15,11 +15,11 @@ import json
 from collections.abc import Mapping
 
 import dagster as dg
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from platform_assets.cts.batch_import import FAILED_JOBS_KEY
 from platform_assets.cts.events import EVENT_TAG, JOB_ID_TAG
 from platform_assets.cts.importers.registry import IMPORTERS
+from platform_assets.provenance.dagster_internals import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 PARTITION_TAG = "dagster/partition"
 

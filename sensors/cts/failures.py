@@ -28,11 +28,11 @@ from __future__ import annotations
 import json
 
 import dagster as dg
-from dagster._utils.error import SerializableErrorInfo  # not re-exported
 
 from platform_assets.cts.events import dead_letter, trace_of
 from platform_assets.cts.importers.registry import IMPORTERS
 from platform_assets.cts.job_meta import META_ERROR, utc_now
+from platform_assets.provenance.dagster_internals import SerializableErrorInfo
 from resources.cts.client import CtsClient, CtsConfigError, CtsError, CtsUnavailable
 from resources.cts.kafka import KafkaPublishError, KafkaResource
 from resources.cts.text import clip

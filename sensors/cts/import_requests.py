@@ -22,10 +22,10 @@ import hashlib
 from collections.abc import Sequence
 
 import dagster as dg
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from platform_assets.cts.events import JOB_ID_TAG, TRANSITION_TAG, JobEvent
 from platform_assets.cts.importers.base import IMPORTER_TAG, MAX_JOBS_PER_RUN, Importer
+from platform_assets.provenance.dagster_internals import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 JOBS_TAG = "cts/jobs"  # number of CTS jobs a run covers
 

@@ -20,12 +20,14 @@ from collections import defaultdict
 
 import dagster as dg
 
-# Dagster's data-version tag; AssetMaterialization has no data_version argument.
-from dagster._core.definitions.data_version import DATA_VERSION_TAG
-
 from platform_assets.kalman.assets import case_inputs, posterior
 from platform_assets.kalman.cases import CASE_FILES, CASES_PREFIX
+from platform_assets.kalman.jobs import kalman_posterior_job
 from platform_assets.kalman.partitions import KALMAN_CASES, kalman_cases
+
+# Dagster's data-version tag (AssetMaterialization has no data_version argument) and the
+# unfinished run statuses: not re-exported by Dagster
+from platform_assets.provenance.dagster_internals import DATA_VERSION_TAG, NOT_FINISHED_STATUSES
 from resources.shared.blob import BlobStorage
 
 CASE_TAG = "platform/kalman_case"  # run tag; tag_concurrency_limits: one run per case
@@ -35,13 +37,12 @@ def cases_in_progress(instance: dg.DagsterInstance, cases: list[str]) -> set[str
     """Cases with an unfinished run (queued, starting, running) that materializes the posterior."""
     if not cases:
         return set()
-    from dagster._core.storage.dagster_run import NOT_FINISHED_STATUSES  # not re-exported
-
     records = instance.get_run_records(dg.RunsFilter(statuses=NOT_FINISHED_STATUSES))
     return {
         record.dagster_run.tags.get("dagster/partition", "")
         for record in records
-        if posterior.key in (record.dagster_run.asset_selection or ())
+        if record.dagster_run.job_name == kalman_posterior_job.name
+        or posterior.key in (record.dagster_run.asset_selection or ())
     } & set(cases)
 
 
@@ -62,7 +63,7 @@ def case_versions(blob: BlobStorage) -> tuple[dict[str, str], dict[str, dict[str
 
 @dg.sensor(
     name="kalman_case_sensor",
-    asset_selection=[posterior.key],
+    job=kalman_posterior_job,
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=__doc__.split("\n\n")[0],
@@ -94,7 +95,7 @@ def kalman_case_sensor(context: dg.SensorEvaluationContext, blob: BlobStorage) -
                 # the transition, not just the version: a case reverted to older inputs runs again
                 run_key=f"{case}:{seen.get(case, 'new')}->{versions[case]}",
                 partition_key=case,
-                asset_selection=[posterior.key],
+                job_name=kalman_posterior_job.name,
                 tags={CASE_TAG: case, "kalman/case_version": versions[case]},
             )
             for case in changed

@@ -45,8 +45,8 @@ def variant(request) -> str:
 
 
 @pytest.fixture(scope="session")
-def rendered(helm_bin, images, variant) -> list[dict]:
-    return tools.render(CHART, *VARIANTS[variant], "--set-json", f"images={json.dumps(images)}")
+def rendered(manifests_for, variant) -> list[dict]:
+    return manifests_for(variant)
 
 
 def by_kind(manifests: list[dict], kind: str) -> list[dict]:
@@ -81,12 +81,12 @@ def pod_env(default_manifests, tmp_path_factory) -> dict[str, str]:
     return pod_environment(default_manifests, tmp_path_factory.mktemp("pod"))
 
 
-@pytest.fixture(scope="session")
-def definitions_report(pod_env) -> dict:
-    """Steps and executor of `platform_assets.definitions:defs` loaded with the pod env."""
+def load_report(env: dict[str, str]) -> dict:
+    """Steps, executor (with config) and program pods of `platform_assets.definitions:defs`
+    loaded with a pod's env (tests/deploy/inspect_definitions.py)."""
     proc = subprocess.run(
         [sys.executable, str(Path(__file__).parent / "inspect_definitions.py")],
-        env=pod_env,
+        env=env,
         cwd=tools.REPO,
         capture_output=True,
         text=True,
@@ -97,8 +97,74 @@ def definitions_report(pod_env) -> dict:
 
 
 @pytest.fixture(scope="session")
+def definitions_report(pod_env) -> dict:
+    return load_report(pod_env)
+
+
+@pytest.fixture(scope="session")
+def manifests_for(helm_bin, images):
+    """variant -> the chart rendered with that variant's values (cached)."""
+    cache: dict[str, list[dict]] = {}
+
+    def render(variant: str) -> list[dict]:
+        if variant not in cache:
+            cache[variant] = tools.render(CHART, *VARIANTS[variant], "--set-json", f"images={json.dumps(images)}")
+        return cache[variant]
+
+    return render
+
+
+@pytest.fixture(scope="session")
+def report_for(manifests_for, definitions_report, tmp_path_factory):
+    """variant -> the report of the code location loaded with that variant's pod env (cached)."""
+    cache: dict[str, dict] = {"default": definitions_report}
+
+    def report(variant: str) -> dict:
+        if variant not in cache:
+            env = pod_environment(manifests_for(variant), tmp_path_factory.mktemp(f"pod-{variant}"))
+            cache[variant] = load_report(env)
+        return cache[variant]
+
+    return report
+
+
+@pytest.fixture(scope="session")
+def variant_report(variant, report_for) -> dict:
+    return report_for(variant)
+
+
+@pytest.fixture(scope="session")
 def kubeconfig(tmp_path_factory) -> Path:
     return k8s_jobs.write_dummy_kubeconfig(tmp_path_factory.mktemp("kube") / "config")
+
+
+DAGSTER_VALUES = {
+    "default": ["dagster-values.yaml"],
+    "production": ["dagster-values.yaml", "dagster-values-production.yaml"],
+}
+
+
+def merged_values(files: list[Path]) -> dict:
+    """Values files merged as helm does (maps merged, everything else replaced), each loaded
+    strictly (a duplicate key fails)."""
+    from resources.shared.pods import deep_merge
+
+    merged: dict = {}
+    for path in files:
+        (values,) = tools.strict_load_all(path.read_text())
+        merged = deep_merge(merged, values)
+    return merged
+
+
+@pytest.fixture(scope="session")
+def launcher_for(kubeconfig):
+    """variant -> the K8sRunLauncher that variant's dagster-values configure."""
+
+    def build(variant: str):
+        values = merged_values([tools.REPO / "helm" / name for name in DAGSTER_VALUES[variant]])
+        return k8s_jobs.run_launcher(k8s_jobs.instance_config(values, tools.NAMESPACE), kubeconfig)
+
+    return build
 
 
 def load_yaml(path: Path) -> dict:

@@ -148,18 +148,23 @@ def dagster_run(job_name: str, container_image: str, container_context: dict | N
     return dg.DagsterRun(job_name=job_name, run_id=make_new_run_id(), job_code_origin=origin)
 
 
-def step_job(run, launcher, kubeconfig: Path, op_name: str, op_tags: dict[str, str]):
-    """The V1Job `k8s_job_executor` (default executor config) would create for one step."""
-    from dagster_k8s.container_context import K8sContainerContext
-    from dagster_k8s.executor import K8sStepHandler
+def step_job(
+    run, launcher, kubeconfig: Path, op_name: str, op_tags: dict[str, str], executor_config: dict | None = None
+):
+    """The V1Job `k8s_job_executor` would create for one step, with the executor's config
+    (``executor_config``, as the code location configures it) applied by dagster-k8s itself."""
+    from dagster_k8s import k8s_job_executor
     from dagster_k8s.job import construct_dagster_k8s_job, get_k8s_job_name
 
-    handler = K8sStepHandler(
-        image=None,
-        container_context=K8sContainerContext(),
-        load_incluster_config=False,
-        kubeconfig_file=str(kubeconfig),
-    )
+    config = {
+        "retries": {"enabled": {}},
+        **(executor_config or {}),
+        "load_incluster_config": False,
+        "kubeconfig_file": str(kubeconfig),
+    }
+    init_context: Any = SimpleNamespace(instance=SimpleNamespace(run_launcher=launcher), executor_config=config)
+    executor: Any = k8s_job_executor.executor_creation_fn(init_context)  # type: ignore[misc]  # dagster's own construction
+    handler = executor._step_handler
     step_context = SimpleNamespace(
         dagster_run=run,
         instance=SimpleNamespace(run_launcher=launcher),
@@ -167,7 +172,7 @@ def step_job(run, launcher, kubeconfig: Path, op_name: str, op_tags: dict[str, s
         step_tags={op_name: op_tags},
         get_step_context=lambda key: SimpleNamespace(step=SimpleNamespace(op_name=key)),
     )
-    container_context = handler._get_container_context(step_context)  # type: ignore[arg-type]  # a stand-in context
+    container_context = handler._get_container_context(step_context)  # a stand-in context
     job_config = container_context.get_k8s_job_config(None, launcher)
     if not job_config.job_image:
         job_config = job_config.with_image(run.job_code_origin.repository_origin.container_image)
@@ -215,3 +220,11 @@ def to_manifest(model) -> dict:
 def op_k8s_config(tags: dict[str, str]) -> dict:
     raw = tags.get("dagster-k8s/config")
     return json.loads(raw) if raw else {}
+
+
+def container_context(manifests: list[dict]) -> tuple[str, dict]:
+    """(image, container context) the code server of these rendered manifests reports."""
+    (deployment,) = [m for m in manifests if m["kind"] == "Deployment"]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    return env["DAGSTER_CONTAINER_IMAGE"], json.loads(env["DAGSTER_CONTAINER_CONTEXT"])

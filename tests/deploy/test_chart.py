@@ -69,13 +69,38 @@ def test_secrets_only_by_reference(rendered):
     (deployment,) = by_kind(rendered, "Deployment")
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     secret_env = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e}
-    assert {"CTS_ADMIN_TOKEN", "GOALS_DATABASE_URL"} <= set(secret_env)
+    assert {"CTS_ADMIN_TOKEN", "GOALS_DATABASE_URL"} <= set(secret_env), "the code server's sensors need them"
     assert all(set(ref) == {"name", "key"} for ref in secret_env.values())
     plain = {e["name"] for e in container["env"] if "value" in e}
     assert not SECRET_VARS & plain
-    # run and step pods get the same references through the container context
+    # run (and, under their op tags, step) pods get only the shared references: no family secret
     context = json.loads(next(e["value"] for e in container["env"] if e["name"] == "DAGSTER_CONTAINER_CONTEXT"))
-    assert {e["name"] for e in context["k8s"]["env"]} == set(secret_env)
+    shared = {e["name"] for e in context["k8s"]["env"]}
+    assert not shared & {"CTS_ADMIN_TOKEN", "GOALS_DATABASE_URL"}
+    # the platform learns the references (never values) of each family's secrets from the ConfigMap
+    refs = json.loads(cm["data"]["PLATFORM_K8S_SECRETS"])
+    assert {e["name"] for e in refs["shared"]} == shared
+    assert {family: {e["name"] for e in env} for family, env in refs["families"].items()} == {
+        "cts": {"CTS_ADMIN_TOKEN"},
+        "nlp": {"GOALS_DATABASE_URL"},
+    }
+    by_name = {e["name"]: e["valueFrom"]["secretKeyRef"] for env in refs["families"].values() for e in env}
+    assert by_name == {name: ref for name, ref in secret_env.items() if name in by_name}
+
+
+def test_every_object_carries_each_label_once(helm_bin, images, variant):
+    """helm output loaded strictly: a label key written twice (the runs ServiceAccount had
+    `app.kubernetes.io/component` twice) fails to load."""
+    out = tools.helm(
+        "template", tools.RELEASE, str(CHART), *VARIANTS[variant], "--set-json", f"images={json.dumps(images)}"
+    ).stdout
+    manifests = tools.strict_load_all(out)
+    accounts = {m["metadata"]["name"]: m["metadata"]["labels"] for m in by_kind(manifests, "ServiceAccount")}
+    assert sorted(label["app.kubernetes.io/component"] for label in accounts.values()) == [
+        "code-server",
+        "program",
+        "run-worker",
+    ]
 
 
 def test_config_map_carries_the_env_contract(rendered, images):

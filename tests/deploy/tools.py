@@ -73,10 +73,34 @@ def helm(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     return proc
 
 
+class StrictLoader(yaml.SafeLoader):
+    """`yaml.SafeLoader` that refuses a mapping with a repeated key (PyYAML keeps the last one
+    silently; the API server and strict clients reject the manifest)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping",
+                    node.start_mark,
+                    f"found duplicate key {key!r} (first at line {seen[key].line + 1})",
+                    key_node.start_mark,
+                )
+            seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
+
+
+def strict_load_all(text: str) -> list[dict]:
+    """Every YAML document of ``text``; a duplicate key anywhere is an error."""
+    return [doc for doc in yaml.load_all(text, Loader=StrictLoader) if doc]
+
+
 def render(chart: Path, *args: str) -> list[dict]:
-    """`helm template` -> list of manifests (dicts)."""
+    """`helm template` -> list of manifests (dicts), loaded strictly (duplicate keys fail)."""
     out = helm("template", RELEASE, str(chart), "--namespace", NAMESPACE, *args).stdout
-    return [doc for doc in yaml.safe_load_all(out) if doc]
+    return strict_load_all(out)
 
 
 def validation_errors(manifest: dict) -> list[str]:

@@ -266,9 +266,17 @@ def test_interrupted_publish_leaves_the_previous_output_visible(instance, blob, 
     assert blob.read_bytes(f"{blob.resolve('tools/shout')}/shout.txt") == b"ALPHA\n"
 
 
-def test_k8s_pod_runs_stage_in_program_publish_in_order():
-    """The pod PipesK8sClient would create (built offline with dagster-k8s)."""
+def test_k8s_pod_runs_stage_in_program_publish_in_order(monkeypatch):
+    """The pod PipesK8sClient would create (built offline with dagster-k8s): restricted and
+    hardened; storage credentials only in the staging containers."""
     from dagster_k8s.pipes import build_pod_body
+    from kubernetes.client import ApiClient
+
+    from tests.deploy.pod_security import manifest_violations
+
+    aws_key = {"name": "AWS_SECRET_ACCESS_KEY", "valueFrom": {"secretKeyRef": {"name": "aws", "key": "secret"}}}
+    monkeypatch.setenv("PLATFORM_K8S_SECRETS", json.dumps({"shared": [aws_key], "families": {}}))
+    monkeypatch.setenv("PLATFORM_K8S_PROGRAM_SERVICE_ACCOUNT", "programs")
 
     spec = command_pod_spec(
         image="kalman",
@@ -289,7 +297,10 @@ def test_k8s_pod_runs_stage_in_program_publish_in_order():
 
     assert decode_param(program_env["DAGSTER_PIPES_MESSAGES"]) == {"path": MESSAGES_FILE}
     assert "PLATFORM_BLOB_URL" not in program_env  # the program gets no blob access
+    assert "AWS_SECRET_ACCESS_KEY" not in program_env and not any(e.value_from for e in init[1].env)
+    assert {e.name for e in init[0].env if e.value_from} == {"AWS_SECRET_ACCESS_KEY"}
     assert pod.spec.restart_policy == "Never"
+    assert manifest_violations({"kind": "Pod", **ApiClient().sanitize_for_serialization(pod)}) == []
 
 
 def test_k8s_staging_containers_stage_publish_and_relay_pipes_messages(tmp_path, monkeypatch, capsys):

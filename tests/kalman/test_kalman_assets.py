@@ -84,14 +84,14 @@ def test_changed_observations_recompute_only_that_case(instance, blob):
 
 def test_changed_program_hash_recomputes_every_case(instance, blob, tmp_path):
     first_round(instance, blob)
-    # a one-character edit of the program changes its hash ...
+    # a logic edit of the program changes its version (a formatting-only edit would not) ...
     import shutil
 
     source = tmp_path / "program"
     shutil.copytree(KALMAN_PROGRAM_DIR, source)
     assert program_digest(source) == kalman_program_digest()
     analysis = source / "kalman_enkf" / "analysis.py"
-    analysis.write_text(analysis.read_text().replace("alpha: float = 1.0", "alpha: float = 1.00"))
+    analysis.write_text(analysis.read_text().replace("alpha: float = 1.0", "alpha: float = 2.0"))
     changed = posterior_asset(program=program_digest(source))
     # ... hence the code version, and every case is recomputed (once)
     assert changed.code_versions_by_key[posterior.key] != posterior.code_versions_by_key[posterior.key]

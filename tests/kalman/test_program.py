@@ -20,6 +20,10 @@ from platform_assets.kalman.demo import DEMO_CASES, case_files, make_case
 pytestmark = pytest.mark.slow  # runs the external program
 
 PROGRAM = str(Path(sys.executable).with_name("kalman-enkf"))
+# The console script runs this checkout's source (`programs/kalman`), wherever an editable
+# install of the venv points.
+SOURCE = Path(__file__).resolve().parents[2] / "programs" / "kalman"
+PROGRAM_ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(SOURCE), os.environ.get("PYTHONPATH")]))}
 
 
 def write_case(folder: Path, case) -> Path:
@@ -34,6 +38,7 @@ def run_program(config: Path, out: Path) -> subprocess.CompletedProcess:
         [PROGRAM, "iterate", "--config-file", str(config), "--output-dir", str(out)],
         capture_output=True,
         text=True,
+        env=PROGRAM_ENV,
     )
 
 
@@ -179,7 +184,7 @@ def test_relative_output_paths_follow_cwd_for_cli_and_env_and_config_folder_for_
     cwd = tmp_path / "cwd"
     cwd.mkdir()
     command = [PROGRAM, "iterate", "--config-file", str(config)]
-    env = {k: v for k, v in os.environ.items() if k != "OUTPUT_PATH"}
+    env = {k: v for k, v in PROGRAM_ENV.items() if k != "OUTPUT_PATH"}
 
     assert subprocess.run([*command, "--output-dir", "cli-out"], cwd=cwd, env=env).returncode == 0
     assert (cwd / "cli-out" / "posterior.parquet").is_file()
@@ -207,3 +212,46 @@ def test_inflation_widens_the_posterior_spread():
     }
     assert np.all(spread[1.5] > spread[1.0])
     assert spread[1.5].mean() > 1.2 * spread[1.0].mean()
+
+
+def _point_prior_at(value_for):
+    """Config 'prior' rewritten to ``value_for(case_folder)``: another case's file."""
+
+    def patch(folder: Path):
+        path = folder / "config.json"
+        path.write_text(json.dumps(json.loads(path.read_text()) | {"prior": value_for(folder)}))
+
+    return patch
+
+
+def _symlink_prior_out(folder: Path):
+    (folder / "prior.parquet").unlink()
+    (folder / "prior.parquet").symlink_to(folder.parent / "case-a" / "prior.parquet")
+
+
+@pytest.mark.parametrize(
+    "attack, message",
+    [
+        (
+            _point_prior_at(lambda f: str(f.parent / "case-a" / "prior.parquet")),
+            "config 'prior' must be a path inside the config file's folder",
+        ),
+        (_point_prior_at(lambda f: "../case-a/prior.parquet"), "config 'prior' must be a path inside"),
+        (_symlink_prior_out, "config 'prior' = 'prior.parquet' leads outside the config file's folder"),
+        (_patch_config(output_dir="../case-a/out"), "config 'output_dir' must be a path inside"),
+    ],
+)
+def test_a_case_cannot_read_or_write_another_cases_files(tmp_path, attack, message):
+    """Declared inputs only: a config naming a file of another case (absolute, climbing out
+    with '..', or through a symbolic link) fails with exit 2 and a message naming the key, even
+    though the file exists and is a valid prior."""
+    write_case(tmp_path / "case-a", make_case(1, n_state=10, n_members=8))
+    config = write_case(tmp_path / "case-b", make_case(2, n_state=10, n_members=8))
+    config.write_text(json.dumps(json.loads(config.read_text()) | {"output_dir": "out"}))
+    attack(tmp_path / "case-b")
+    result = subprocess.run(
+        [PROGRAM, "iterate", "--config-file", str(config)], capture_output=True, text=True, env=PROGRAM_ENV
+    )
+    assert result.returncode == 2, result.stdout
+    assert message in result.stderr
+    assert not list(tmp_path.rglob("posterior.parquet"))

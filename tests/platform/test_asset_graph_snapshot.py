@@ -1,5 +1,6 @@
 """Snapshot of the whole asset graph: an accidental change to keys, dependencies,
-partitions, automation conditions or op tags fails this test. Code versions are not in
+partitions, automation conditions, op tags, owners, kinds, jobs, sensors or schedules fails
+this test. Code versions are not in
 it (they move with every helper edit, by design); tests/provenance proves they move
 exactly when they should.
 
@@ -44,6 +45,8 @@ def graph_snapshot(defs: dg.Definitions) -> dict:
             "automation_condition": describe_condition(node.automation_condition),
             "op_tags": json.loads(json.dumps(node.tags if node.is_external else _op_tags(defs, key), default=str)),
             "group": node.group_name,
+            "owners": list(node.owners),
+            "kinds": sorted(node.kinds),
             "is_observable": node.is_observable,
             "is_materializable": node.is_materializable,
         }

@@ -7,7 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import dagster as dg
 import pytest
+import yaml
 
 from resources.shared.images import declared_images
 
@@ -63,3 +65,19 @@ def test_k8s_mode_uses_the_k8s_job_executor(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().splitlines()[-1] == "k8s"
+
+
+def test_runs_print_info_not_debug_to_the_console(capfd):
+    """The local instance (dagster.yaml) logs runs to the console at INFO; DEBUG events stay
+    in the event log (the `make dev` terminal showed every step event before)."""
+    config = yaml.safe_load((REPO_ROOT / "dagster.yaml").read_text())
+
+    @dg.asset
+    def chatty(context) -> None:
+        context.log.info("an info line for the terminal")
+
+    with dg.instance_for_test(overrides={"python_logs": config["python_logs"]}) as instance:
+        assert dg.materialize([chatty], instance=instance).success
+    printed = capfd.readouterr().err
+    assert "an info line for the terminal" in printed
+    assert "DEBUG" not in printed and "STEP_START" not in printed

@@ -18,7 +18,7 @@ from platform_assets.families import FamilyError, discover_families
 ASSETS = """
 import dagster as dg
 
-@dg.asset(key=["{key_prefix}", "thing"])
+@dg.asset(key=["{key_prefix}", "thing"], owners={owners})
 def thing():
     return 1
 
@@ -64,8 +64,8 @@ def project(tmp_path: Path):
 
 def test_every_folder_with_definitions_is_a_family_with_its_sensors(project):
     write, assets, sensors = project
-    write(f"{assets}/alpha/definitions.py", ASSETS.format(key_prefix="alpha"))
-    write(f"{assets}/beta/definitions.py", ASSETS.format(key_prefix="beta"))
+    write(f"{assets}/alpha/definitions.py", ASSETS.format(key_prefix="alpha", owners=["team:a"]))
+    write(f"{assets}/beta/definitions.py", ASSETS.format(key_prefix="beta", owners=["team:b"]))
     write(f"{sensors}/alpha/definitions.py", SENSORS.format(family="alpha"))
     families = discover_families(assets, sensors, shared=frozenset())
     assert [f.name for f in families] == ["alpha", "beta"]
@@ -76,14 +76,14 @@ def test_every_folder_with_definitions_is_a_family_with_its_sensors(project):
 
 def test_a_family_folder_without_definitions_fails_loudly(project):
     write, assets, sensors = project
-    write(f"{assets}/alpha/assets.py", ASSETS.format(key_prefix="alpha"))
+    write(f"{assets}/alpha/assets.py", ASSETS.format(key_prefix="alpha", owners=["team:a"]))
     with pytest.raises(FamilyError, match=r"alpha/ has no definitions.py"):
         discover_families(assets, sensors, shared=frozenset())
 
 
 def test_sensors_of_a_misspelled_family_fail_loudly(project):
     write, assets, sensors = project
-    write(f"{assets}/alpha/definitions.py", ASSETS.format(key_prefix="alpha"))
+    write(f"{assets}/alpha/definitions.py", ASSETS.format(key_prefix="alpha", owners=["team:a"]))
     write(f"{sensors}/alpah/definitions.py", SENSORS.format(family="alpha"))
     with pytest.raises(FamilyError, match=r"alpah/ belongs to no family"):
         discover_families(assets, sensors, shared=frozenset())
@@ -91,7 +91,7 @@ def test_sensors_of_a_misspelled_family_fail_loudly(project):
 
 def test_asset_keys_outside_the_family_prefix_fail_loudly(project):
     write, assets, sensors = project
-    write(f"{assets}/alpha/definitions.py", ASSETS.format(key_prefix="beta"))
+    write(f"{assets}/alpha/definitions.py", ASSETS.format(key_prefix="beta", owners=["team:b"]))
     [family] = discover_families(assets, sensors, shared=frozenset())
     with pytest.raises(FamilyError, match=r"must start with 'alpha/'"):
         _ = family.definitions
@@ -111,6 +111,23 @@ def test_a_definitions_module_without_defs_fails_loudly(project):
     [family] = discover_families(assets, sensors, shared=frozenset())
     with pytest.raises(FamilyError, match=r"must export `defs"):
         _ = family.definitions
+
+
+def test_an_asset_without_owners_fails_loudly(project):
+    write, assets, sensors = project
+    write(f"{assets}/alpha/definitions.py", ASSETS.format(key_prefix="alpha", owners=[]))
+    [family] = discover_families(assets, sensors, shared=frozenset())
+    with pytest.raises(FamilyError, match=r"have no owners"):
+        _ = family.definitions
+
+
+def test_every_asset_is_owned_by_its_familys_team():
+    from platform_assets.definitions import defs
+    from platform_assets.families import family_owners
+
+    graph = defs.resolve_asset_graph()
+    for key in graph.materializable_asset_keys:
+        assert list(graph.get(key).owners) == family_owners(key), key.to_user_string()
 
 
 def test_every_family_of_the_code_location_seeds_a_local_demo():

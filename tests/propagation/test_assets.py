@@ -69,7 +69,72 @@ def test_outputs_are_published_to_blob_storage(instance, blob):
     assert table.num_rows == 31 and table["t_high"][-1].as_py() == pytest.approx(0.3)
     moments = read_parquet_bytes(blob.read_bytes(f"{prefix}/moments.parquet"))
     assert moments.num_rows == 31
-    assert meta["plot"].startswith("![orbit](data:image/png;base64,iVBOR")  # a PNG, shown in the UI
+    assert blob.read_bytes(f"{prefix}/plot.png").startswith(b"\x89PNG")  # the full figure
+    assert meta["plot_url"].endswith(f"{prefix}/plot.png")
+
+
+def test_plot_metadata_renders_inline_in_the_dagster_ui(instance, blob):
+    """Dagster 1.13 has no image metadata type and shows Markdown in place only below 1000
+    characters (longer: behind "[Show Markdown]"): the plot is short Markdown holding an SVG."""
+    from urllib.parse import unquote
+    from xml.etree import ElementTree
+
+    request_steps(instance, 300)
+    assert materialize(instance, blob, 300).success
+    [record] = materializations(instance, 300)
+    plot = record.asset_materialization.metadata["plot"]
+    assert isinstance(plot, dg.MarkdownMetadataValue)
+    assert len(plot.value) < 1000
+    image, legend = plot.value.split("\n\n")
+    assert image.startswith("![orbit](data:image/svg+xml,") and image.endswith(")")
+    svg = ElementTree.fromstring(unquote(image[len("![orbit](data:image/svg+xml,") : -1]))
+    strokes = [shape.get("stroke") or shape.get("fill") for shape in svg]
+    assert strokes == ["steelblue", "darkorange"]  # one track per body, in the legend's colours
+    assert "Planet: steelblue" in legend and "Satellite: darkorange" in legend
+    assert isinstance(record.asset_materialization.metadata["plot_url"], dg.UrlMetadataValue)
+
+
+def test_the_original_latest_system_is_a_preset_and_data_json_has_its_web_layout(instance, blob):
+    """Run config `system: body1_body2` (the UI's launchpad) propagates the original's latest
+    default system; data.json frames read {agent: {position, velocity, mass, time, timeStep}}."""
+    request_steps(instance, 10)
+    assert materialize(instance, blob, 10, system="body1_body2").success
+    meta = metadata(instance, 10)
+    assert meta["system"] == "body1_body2"
+    data = json.loads(blob.read_bytes(f"{meta['blob_prefix']}/data.json"))
+    t_low, t_high, frame = data[0]
+    assert (t_low, t_high) == (None, 0.0)
+    assert frame == {
+        "Body1": {
+            "position": {"x": -0.73, "y": 0.0, "z": 0.0},
+            "velocity": {"x": 0.0, "y": -0.0015, "z": 0.0},
+            "mass": 1.0,
+            "time": 0.0,
+            "timeStep": 0.01,
+        },
+        "Body2": {
+            "position": {"x": 60.34, "y": 0.0, "z": 0.0},
+            "velocity": {"x": 0.0, "y": 0.13, "z": 0.0},
+            "mass": 0.0123,
+            "time": 0.0,
+            "timeStep": 0.01,
+        },
+    }
+    assert data[-1][2]["Body2"]["time"] == pytest.approx(0.1) and data[-1][2]["Body2"]["position"]["y"] > 0
+
+
+def test_data_json_can_keep_the_flat_layout_and_a_bad_layout_or_system_fails_before_computing(instance, blob):
+    request_steps(instance, 5)
+    assert materialize(instance, blob, 5, data_json_layout="flat").success
+    frame = json.loads(blob.read_bytes(f"{metadata(instance, 5)['blob_prefix']}/data.json"))[0][2]
+    assert set(frame["Satellite"]) == {"time", "timeStep", "x", "y", "z", "vx", "vy", "vz"}
+    for bad, message in (
+        ({"data_json_layout": "nested"}, "unknown data_json_layout 'nested'"),
+        ({"system": "earth_moon"}, "unknown system 'earth_moon'"),
+    ):
+        result = materialize(instance, blob, 5, **bad)
+        assert not result.success
+        assert message in str(result.get_step_failure_events()[0].event_specific_data.error)
 
 
 def test_asking_again_for_an_existing_n_computes_nothing(instance, blob):
@@ -135,8 +200,16 @@ def test_a_different_config_does_not_resume(instance, blob):
 
 def test_dask_resource_runs_the_chunks(instance, blob):
     request_steps(instance, 15)
-    assert materialize(instance, blob, 15, use_dask=True).success
+    assert materialize(instance, blob, 15, use_dask=True, dask_min_seconds=0).success
     assert metadata(instance, 15)["executor"] == "dask LocalCluster 2 workers (threads)"
+
+
+def test_a_small_run_stays_in_process_below_the_dask_crossover(instance, blob):
+    """Dask only where it pays: the default crossover keeps a tiny run in-process (no cluster)."""
+    request_steps(instance, 15)
+    dask = DaskResource(n_workers=2, processes=False)
+    assert materialize(instance, blob, 15, use_dask=True, dask=dask).success
+    assert metadata(instance, 15)["executor"].startswith("in-process (estimated ")
 
 
 @pytest.mark.parametrize("key", ["abc", "0", "-5", "007", "1.5", " 5"])
@@ -221,7 +294,7 @@ def test_dask_scheduler_address_from_the_environment(instance, blob, dask_client
     monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", address)
     request_steps(instance, 25)
     dask = DaskResource(scheduler_address=dg.EnvVar("DASK_SCHEDULER_ADDRESS"))
-    assert materialize(instance, blob, 25, use_dask=True, dask=dask).success
+    assert materialize(instance, blob, 25, use_dask=True, dask_min_seconds=0, dask=dask).success
     assert metadata(instance, 25)["executor"] == f"dask scheduler {address}"
     with dg.instance_for_test() as other:
         request_steps(other, 25)

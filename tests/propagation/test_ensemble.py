@@ -127,18 +127,26 @@ def test_records_follow_the_original_range_store():
     assert parquet.equals(table)
 
 
-def test_data_json_is_what_the_original_web_view_iterates():
+def test_data_json_is_what_the_original_web_views_iterate():
+    """Both pages do `for (let [t0, t1, frame] of data)`; the latest reads
+    frame[agent].position/.velocity (x, y, z), mass, time, timeStep; the first frame[agent].x/.y."""
     result = run(5)
-    table = records.trajectory_records(BODIES.names, 0.01, result.nominal_positions, result.nominal_velocities)
-    data = json.loads(records.data_json(table))
-    assert len(data) == 6
-    # the page does: for (let [t0, t1, frame] of data) for ([agentId, {x, y}] of entries(frame))
-    t0, t1, frame = data[0]
-    assert t0 is None and t1 == 0.0
-    assert set(frame) == {"Planet", "Satellite"}
-    assert {"x", "y"} <= set(frame["Satellite"])
-    xs = [frame["Satellite"]["x"] for _, _, frame in data]
-    assert xs == result.nominal_positions[:, 1, 0].tolist()
+    args = (BODIES.names, BODIES.masses, 0.01, result.nominal_positions, result.nominal_velocities)
+    web, flat = (json.loads(records.data_json(*args, layout=layout)) for layout in ("web", "flat"))
+    assert len(web) == len(flat) == 6
+    for data in (web, flat):
+        t0, t1, frame = data[0]
+        assert t0 is None and t1 == 0.0 and set(frame) == {"Planet", "Satellite"}
+        assert [row[:2] for row in data[1:3]] == [[0.0, 0.01], [0.01, 0.02]]
+    satellite = [frame["Satellite"] for _, _, frame in web]
+    assert [s["position"]["x"] for s in satellite] == result.nominal_positions[:, 1, 0].tolist()
+    assert [s["velocity"]["y"] for s in satellite] == result.nominal_velocities[:, 1, 1].tolist()
+    assert (
+        {s["mass"] for s in satellite} == {1e-6} and satellite[3]["time"] == 0.03 and satellite[3]["timeStep"] == 0.01
+    )
+    assert [frame["Satellite"]["x"] for _, _, frame in flat] == result.nominal_positions[:, 1, 0].tolist()
+    with pytest.raises(ValueError, match="unknown data.json layout 'xml'"):
+        records.data_json(*args, layout="xml")
 
 
 def test_moments_table_holds_mean_and_covariance():

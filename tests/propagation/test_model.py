@@ -9,6 +9,7 @@ from platform_assets.propagation.model import (
     angular_momentum,
     default_bodies,
     propagate,
+    system_bodies,
     total_energy,
 )
 
@@ -61,6 +62,17 @@ def test_kepler_ellipse_conserves_energy_and_angular_momentum_and_matches_apside
     assert separation.max() == pytest.approx(a * (1 + e), rel=1e-6)
     assert separation.min() == pytest.approx(a * (1 - e), rel=1e-3)
     assert np.argmin(separation) == pytest.approx(steps / 2, abs=2)  # periapsis at half a period
+
+
+def test_the_original_latest_system_is_a_named_preset():
+    bodies = system_bodies("body1_body2")
+    assert bodies.names == ("Body1", "Body2")
+    assert bodies.masses.tolist() == [1.0, 0.0123]
+    assert bodies.positions.tolist() == [[-0.73, 0.0, 0.0], [60.34, 0.0, 0.0]]
+    assert bodies.velocities.tolist() == [[0.0, -0.0015, 0.0], [0.0, 0.13, 0.0]]
+    assert system_bodies("planet_satellite").names == default_bodies().names
+    with pytest.raises(PropagationInputError, match="unknown system 'moon'; choose one of"):
+        system_bodies("moon")
 
 
 def test_default_system_is_the_original_initial_state():

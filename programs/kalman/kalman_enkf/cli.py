@@ -13,6 +13,7 @@ import numpy as np
 
 from kalman_enkf import __version__
 from kalman_enkf.analysis import Localization, es_mda
+from kalman_enkf.blas import blas_summary, pin_threads
 from kalman_enkf.config import InputError, load_config
 from kalman_enkf.io import read_problem, write_outputs
 from kalman_enkf.pipes import PipesReporter
@@ -73,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     reporter = PipesReporter.from_env()
     reporter.open()
     try:
+        blas = blas_summary(pin_threads())  # before any BLAS call
         stats = iterate(args.config_file, args.output_dir, reporter)
     except InputError as exc:
         print(f"kalman-enkf: error: {exc}", file=sys.stderr)
@@ -82,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         "kalman-enkf: analysed {ensemble_size} members x {state_size} variables with "
         "{observation_count} observations; innovation rms {innovation_rms:.4g}, "
-        "posterior residual rms {posterior_residual_rms:.4g}".format(**stats)
+        "posterior residual rms {posterior_residual_rms:.4g}; BLAS {blas}".format(**stats, blas=blas)
     )
     return 0
 

@@ -1,9 +1,12 @@
 """The run configuration (cfg.json) and its validation.
 
 Paths in the config file are relative to the config file's folder, so a case folder staged
-anywhere (a temp dir, a pod's emptyDir) runs unchanged. Paths from the command line
-(``--output-dir``) and the environment (``OUTPUT_PATH``) are relative to the current
-directory, as for any command-line tool.
+anywhere (a temp dir, a pod's emptyDir) runs unchanged, and they must stay inside it: an
+absolute path or one that climbs out (``..``, a symbolic link) is an error. A case reads only
+the files staged with it, so its declared inputs are all it depends on (another case's
+``prior.parquet`` is not reachable by naming it). Paths from the command line
+(``--output-dir``) and the environment (``OUTPUT_PATH``) are the caller's choice, relative to
+the current directory, as for any command-line tool.
 """
 
 from __future__ import annotations
@@ -59,6 +62,22 @@ def _number(raw: dict, key: str, default, *, kind=float, minimum=None, exclusive
     return value
 
 
+def inside(base: Path, key: str, value: str) -> Path:
+    """``base / value`` when that names a path inside ``base``; else an `InputError`.
+
+    Checked on the words (absolute, ``..``) and on the resolved path, so a symbolic link
+    inside the folder that points out of it is refused too."""
+    relative = Path(value)
+    if relative.is_absolute() or ".." in relative.parts:
+        raise InputError(
+            f"config '{key}' must be a path inside the config file's folder (relative, without '..'), got {value!r}"
+        )
+    path = base / relative
+    if not path.resolve().is_relative_to(base.resolve()):
+        raise InputError(f"config '{key}' = {value!r} leads outside the config file's folder")
+    return path
+
+
 def load_config(path: str | os.PathLike, output_dir: str | None = None) -> RunConfig:
     """Read and validate cfg.json. ``output_dir`` (CLI flag) wins over the config key,
     which wins over the ``OUTPUT_PATH`` environment variable (Nix's ``$out``)."""
@@ -81,14 +100,14 @@ def load_config(path: str | os.PathLike, output_dir: str | None = None) -> RunCo
         value = raw.get(key, default)
         if not isinstance(value, str) or not value:
             raise InputError(f"config '{key}' must be a file path, got {value!r}")
-        return base / value
+        return inside(base, key, value)
 
     if output_dir:
         out = Path.cwd() / output_dir
     elif raw.get("output_dir"):
         if not isinstance(raw["output_dir"], str):
             raise InputError(f"config 'output_dir' must be a folder path, got {raw['output_dir']!r}")
-        out = base / raw["output_dir"]
+        out = inside(base, "output_dir", raw["output_dir"])
     elif os.environ.get("OUTPUT_PATH"):
         out = Path.cwd() / os.environ["OUTPUT_PATH"]
     else:
