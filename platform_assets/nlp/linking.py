@@ -1,0 +1,114 @@
+"""All pairs of a recipient, in bounded memory: the strongest links that hold each group together.
+
+Groups are the connected components of the graph "score >= threshold and the guard agrees".
+Listing every edge of that graph is quadratic in the worst case (a recipient with a thousand
+copies of one goal has half a million); a group needs far fewer. So rows are scored one block
+at a time against the later rows (upper triangle; at most `cell_budget` scores in memory), the
+block's accepted edges are merged with the links kept so far, and only a MAXIMUM SPANNING
+FOREST is kept: at most n - 1 links, the same components as the full graph (exact, not
+approximate), and, by the cut property, every goal keeps its single best match. A group's
+smallest kept score is its weakest necessary link (what a reviewer should look at for
+chaining), its largest the strongest pair.
+
+Memory: O(block x n) scores + O(n) kept links. Time: one matrix product per block (dense
+embeddings: BLAS at close to its peak; sparse tf-idf: scipy's sparse product) plus a spanning
+forest over the kept links and the block's edges.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from resources.lazy_imports import lazy_import
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    np = lazy_import("numpy")
+
+# Scores materialised at once (block rows x columns): 16 M float32 = 64 MB.
+CELL_BUDGET = 16_000_000
+# float32 dot products of identical unit vectors can land just below 1.0.
+FLOAT_TOLERANCE = 1e-6
+
+# Vectorised veto over candidate edges: (left indices, right indices) -> keep mask.
+EdgeFilter = Callable[["np.ndarray", "np.ndarray"], "np.ndarray"]
+
+
+@dataclass(frozen=True)
+class SimilarPairs:
+    """Pairs (left[k], right[k]) with left < right, indices into the scored list, and their score."""
+
+    left: np.ndarray
+    right: np.ndarray
+    score: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.score)
+
+    @staticmethod
+    def empty() -> SimilarPairs:
+        none = np.empty(0, dtype=np.int64)
+        return SimilarPairs(none, none, np.empty(0))
+
+
+def block_edges(vectors, start: int, stop: int, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Edges (i, j, score), i in [start, stop), j > i, with score >= threshold."""
+    import scipy.sparse as sp
+
+    sims = vectors[start:stop] @ vectors[start:].T
+    if sp.issparse(sims):
+        sims = sims.tocoo()
+        rows, cols, vals = sims.row, sims.col, sims.data
+        keep = vals >= threshold - FLOAT_TOLERANCE
+        rows, cols, vals = rows[keep], cols[keep], vals[keep]
+    else:
+        rows, cols = np.nonzero(sims >= threshold - FLOAT_TOLERANCE)
+        vals = sims[rows, cols]
+    upper = cols > rows  # columns are offset by `start` like the rows: strict upper triangle
+    return (
+        rows[upper].astype(np.int64) + start,
+        cols[upper].astype(np.int64) + start,
+        np.minimum(vals[upper].astype(np.float64), 1.0),
+    )
+
+
+def maximum_spanning_forest(n: int, left: np.ndarray, right: np.ndarray, score: np.ndarray) -> SimilarPairs:
+    """The heaviest forest with the same components as the edges (scipy's minimum spanning tree
+    on 2 - score: always > 0, since csgraph reads a zero weight as "no edge")."""
+    import scipy.sparse as sp
+    from scipy.sparse.csgraph import minimum_spanning_tree
+
+    if len(score) == 0:
+        return SimilarPairs.empty()
+    graph = sp.csr_matrix((2.0 - score, (left, right)), shape=(n, n))
+    tree = minimum_spanning_tree(graph).tocoo()
+    lo, hi = np.minimum(tree.row, tree.col).astype(np.int64), np.maximum(tree.row, tree.col).astype(np.int64)
+    order = np.lexsort((hi, lo))
+    return SimilarPairs(lo[order], hi[order], np.minimum(2.0 - tree.data[order], 1.0))
+
+
+def linked_pairs(
+    vectors, threshold: float, accept: EdgeFilter | None = None, cell_budget: int = CELL_BUDGET
+) -> SimilarPairs:
+    """A maximum spanning forest of {(i, j): score >= threshold and accept(i, j)}."""
+    n = vectors.shape[0]
+    if n < 2:
+        return SimilarPairs.empty()
+    block = max(1, min(n, cell_budget // n))
+    kept = SimilarPairs.empty()
+    for start in range(0, n, block):
+        left, right, score = block_edges(vectors, start, min(start + block, n), threshold)
+        if accept is not None and len(score):
+            ok = accept(left, right)
+            left, right, score = left[ok], right[ok], score[ok]
+        if len(score):
+            kept = maximum_spanning_forest(
+                n,
+                np.concatenate([kept.left, left]),
+                np.concatenate([kept.right, right]),
+                np.concatenate([kept.score, score]),
+            )
+    return kept
