@@ -30,210 +30,43 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
+
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
 STOP_WORDS = frozenset(
-    [
-        "a",
-        "an",
-        "the",
-        "and",
-        "or",
-        "but",
-        "if",
-        "then",
-        "of",
-        "to",
-        "in",
-        "on",
-        "at",
-        "by",
-        "for",
-        "with",
-        "from",
-        "into",
-        "onto",
-        "over",
-        "under",
-        "about",
-        "as",
-        "is",
-        "are",
-        "was",
-        "were",
-        "be",
-        "been",
-        "being",
-        "am",
-        "do",
-        "does",
-        "did",
-        "has",
-        "have",
-        "had",
-        "having",
-        "will",
-        "would",
-        "shall",
-        "should",
-        "can",
-        "could",
-        "may",
-        "might",
-        "must",
-        "it",
-        "its",
-        "this",
-        "that",
-        "these",
-        "those",
-        "there",
-        "here",
-        "their",
-        "they",
-        "them",
-        "he",
-        "she",
-        "his",
-        "her",
-        "him",
-        "we",
-        "our",
-        "us",
-        "you",
-        "your",
-        "i",
-        "my",
-        "me",
-        "who",
-        "whom",
-        "which",
-        "what",
-        "when",
-        "where",
-        "why",
-        "how",
-        "all",
-        "any",
-        "each",
-        "some",
-        "such",
-        "than",
-        "too",
-        "very",
-        "s",
-        "t",
-        "just",
-        "also",
-        "so",
-        "out",
-        "off",
-        "again",
-        "further",
-        "only",
-        "own",
-        "same",
-        "other",
-        "most",
-        "few",
-    ]
+    _words(
+        """a an the and or but if then of to in on at by for with from into onto over under about as is are was
+        were be been being am do does did has have had having will would shall should can could may might must it
+        its this that these those there here their they them he she his her him we our us you your i my me who whom
+        which what when where why how all any each some such than too very s t just also so out off again further
+        only own same other most few"""
+    )
 )
-NEGATIONS = frozenset(
-    ["not", "no", "never", "none", "nor", "without", "cannot", "nobody", "nothing", "neither", "nowhere"]
-)
+NEGATIONS = frozenset(_words("not no never none nor without cannot nobody nothing neither nowhere"))
 AUXILIARIES = frozenset(
-    [
-        "is",
-        "are",
-        "was",
-        "were",
-        "will",
-        "would",
-        "has",
-        "have",
-        "had",
-        "can",
-        "could",
-        "must",
-        "should",
-        "shall",
-        "may",
-        "might",
-        "does",
-        "do",
-        "did",
-    ]
+    _words("is are was were will would has have had can could must should shall may might does do did")
 )
 NUMBER_WORDS = {
+    **{w: str(i) for i, w in enumerate(_words("zero one two three four five six seven eight nine ten eleven twelve"))},
     **{
-        w: str(i)
-        for i, w in enumerate(
-            ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve"]
-        )
+        w: str(10 + i)
+        for i, w in enumerate(_words("ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen"))
     },
     **{
-        w: str(v)
-        for w, v in [
-            ("thirteen", 13),
-            ("fourteen", 14),
-            ("fifteen", 15),
-            ("sixteen", 16),
-            ("seventeen", 17),
-            ("eighteen", 18),
-            ("nineteen", 19),
-            ("twenty", 20),
-            ("thirty", 30),
-            ("forty", 40),
-            ("fifty", 50),
-            ("sixty", 60),
-            ("seventy", 70),
-            ("eighty", 80),
-            ("ninety", 90),
-            ("hundred", 100),
-            ("thousand", 1000),
-            ("million", 10**6),
-            ("billion", 10**9),
-            ("dozen", 12),
-            ("first", 1),
-            ("third", 3),
-            ("fourth", 4),
-            ("fifth", 5),
-            ("twice", 2),
-            ("half", 0.5),
-        ]
+        w: str(10 * i)
+        for i, w in enumerate(_words("zero ten twenty thirty forty fifty sixty seventy eighty ninety"))
+        if i
     },
+    **{"hundred": "100", "thousand": "1000", "million": "1000000", "billion": "1000000000", "dozen": "12"},
+    **{"first": "1", "third": "3", "fourth": "4", "fifth": "5", "twice": "2", "half": "0.5"},
 }
 CALENDAR = frozenset(
-    [
-        "monday",
-        "tuesday",
-        "wednesday",
-        "thursday",
-        "friday",
-        "saturday",
-        "sunday",
-        "january",
-        "february",
-        "march",
-        "april",
-        "june",
-        "july",
-        "august",
-        "september",
-        "october",
-        "november",
-        "december",
-        "jan",
-        "feb",
-        "mar",
-        "apr",
-        "jun",
-        "jul",
-        "aug",
-        "sep",
-        "sept",
-        "oct",
-        "nov",
-        "dec",
-    ]
+    _words(
+        """monday tuesday wednesday thursday friday saturday sunday january february march april june july august
+        september october november december jan feb mar apr jun jul aug sep sept oct nov dec"""
+    )
 )
 OPPOSITES = frozenset(
     frozenset(p)
@@ -380,9 +213,9 @@ def veto(a: str, b: str, word_similarity: WordSimilarity | None = None) -> str |
             if frozenset((x, y)) in OPPOSITES:
                 return f"opposites: {x} / {y}"
     sa, sb = fa.subject, fb.subject
-    if sa and sb and not same_word(sa, sb):
-        if word_similarity is None or word_similarity(sa, sb) < SYNONYM_SIMILARITY:
-            return f"subjects differ: {sa} / {sb}"
+    synonyms = sa and sb and word_similarity is not None and word_similarity(sa, sb) >= SYNONYM_SIMILARITY
+    if sa and sb and not same_word(sa, sb) and not synonyms:
+        return f"subjects differ: {sa} / {sb}"
     if fa.names is not None and fb.names is not None:
         names_a = sorted(n for n in fa.names if not _mentioned(n, fb.tokens))
         names_b = sorted(n for n in fb.names if not _mentioned(n, fa.tokens))

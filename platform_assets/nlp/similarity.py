@@ -68,7 +68,10 @@ def guard_filter(texts: Sequence[str], method: str, cache: VectorCache | None = 
 
     def accept(left: np.ndarray, right: np.ndarray) -> np.ndarray:
         return np.fromiter(
-            (veto(texts[i], texts[j], word_similarity) is None for i, j in zip(left.tolist(), right.tolist())),
+            (
+                veto(texts[i], texts[j], word_similarity) is None
+                for i, j in zip(left.tolist(), right.tolist(), strict=True)
+            ),
             dtype=bool,
             count=len(left),
         )
