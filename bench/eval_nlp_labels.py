@@ -24,6 +24,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.nlp_labelled import DUPLICATE_SCORE, LabelledPair, labelled_pairs
+from platform_assets.nlp.embeddings import cached_embeddings
 from platform_assets.nlp.guard import veto
 from platform_assets.nlp.similarity import DEFAULT_THRESHOLDS, similar_pairs, text_vectors
 
@@ -52,33 +53,40 @@ def calibrate(scores: np.ndarray, allowed: np.ndarray, truth: np.ndarray) -> flo
 
 
 class Scorer:
-    """Scores and guard verdicts of every labelled pair, computed once."""
+    """Scores and guard verdicts of every labelled pair, each method computed once, on first use."""
 
     def __init__(self, pairs: list[LabelledPair]):
         self.pairs = pairs
-        texts = sorted({t for p in pairs for t in (p.a, p.b)})
-        self.index = {t: i for i, t in enumerate(texts)}
+        self.texts = sorted({t for p in pairs for t in (p.a, p.b)})
+        self.index = {t: i for i, t in enumerate(self.texts)}
+        self.position = {id(p): n for n, p in enumerate(pairs)}
         self.cache: dict = {}
-        t0 = time.perf_counter()
-        self.vectors = {"minilm": text_vectors(texts, "minilm", self.cache), "tfidf": text_vectors(texts, "tfidf")}
-        self.seconds = time.perf_counter() - t0
-        words = self.cache
+        self.seconds: dict[str, float] = {}
+        self._vectors: dict = {}
+        self._vetoes: dict[str, list[str | None]] = {}
 
-        def word_similarity(x: str, y: str) -> float:
-            from platform_assets.nlp.embeddings import cached_embeddings
+    def vectors(self, method: str):
+        if method not in self._vectors:
+            t0 = time.perf_counter()
+            self._vectors[method] = text_vectors(self.texts, method, self.cache)
+            self.seconds[method] = time.perf_counter() - t0
+        return self._vectors[method]
 
-            vx, vy = cached_embeddings([x, y], words)
-            return float(vx @ vy)
+    def word_similarity(self, x: str, y: str) -> float:
+        vx, vy = cached_embeddings([x, y], self.cache)
+        return float(vx @ vy)
 
-        self.vetoes = {
-            "minilm": [veto(p.a, p.b, word_similarity) for p in pairs],
-            "tfidf": [veto(p.a, p.b) for p in pairs],
-        }
+    def vetoes(self, method: str) -> list[str | None]:
+        """The guard's verdicts, as the asset computes them (word vectors only with minilm)."""
+        if method not in self._vetoes:
+            similarity = self.word_similarity if method == "minilm" else None
+            self._vetoes[method] = [veto(p.a, p.b, similarity) for p in self.pairs]
+        return self._vetoes[method]
 
     def scores(self, method: str, pairs: list[LabelledPair]) -> np.ndarray:
         if method == "jaccard":
             return np.array([jaccard(p.a, p.b) for p in pairs])
-        v = self.vectors[method]
+        v = self.vectors(method)
         ia = [self.index[p.a] for p in pairs]
         ib = [self.index[p.b] for p in pairs]
         if method == "tfidf":
@@ -88,8 +96,17 @@ class Scorer:
     def allowed(self, method: str, guard: bool, pairs: list[LabelledPair]) -> np.ndarray:
         if not guard:
             return np.ones(len(pairs), dtype=bool)
-        position = {id(p): n for n, p in enumerate(self.pairs)}
-        return np.array([self.vetoes[method][position[id(p)]] is None for p in pairs])
+        verdicts = self.vetoes(method)
+        return np.array([verdicts[self.position[id(p)]] is None for p in pairs])
+
+    def calibrated_threshold(self, method: str, guard: bool, calibration: list[LabelledPair]) -> float:
+        truth = np.array([p.duplicate for p in calibration])
+        return calibrate(self.scores(method, calibration), self.allowed(method, guard, calibration), truth)
+
+    def held_out_metrics(self, method: str, guard: bool, threshold: float, held_out: list[LabelledPair]):
+        truth = np.array([p.duplicate for p in held_out])
+        predicted = (self.scores(method, held_out) >= threshold) & self.allowed(method, guard, held_out)
+        return metrics(truth, predicted)
 
 
 VARIANTS = [
@@ -115,24 +132,22 @@ def main() -> None:
         f"({sum(p.duplicate for p in held_out)} duplicates)"
     )
     scorer = Scorer(everything)
-    print(f"  vectors of {len(scorer.index):,} distinct sentences (minilm + tfidf): {scorer.seconds:.1f} s\n")
-    truth_cal = np.array([p.duplicate for p in calibration])
-    truth_held = np.array([p.duplicate for p in held_out])
-    header = f"{'method':34s} {'threshold':>9s} {'precision':>9s} {'recall':>7s} {'F1':>6s} {'F0.5':>6s}   "
     print("threshold chosen on calibration (max F0.5); figures on HELD-OUT pairs:")
-    print(header + f"{'at shipped default':>24s}")
+    columns = f"{'threshold':>9s} {'precision':>9s} {'recall':>7s} {'F1':>6s} {'F0.5':>6s}"
+    print(f"{'method':34s} {columns}   at shipped default")
     for label, method, guard in VARIANTS:
-        threshold = calibrate(scorer.scores(method, calibration), scorer.allowed(method, guard, calibration), truth_cal)
-        held_scores, held_allowed = scorer.scores(method, held_out), scorer.allowed(method, guard, held_out)
-        m = metrics(truth_held, (held_scores >= threshold) & held_allowed)
+        threshold = scorer.calibrated_threshold(method, guard, calibration)
+        m = scorer.held_out_metrics(method, guard, threshold, held_out)
         shipped = ""
         if guard and method in DEFAULT_THRESHOLDS:
-            d = metrics(truth_held, (held_scores >= DEFAULT_THRESHOLDS[method]) & held_allowed)
+            d = scorer.held_out_metrics(method, guard, DEFAULT_THRESHOLDS[method], held_out)
             shipped = f"{DEFAULT_THRESHOLDS[method]:.2f}: P {d['precision']:.3f} R {d['recall']:.3f} F1 {d['f1']:.3f}"
         print(
             f"{label:34s} {threshold:9.2f} {m['precision']:9.3f} {m['recall']:7.3f} {m['f1']:6.3f} "
             f"{m['f05']:6.3f}   {shipped}"
         )
+    seconds = ", ".join(f"{m} {s:.1f} s" for m, s in scorer.seconds.items())
+    print(f"  (vectors of {len(scorer.texts):,} distinct sentences: {seconds})")
 
     vetoed = [
         (float(s), p, why)
@@ -142,7 +157,7 @@ def main() -> None:
         if s >= DEFAULT_THRESHOLDS["minilm"] and not why
     ]
     print(f"\nguard vetoes among calibration pairs scoring >= {DEFAULT_THRESHOLDS['minilm']} (minilm):")
-    reasons = {id(p): r for p, r in zip(scorer.pairs, scorer.vetoes["minilm"], strict=True)}
+    reasons = {id(p): r for p, r in zip(scorer.pairs, scorer.vetoes("minilm"), strict=True)}
     correct = sum(not p.duplicate for _, p, _ in vetoed)
     print(f"  {len(vetoed)} vetoed, {correct} of them rightly (people scored them < {DUPLICATE_SCORE})")
     for score, p, _ in vetoed[: args.examples]:

@@ -106,6 +106,7 @@ OPPOSITES = frozenset(
         ("maximum", "minimum"),
     ]
 )
+OPPOSITE_WORDS = frozenset(w for pair in OPPOSITES for w in pair)
 TOKEN = re.compile(r"[a-z0-9]+(?:[.,'][a-z0-9]+)*")
 # Word pairs at least this close (cosine of their embeddings) count as synonyms for the subject rule.
 SYNONYM_SIMILARITY = 0.7
@@ -184,13 +185,19 @@ def _stem(word: str) -> str:
     return word
 
 
+@lru_cache(maxsize=262144)
 def same_word(a: str, b: str) -> bool:
     """Equal up to inflection or a typo ("woman"/"women", "engagement"/"engagment")."""
-    return a == b or _stem(a) == _stem(b) or difflib.SequenceMatcher(None, a, b).ratio() >= SAME_WORD_RATIO
+    if a == b or _stem(a) == _stem(b):
+        return True
+    if 2 * min(len(a), len(b)) < SAME_WORD_RATIO * (len(a) + len(b)):  # the ratio's upper bound
+        return False
+    return difflib.SequenceMatcher(None, a, b).ratio() >= SAME_WORD_RATIO
 
 
 def _mentioned(name: str, tokens: frozenset[str]) -> bool:
-    return name in tokens or any(t[:NAME_PREFIX] == name[:NAME_PREFIX] or same_word(t, name) for t in tokens)
+    prefix = name[:NAME_PREFIX]
+    return name in tokens or any(t[:NAME_PREFIX] == prefix or same_word(t, name) for t in tokens if t[:1] == name[:1])
 
 
 def _conflict(a: frozenset[str], b: frozenset[str]) -> bool:
@@ -207,7 +214,7 @@ def veto(a: str, b: str, word_similarity: WordSimilarity | None = None) -> str |
         return "one text is negated"
     if _conflict(fa.dates, fb.dates):
         return f"dates differ: {sorted(fa.dates)} / {sorted(fb.dates)}"
-    only_a, only_b = fa.tokens - fb.tokens, fb.tokens - fa.tokens
+    only_a, only_b = (fa.tokens - fb.tokens) & OPPOSITE_WORDS, (fb.tokens - fa.tokens) & OPPOSITE_WORDS
     for x in only_a:
         for y in only_b:
             if frozenset((x, y)) in OPPOSITES:

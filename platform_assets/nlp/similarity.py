@@ -17,7 +17,7 @@ from collections.abc import MutableMapping, Sequence
 from typing import TYPE_CHECKING, Literal
 
 from platform_assets.nlp.embeddings import MODEL_PACKAGES, EmbeddingStats, cached_embeddings
-from platform_assets.nlp.guard import veto
+from platform_assets.nlp.guard import facts_of, veto
 from platform_assets.nlp.lexical import tfidf_vectors
 from platform_assets.nlp.linking import EdgeFilter, SimilarPairs, linked_pairs
 from resources.lazy_imports import lazy_import
@@ -57,14 +57,18 @@ def text_vectors(
 
 def guard_filter(texts: Sequence[str], method: str, cache: VectorCache | None = None) -> EdgeFilter:
     """The guard as an edge filter over indices into `texts`. With minilm, close synonyms
-    (cosine of the two words' embeddings) do not count as a different subject."""
+    (cosine of the two words' embeddings) do not count as a different subject; the subjects
+    of all texts are embedded in one batch, the first time one is needed."""
     word_similarity = None
     if method == "minilm":
         words: VectorCache = cache if cache is not None else {}
+        subjects: dict[str, np.ndarray] = {}
 
         def word_similarity(a: str, b: str) -> float:
-            va, vb = cached_embeddings([a, b], words)
-            return float(va @ vb)
+            if not subjects:
+                found = sorted({s for t in texts if (s := facts_of(t).subject)} | {a, b})
+                subjects.update(zip(found, cached_embeddings(found, words), strict=True))
+            return float(subjects[a] @ subjects[b])
 
     def accept(left: np.ndarray, right: np.ndarray) -> np.ndarray:
         return np.fromiter(

@@ -144,3 +144,22 @@ def test_groups_are_transitive_and_keep_each_goals_own_grant():
     assert len(groups) == 1
     assert {m.goal_id: m.grant_id for m in groups[0].members} == {10: 100, 11: 200, 12: 300}
     assert groups[0].pairs == ((10, 11, 0.95), (11, 12, 0.91))
+
+
+@BOUNDED
+@given(
+    rows=st.integers(1, 30),
+    cols=st.integers(1, 70),
+    density=st.sampled_from([0.0, 0.01, 0.2, 1.0]),
+    seed=st.integers(0, 99),
+)
+def test_sparse_nonzero_finds_exactly_what_numpy_finds(rows, cols, density, seed):
+    """Invariant: the word-skipping scan returns the same (row, col) pairs, in the same order, as
+    np.nonzero, for any shape (including sizes that are not a multiple of 8) and density."""
+    from platform_assets.nlp.linking import sparse_nonzero
+
+    mask = np.random.default_rng(seed).random((rows, cols)) < density
+    expected = np.nonzero(mask)
+    found = sparse_nonzero(mask)
+    np.testing.assert_array_equal(found[0], expected[0])
+    np.testing.assert_array_equal(found[1], expected[1])
