@@ -59,7 +59,7 @@ class Scorer:
         self.pairs = pairs
         self.texts = sorted({t for p in pairs for t in (p.a, p.b)})
         self.index = {t: i for i, t in enumerate(self.texts)}
-        self.position = {id(p): n for n, p in enumerate(pairs)}
+        self.position = {p: n for n, p in enumerate(pairs)}
         self.cache: dict = {}
         self.seconds: dict[str, float] = {}
         self._vectors: dict = {}
@@ -97,7 +97,7 @@ class Scorer:
         if not guard:
             return np.ones(len(pairs), dtype=bool)
         verdicts = self.vetoes(method)
-        return np.array([verdicts[self.position[id(p)]] is None for p in pairs])
+        return np.array([verdicts[self.position[p]] is None for p in pairs])
 
     def calibrated_threshold(self, method: str, guard: bool, calibration: list[LabelledPair]) -> float:
         truth = np.array([p.duplicate for p in calibration])
