@@ -24,6 +24,7 @@ Parts:
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import sys
 import tempfile
@@ -110,10 +111,14 @@ def full_run(args, config: SimilarityConfig) -> None:
         blob = BlobStorage(url=f"file://{tmp}/blob")
         stats, ours_components = EmbeddingStats(), []
         t0 = time.perf_counter()
+        done, step = 0, max(1, sum(sizes) // 10)
         for recipient, goals in by_recipient.items():
             groups, s = groups_with_cached_embeddings(blob, recipient, goals, config)
             stats.embedded += s.embedded
             ours_components += [set(g.goal_ids) for g in groups]
+            if (done + len(goals)) // step > done // step:
+                print(f"    ... {done + len(goals):,} goals in {time.perf_counter() - t0:.0f} s", flush=True)
+            done += len(goals)
         ours_s = time.perf_counter() - t0
 
         # the original on the same vectors (minilm: read back from the shards just written)
@@ -309,6 +314,9 @@ def main() -> None:
     )
     args = parser.parse_args()
     random.seed(args.seed)
+    print(
+        f"load average at start: {' / '.join(f'{x:.1f}' for x in os.getloadavg())} (1/5/15 min, {os.cpu_count()} CPUs)"
+    )
     if args.method == "minilm":
         t0 = time.perf_counter()
         load_minilm()
