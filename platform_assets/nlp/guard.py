@@ -107,6 +107,7 @@ OPPOSITES = frozenset(
     ]
 )
 OPPOSITE_WORDS = frozenset(w for pair in OPPOSITES for w in pair)
+LEADING_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 TOKEN = re.compile(r"[a-z0-9]+(?:[.,'][a-z0-9]+)*")
 # Word pairs at least this close (cosine of their embeddings) count as synonyms for the subject rule.
 SYNONYM_SIMILARITY = 0.7
@@ -139,8 +140,9 @@ def tokens_of(text: str) -> list[str]:
 def _numbers(tokens: list[str]) -> frozenset[str]:
     found = set()
     for w in tokens:
-        if any(c.isdigit() for c in w):
-            found.add(w.replace(",", "").rstrip("."))
+        number = LEADING_NUMBER.match(w)  # "10", "2,500", "11.2", "15bn", "2nd": the number, not its unit
+        if number:
+            found.add(number.group().replace(",", ""))
         elif w in NUMBER_WORDS:
             found.add(NUMBER_WORDS[w])
     return frozenset(found)
