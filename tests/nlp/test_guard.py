@@ -6,11 +6,12 @@ from __future__ import annotations
 import random
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from platform_assets.nlp.guard import veto
 from platform_assets.nlp.synthetic import PERTURBATIONS, goal_text
+from tests.nlp.search_budget import bounded
 
 
 @pytest.mark.parametrize(
@@ -54,7 +55,7 @@ texts = st.one_of(
 )
 
 
-@settings(max_examples=200, derandomize=True, deadline=None)
+@bounded(200)
 @given(a=texts, b=texts)
 def test_the_verdict_is_symmetric_and_a_text_never_vetoes_itself(a, b):
     """Invariant: veto(a, b) and veto(b, a) agree on whether to veto (the pair, not its order,
@@ -63,7 +64,7 @@ def test_the_verdict_is_symmetric_and_a_text_never_vetoes_itself(a, b):
     assert veto(a, a) is None
 
 
-@settings(max_examples=200, derandomize=True, deadline=None)
+@bounded(200)
 @given(seed=st.integers(0, 10**6), edit=st.sampled_from(sorted(set(PERTURBATIONS) - {"lead"})))
 def test_typing_edits_that_keep_the_meaning_are_never_vetoed(seed, edit):
     """Invariant: case, punctuation, spacing and one transposed-letter typo change no number,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from platform_assets.nlp.eligibility import Goal
@@ -14,8 +14,9 @@ from platform_assets.nlp.grouping import connected_groups
 from platform_assets.nlp.linking import SimilarPairs, linked_pairs
 from platform_assets.nlp.similarity import similar_pairs, text_vectors
 from platform_assets.nlp.synthetic import goal_text, near_duplicate
+from tests.nlp.search_budget import bounded
 
-BOUNDED = settings(max_examples=40, derandomize=True, deadline=None)
+BOUNDED = bounded(40)
 
 
 def brute_force_components(dense: np.ndarray, threshold: float, accept=None) -> tuple[set[frozenset[int]], float]:
