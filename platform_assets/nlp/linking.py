@@ -30,6 +30,7 @@ else:
 
 # Scores materialised at once (block rows x columns): 32 M float32 = 128 MB (+ a 32 MB mask).
 CELL_BUDGET = 32_000_000
+SPARSE_CELL_COST = 4
 # float32 dot products of identical unit vectors can land just below 1.0.
 FLOAT_TOLERANCE = 1e-6
 
@@ -111,9 +112,13 @@ def linked_pairs(
     rejected ones are dropped and the forest recomputed until every new edge is accepted. The
     result is exact (an edge left out of a forest of a superset of the accepted graph can never
     be in the accepted graph's forest) and the guard runs about n times, not once per edge."""
+    import scipy.sparse as sp
+
     n = vectors.shape[0]
     if n < 2:
         return SimilarPairs.empty()
+    if sp.issparse(vectors):  # a sparse product stores ~16 bytes per score (indices + value), not 4
+        cell_budget //= SPARSE_CELL_COST
     block = max(1, min(n, cell_budget // n))
     kept = SimilarPairs.empty()
     for start in range(0, n, block):
