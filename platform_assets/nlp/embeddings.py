@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import time
 from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
@@ -88,6 +89,7 @@ def embed(texts: Sequence[str]) -> np.ndarray:
 class EmbeddingStats:
     embedded: int = 0  # texts run through the model now
     reused: int = 0  # texts found in the cache
+    seconds: float = 0.0  # spent in the model
 
 
 def cached_embeddings(
@@ -96,10 +98,12 @@ def cached_embeddings(
     """Vectors of `texts` (one row each); only texts missing from `cache` are embedded, then added."""
     keys = [text_key(t) for t in texts]
     missing = {k: t for k, t in zip(keys, texts, strict=True) if k not in cache}
+    started = time.perf_counter()
     if missing:
         for key, vector in zip(missing, embed(list(missing.values())), strict=True):
             cache[key] = vector
     if stats is not None:
+        stats.seconds += time.perf_counter() - started
         stats.embedded += len(missing)
         stats.reused += len(set(keys)) - len(missing)
     if not keys:

@@ -17,7 +17,7 @@ from collections.abc import MutableMapping, Sequence
 from typing import TYPE_CHECKING, Literal
 
 from platform_assets.nlp.embeddings import MODEL_PACKAGES, EmbeddingStats, cached_embeddings
-from platform_assets.nlp.guard import facts_of, veto
+from platform_assets.nlp.guard import facts_of, same_word, veto
 from platform_assets.nlp.lexical import tfidf_vectors
 from platform_assets.nlp.linking import EdgeFilter, SimilarPairs, linked_pairs
 from resources.lazy_imports import lazy_import
@@ -55,29 +55,37 @@ def text_vectors(
     raise ValueError(f"unknown similarity method {method!r}; expected one of {METHODS}")
 
 
-def guard_filter(texts: Sequence[str], method: str, cache: VectorCache | None = None) -> EdgeFilter:
+# Word vectors for the guard's subject rule, shared by all recipients of a process (the same
+# few subject words recur: "recipient", "program", "staff", ...). Keyed by text hash like goals.
+_WORD_VECTORS: dict[str, np.ndarray] = {}
+_WORD_VECTORS_LIMIT = 100_000
+
+
+def _differing_subjects(a: str, b: str) -> tuple[str, str] | None:
+    sa, sb = facts_of(a).subject, facts_of(b).subject
+    return (sa, sb) if sa and sb and not same_word(sa, sb) else None
+
+
+def guard_filter(texts: Sequence[str], method: str) -> EdgeFilter:
     """The guard as an edge filter over indices into `texts`. With minilm, close synonyms
-    (cosine of the two words' embeddings) do not count as a different subject; the subjects
-    of all texts are embedded in one batch, the first time one is needed."""
+    (cosine of the two words' embeddings) do not count as a different subject; the words a
+    batch of edges needs are embedded together, once per process."""
     word_similarity = None
     if method == "minilm":
-        words: VectorCache = cache if cache is not None else {}
-        subjects: dict[str, np.ndarray] = {}
 
         def word_similarity(a: str, b: str) -> float:
-            if not subjects:
-                found = sorted({s for t in texts if (s := facts_of(t).subject)} | {a, b})
-                subjects.update(zip(found, cached_embeddings(found, words), strict=True))
-            return float(subjects[a] @ subjects[b])
+            va, vb = cached_embeddings([a, b], _WORD_VECTORS)
+            return float(va @ vb)
 
     def accept(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        pairs = list(zip(left.tolist(), right.tolist(), strict=True))
+        if word_similarity is not None:
+            words = {w for i, j in pairs if (d := _differing_subjects(texts[i], texts[j])) for w in d}
+            if len(_WORD_VECTORS) > _WORD_VECTORS_LIMIT:
+                _WORD_VECTORS.clear()
+            cached_embeddings(sorted(words), _WORD_VECTORS)  # one batch for the words not seen yet
         return np.fromiter(
-            (
-                veto(texts[i], texts[j], word_similarity) is None
-                for i, j in zip(left.tolist(), right.tolist(), strict=True)
-            ),
-            dtype=bool,
-            count=len(left),
+            (veto(texts[i], texts[j], word_similarity) is None for i, j in pairs), dtype=bool, count=len(pairs)
         )
 
     return accept
@@ -106,7 +114,7 @@ def similar_pairs(
     unique, first, inverse = np.unique(np.asarray(texts, dtype=object), return_index=True, return_inverse=True)
     unique_texts = [str(t) for t in unique]
     vectors = text_vectors(unique_texts, method, cache, stats)
-    accept = guard_filter(unique_texts, method, cache) if guard else None
+    accept = guard_filter(unique_texts, method) if guard else None
     links = linked_pairs(vectors, threshold, accept)
     copies = np.flatnonzero(first[inverse] != np.arange(len(texts)))  # later occurrences of a text
     left = np.concatenate([first[links.left], first[inverse[copies]]])
