@@ -140,7 +140,7 @@ def tokens_of(text: str) -> list[str]:
 def _numbers(tokens: list[str]) -> frozenset[str]:
     found = set()
     for w in tokens:
-        number = LEADING_NUMBER.match(w)  # "10", "2,500", "11.2", "15bn", "2nd": the number, not its unit
+        number = LEADING_NUMBER.match(w) if w[0].isdigit() else None  # "2,500", "11.2", "15bn": without unit
         if number:
             found.add(number.group().replace(",", ""))
         elif w in NUMBER_WORDS:
