@@ -24,6 +24,7 @@ from typing import Literal
 import dagster as dg
 from pydantic import Field
 
+from platform_assets.nlp import OWNERS
 from platform_assets.nlp.checks import check_specs, largest_groups_preview, stored_group_checks
 from platform_assets.nlp.eligibility import Goal, goals_data_version, load_eligible_goals, recipient_ids
 from platform_assets.nlp.embedding_store import read_shard, shard_key, write_shard
@@ -39,6 +40,7 @@ from platform_assets.provenance import (
     partition_materialization,
     versioned_asset,
 )
+from platform_assets.provenance.dagster_internals import observable_source_with
 from resources.nlp.goals_db import GoalsDatabase
 from resources.settings import settings
 from resources.shared.blob import BlobStorage
@@ -93,10 +95,14 @@ def recipient_goal_versions(goals_db: GoalsDatabase) -> dict[str, str]:
     group_name="nlp",
     description="Eligible goals per recipient in the goals database; data version = hash of the goals.",
 )
-def goals(context, goals_db: GoalsDatabase) -> dg.DataVersionsByPartition:
+def observe_goals(context, goals_db: GoalsDatabase) -> dg.DataVersionsByPartition:
     known = set(context.instance.get_dynamic_partitions(RECIPIENT_PARTITIONS))
     versions = recipient_goal_versions(goals_db)
     return dg.DataVersionsByPartition({k: dg.DataVersion(v) for k, v in versions.items() if k in known})
+
+
+# owners and kinds like every other asset (the source-asset decorator takes neither)
+goals = observable_source_with(observe_goals, owners=OWNERS, kinds={"postgres", "sqlalchemy"})
 
 
 def compute_recipient_groups(
