@@ -115,10 +115,12 @@ def closures_by_step(defs: dg.Definitions) -> dict[str, frozenset[str]]:
 
     closures = {}
     for item in defs.assets or ():
-        observe = internals.observe_function(item) if isinstance(item, dg.AssetsDefinition) else None
+        if not isinstance(item, dg.AssetsDefinition):
+            continue
+        observe = internals.observe_function(item)
         if observe is not None:  # an observable source: the closure of its observation function
             closures[item.node_def.name] = closure_names(observe, resource_keys=item.required_resource_keys)
-        elif isinstance(item, dg.AssetsDefinition) and item.is_executable:
+        elif item.is_executable:
             spec = provenance_of(item)
             assert spec is not None, f"{item.key.to_user_string()}: assets are declared with versioned_asset"
             closures[item.node_def.name] = spec.closure
