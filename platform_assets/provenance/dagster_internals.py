@@ -24,6 +24,7 @@ from dagster._core.definitions.data_version import (
     compute_logical_data_version,
     get_input_data_version_tag,
 )
+from dagster._core.definitions.external_asset import create_external_asset_from_source_asset
 from dagster._core.event_api import PartitionKeyFilter
 from dagster._core.events import DagsterEvent, DagsterEventBatchMetadata, generate_event_batch_id
 from dagster._core.execution.backfill import PartitionBackfill
@@ -56,9 +57,26 @@ __all__ = [
     "submit_asset_backfill",
     "resolved_op_config",
     "step_asset_graph",
+    "observable_source_with",
+    "observe_function",
 ]
 
 BACKFILL_ID_TAG = "dagster/backfill"  # run tag of every run a backfill launches
+
+
+def observable_source_with(source: dg.SourceAsset, **spec_attributes: Any) -> dg.AssetsDefinition:
+    """An observable source asset as the assets definition Dagster turns it into, with spec
+    attributes `observable_source_asset` does not take (`owners`, `kinds`). Observing it is
+    unchanged: one run returns the data versions of every partition."""
+    assets_def = create_external_asset_from_source_asset(source)
+    return assets_def.map_asset_specs(lambda spec: spec.replace_attributes(**spec_attributes))
+
+
+def observe_function(assets_def: dg.AssetsDefinition) -> Callable[..., Any] | None:
+    """The function an observable source (e.g. from `observable_source_with`) observes with."""
+    wrapper = compute_function(assets_def) if assets_def.is_observable else None
+    cells = dict(zip(wrapper.__code__.co_freevars, wrapper.__closure__ or (), strict=False)) if wrapper else {}
+    return cells["observe_fn"].cell_contents if "observe_fn" in cells else None
 
 
 def input_data_version(context: dg.AssetExecutionContext, key: dg.AssetKey) -> dg.DataVersion:

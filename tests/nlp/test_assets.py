@@ -9,10 +9,13 @@ import pytest
 import sqlalchemy as sa
 
 from platform_assets.nlp.assets import GOALS_KEY, GROUPS_KEY, goal_similarity_groups, goals
+from platform_assets.nlp.checks import CHECK_DESCRIPTIONS, NO_GOAL_TWICE, ONE_RECIPIENT
 from platform_assets.nlp.demo import insert_corpus, insert_eligibility_cases
 from platform_assets.nlp.eligibility import load_eligible_goals
 from platform_assets.nlp.partitions import sync_recipient_partitions
 from platform_assets.nlp.schema import goals as goals_table
+from platform_assets.nlp.schema import tables
+from platform_assets.nlp.similarity import DEFAULT_THRESHOLDS
 from platform_assets.nlp.store import replace_recipient_groups
 from platform_assets.nlp.synthetic import synthetic_corpus
 from resources.nlp.goals_db import GoalsDatabase
@@ -49,6 +52,18 @@ def materialized_partitions(result) -> list[str]:
     )
 
 
+def embedding_counts(result) -> dict[str, tuple[int, int]]:
+    """(texts embedded, texts from the cache) per materialized recipient."""
+    return {
+        m.partition: (m.metadata["texts_embedded"].value, m.metadata["texts_from_embedding_cache"].value)
+        for m in (
+            e.event_specific_data.materialization
+            for e in result.all_events
+            if e.event_type_value == "ASSET_MATERIALIZATION"
+        )
+    }
+
+
 def error_text(result) -> str:
     error = result.get_step_failure_events()[0].event_specific_data.error
     return error.to_string()
@@ -61,16 +76,19 @@ def seed(engine, sizes, seed=11):
     return corpus
 
 
-def brute_force_groups(goals_of_recipient, threshold):
-    """Reference: the full n x n similarity matrix and a union-find over every pair >= threshold
-    (no blocks, no sparse graph library), on the same TF-IDF vectors as the asset."""
+def brute_force_groups(goals_of_recipient, method, threshold):
+    """Reference: the full n x n similarity matrix of the same vectors, the guard on every pair,
+    and a union-find over every accepted pair >= threshold (no blocks, no spanning forest)."""
     import numpy as np
 
-    from platform_assets.nlp.similarity import FLOAT_TOLERANCE, tfidf_vectors
+    from platform_assets.nlp.guard import veto
+    from platform_assets.nlp.linking import FLOAT_TOLERANCE
+    from platform_assets.nlp.similarity import text_vectors
 
     texts = [g.name for g in goals_of_recipient]
     unique, inverse = np.unique(np.asarray(texts, dtype=object), return_inverse=True)
-    dense = tfidf_vectors(list(unique)).toarray()[inverse]
+    vectors = text_vectors([str(t) for t in unique], method)
+    dense = (vectors.toarray() if hasattr(vectors, "toarray") else vectors)[inverse]
     sims = dense @ dense.T
     parent = list(range(len(texts)))
 
@@ -82,7 +100,7 @@ def brute_force_groups(goals_of_recipient, threshold):
     scores = {}
     for i in range(len(texts)):
         for j in range(i + 1, len(texts)):
-            if sims[i, j] >= threshold - FLOAT_TOLERANCE:
+            if sims[i, j] >= threshold - FLOAT_TOLERANCE and (texts[i] == texts[j] or veto(texts[i], texts[j]) is None):
                 a, b = sorted((goals_of_recipient[i].id, goals_of_recipient[j].id))
                 scores[(a, b)] = min(float(sims[i, j]), 1.0)
                 parent[root(i)] = root(j)
@@ -100,16 +118,17 @@ def test_cross_batch_duplicates_found_and_each_goal_keeps_its_own_grant(goals_en
     assert crossing, "the corpus must plant duplicates across a 500-goal batch boundary"
     sync_recipient_partitions(instance, [recipient])
 
-    run(instance, goals_db_url, tmp_path, [str(recipient)])
+    result = run(instance, goals_db_url, tmp_path, [str(recipient)], {"method": "tfidf"})
 
     with goals_engine.connect() as conn:
         stored = read_recipient_groups(conn, recipient)
         eligible = load_eligible_goals(conn)[recipient]
-    expected_groups, expected_scores = brute_force_groups(eligible, threshold=0.8)
+    threshold = DEFAULT_THRESHOLDS["tfidf"]
+    expected_groups, expected_scores = brute_force_groups(eligible, "tfidf", threshold)
     assert sorted(sorted(g["members"]) for g in stored) == expected_groups  # exactly the all-pairs answer
-    stored_scores = {(a, b): score for g in stored for a, b, score in g["pairs"]}
-    assert stored_scores.keys() == expected_scores.keys()
-    assert all(abs(stored_scores[p] - expected_scores[p]) < 1e-4 for p in stored_scores)
+    # stored links: a spanning tree of each group, made of real edges with their real scores
+    assert all(len(g["pairs"]) == len(g["members"]) - 1 for g in stored)
+    assert all(abs(score - expected_scores[(a, b)]) < 1e-4 for g in stored for a, b, score in g["pairs"])
     grouped_together = {(a, b) for g in stored for a in g["members"] for b in g["members"]}
     found_crossing = {p for p in crossing if p in grouped_together}
     assert found_crossing, "the reference groups planted duplicates across a batch boundary; so must we"
@@ -118,7 +137,11 @@ def test_cross_batch_duplicates_found_and_each_goal_keeps_its_own_grant(goals_en
     assert members and all(own_grant[goal] == grant for goal, grant in members.items())
     # the original's bug would show here: planted copies sit on a different grant than their original
     assert any(len(set(g["members"].values())) > 1 for g in stored)
-    assert all(p[2] >= 0.8 for g in stored for p in g["pairs"])
+    assert all(p[2] >= threshold for g in stored for p in g["pairs"])
+    checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    assert set(checks) == set(CHECK_DESCRIPTIONS) and all(c.passed for c in checks.values())
+    preview = result.asset_materializations_for_node("nlp__goal_similarity_groups")[0].metadata["largest_groups"]
+    assert len(preview.value.records) == min(10, len(stored))
 
 
 def test_eligibility_rule(goals_engine):
@@ -147,9 +170,14 @@ def test_only_changed_recipients_recompute_in_one_run(goals_engine, goals_db_url
     changed = corpus.goals_by_recipient()[int(keys[2])][0]
     with goals_engine.begin() as conn:
         conn.execute(sa.update(goals_table).where(goals_table.c.id == changed.id).values(name="Reduce staff turnover."))
-    assert materialized_partitions(run(instance, goals_db_url, tmp_path, keys)) == [keys[2]]
-    # method/threshold are part of the provenance: a new threshold recomputes everyone
-    assert materialized_partitions(run(instance, goals_db_url, tmp_path, keys, {"threshold": 0.7})) == sorted(keys)
+    rerun = run(instance, goals_db_url, tmp_path, keys)
+    assert materialized_partitions(rerun) == [keys[2]]
+    (changed_recipient,) = embedding_counts(rerun).values()
+    assert changed_recipient == (1, 19)  # minilm (default): only the changed goal is embedded
+    # method/threshold are part of the provenance: a new threshold recomputes everyone, embedding nothing
+    new_threshold = run(instance, goals_db_url, tmp_path, keys, {"threshold": 0.7})
+    assert materialized_partitions(new_threshold) == sorted(keys)
+    assert {embedded for embedded, _ in embedding_counts(new_threshold).values()} == {0}
     # a whitespace-only goal is not eligible, so it changes nothing
     with goals_engine.begin() as conn:
         conn.execute(
@@ -246,3 +274,59 @@ def test_daily_schedule_syncs_partitions_and_requests_one_run(goals_engine, goal
         dg.AssetRecordsFilter(asset_key=GOALS_KEY, asset_partitions=[keys[0]]), limit=1
     )
     assert observed.records[0].asset_observation.tags["dagster/data_version"]
+
+
+def test_checks_fail_on_a_stored_group_that_mixes_recipients(goals_engine, goals_db_url, instance, tmp_path):
+    """The checks read what is stored: a group member from another recipient, also listed in a
+    second group, fails two checks in the next run even though nothing is recomputed."""
+    corpus = seed(goals_engine, [40, 30])
+    first, second = sorted(corpus.recipients)
+    keys = [str(first), str(second)]
+    sync_recipient_partitions(instance, corpus.recipients)
+    run(instance, goals_db_url, tmp_path, keys, {"method": "tfidf"})
+    t = tables()
+    with goals_engine.connect() as conn:
+        grouped = {g for group in read_recipient_groups(conn, second) for g in group["members"]}
+    foreign = next(g for g in corpus.goals_by_recipient()[second] if g.id not in grouped)
+    with goals_engine.begin() as conn:
+        group_ids = conn.execute(
+            sa.select(t.goal_similarity_groups.c.id).where(t.goal_similarity_groups.c.recipient_id == first)
+        ).scalars()
+        group_id = next(iter(group_ids))
+        conn.execute(
+            sa.insert(t.goal_similarity_group_goals),
+            {
+                "group_id": group_id,
+                "goal_id": foreign.id,
+                "grant_id": foreign.grant_id,
+                "recipient_id": first,
+                "name": "x",
+            },
+        )
+    again = run(instance, goals_db_url, tmp_path, keys, {"method": "tfidf"})
+    assert materialized_partitions(again) == []  # nothing changed upstream: all skipped
+    checks = {c.check_name: c.passed for c in again.get_asset_check_evaluations()}
+    assert checks[ONE_RECIPIENT] is False and checks[NO_GOAL_TWICE] is True
+    with goals_engine.begin() as conn:
+        other_group = (
+            conn.execute(
+                sa.select(t.goal_similarity_groups.c.id).where(t.goal_similarity_groups.c.recipient_id == second)
+            )
+            .scalars()
+            .first()
+        )
+        conn.execute(
+            sa.insert(t.goal_similarity_group_goals),
+            {
+                "group_id": other_group,
+                "goal_id": foreign.id,
+                "grant_id": foreign.grant_id,
+                "recipient_id": second,
+                "name": "x",
+            },
+        )
+    checks = {
+        c.check_name: c.passed
+        for c in run(instance, goals_db_url, tmp_path, keys, {"method": "tfidf"}).get_asset_check_evaluations()
+    }
+    assert checks[NO_GOAL_TWICE] is False

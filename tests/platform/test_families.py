@@ -126,8 +126,27 @@ def test_every_asset_is_owned_by_its_familys_team():
     from platform_assets.families import family_owners
 
     graph = defs.resolve_asset_graph()
-    for key in graph.materializable_asset_keys:
+    assert graph.observable_asset_keys, "the observed source (nlp/goals) belongs to a family too"
+    for key in graph.materializable_asset_keys | graph.observable_asset_keys:
         assert list(graph.get(key).owners) == family_owners(key), key.to_user_string()
+
+
+def test_every_asset_declares_its_kinds():
+    """The UI's kind badges (storage and compute): no asset, observed or computed, without."""
+    from platform_assets.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    kindless = [k.to_user_string() for k in graph.get_all_asset_keys() if not graph.get(k).kinds]
+    assert kindless == []
+
+
+def test_a_plain_source_asset_counts_as_ownerless(project):
+    write, assets, sensors = project
+    source = "import dagster as dg\n\nsource = dg.SourceAsset(key=['alpha', 'source'])\n"
+    write(f"{assets}/alpha/definitions.py", source + "defs = dg.Definitions(assets=[source])\n")
+    [family] = discover_families(assets, sensors, shared=frozenset())
+    with pytest.raises(FamilyError, match=r"alpha/source"):
+        _ = family.definitions
 
 
 def test_every_family_of_the_code_location_seeds_a_local_demo():

@@ -146,8 +146,10 @@ def comment(path: str, function: str) -> Change:
 # in a dict; the vectorizer functions are then reached through the dict only
 REDEFINED_VECTORIZE = """
 
-def vectorize(texts, method):
-    return VECTORIZERS[method](texts)
+def text_vectors(texts, method, cache=None, stats=None):
+    if method in VECTORIZERS:
+        return VECTORIZERS[method](texts)
+    return cached_embeddings(texts, cache if cache is not None else {}, stats)
 """
 
 EDITS: tuple[Edit, ...] = (
@@ -288,12 +290,12 @@ EDITS: tuple[Edit, ...] = (
     ),
     Edit(
         "function in a registry dict",
-        (logic("platform_assets/nlp/similarity.py", "tfidf_vectors"),),
+        (logic("platform_assets/nlp/lexical.py", "tfidf_vectors"),),
         frozenset({GROUPS}),
         setup=(
             Change(
                 "platform_assets/nlp/similarity.py",
-                new='VECTORIZERS = {"tfidf": tfidf_vectors, "minilm": minilm_vectors}\n' + REDEFINED_VECTORIZE,
+                new='VECTORIZERS = {"tfidf": tfidf_vectors}\n' + REDEFINED_VECTORIZE,
                 append=True,
             ),
         ),
@@ -450,7 +452,7 @@ EDITS: tuple[Edit, ...] = (
         "default threshold table",
         (
             Change(
-                "platform_assets/nlp/similarity.py", '{"tfidf": 0.8, "minilm": 0.9}', '{"tfidf": 0.75, "minilm": 0.9}'
+                "platform_assets/nlp/similarity.py", '{"minilm": 0.89, "tfidf": 0.65}', '{"minilm": 0.89, "tfidf": 0.6}'
             ),
         ),
         frozenset({GROUPS}),

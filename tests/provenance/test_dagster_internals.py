@@ -116,3 +116,21 @@ def test_batched_partition_materializations_and_backfills_on_a_real_instance():
         assert backfill is not None and backfill.tags == {"purpose": "test"}
         target = backfill.asset_backfill_data.target_subset.get_partitions_subset(letters.key)
         assert set(target.get_partition_keys()) == {"b", "c"}
+
+
+def test_an_observable_source_takes_owners_and_kinds_and_still_observes():
+    partitions = dg.StaticPartitionsDefinition(["a", "b"])
+
+    @dg.observable_source_asset(key=["internals", "source"], partitions_def=partitions)
+    def observe(context):
+        return dg.DataVersionsByPartition({"a": dg.DataVersion("1"), "b": dg.DataVersion("2")})
+
+    source = internals.observable_source_with(observe, owners=["team:x"], kinds={"postgres"})
+    spec = source.get_asset_spec(dg.AssetKey(["internals", "source"]))
+    assert (list(spec.owners), set(spec.kinds)) == (["team:x"], {"postgres"})
+    assert source.is_observable and internals.observe_function(source) is observe.observe_fn
+    instance = dg.DagsterInstance.ephemeral()
+    assert dg.materialize([source], selection=[source], instance=instance).success
+    record = instance.get_latest_data_version_record(source.key, is_source=True, partition_key="b")
+    assert record is not None and record.asset_observation is not None
+    assert record.asset_observation.tags[internals.DATA_VERSION_TAG] == "2"

@@ -109,18 +109,21 @@ def runs(defs: dg.Definitions, instance: dg.DagsterInstance) -> list[tuple[list,
 
 
 def closures_by_step(defs: dg.Definitions) -> dict[str, frozenset[str]]:
+    from platform_assets.provenance import dagster_internals as internals
     from platform_assets.provenance import provenance_of
     from platform_assets.provenance.checks import check_provenance_of
 
     closures = {}
     for item in defs.assets or ():
-        if isinstance(item, dg.AssetsDefinition) and item.is_executable:
+        if not isinstance(item, dg.AssetsDefinition):
+            continue
+        observe = internals.observe_function(item)
+        if observe is not None:  # an observable source: the closure of its observation function
+            closures[item.node_def.name] = closure_names(observe, resource_keys=item.required_resource_keys)
+        elif item.is_executable:
             spec = provenance_of(item)
             assert spec is not None, f"{item.key.to_user_string()}: assets are declared with versioned_asset"
             closures[item.node_def.name] = spec.closure
-        elif isinstance(item, dg.SourceAsset) and item.observe_fn is not None and item.node_def is not None:
-            # an observable source: the closure of its observation function
-            closures[item.node_def.name] = closure_names(item.observe_fn, resource_keys=item.required_resource_keys)
     for item in defs.asset_checks or ():
         check_spec = check_provenance_of(item)
         assert check_spec is not None, f"{item.check_keys}: checks are declared with versioned_check"

@@ -1,0 +1,1 @@
+"""Benchmarks and evaluation harnesses (run as scripts: `python bench/<name>.py`)."""
