@@ -19,10 +19,13 @@ queue, the run launcher (a process per run) and the runs are the product's.
   session, read the report with Spark, MERGE it (a commit), stop Spark, commit the
   offset. Its per-message cost is measured for ``--baseline-seconds`` and projected to
   the whole stream (running it to the end would take hours).
-- re-import after an importer fix: a forced backfill of every imported job (`dagster job
-  backfill --all`, tag platform/force=true: every partition recomputes, as after a code
-  change), run by the daemon in chunks of the asset's backfill policy; against one forced
-  run per job (``--reimport-baseline-jobs`` of them, projected).
+- re-import after an importer fix: `python -m platform_assets.cts.reimport checkm2
+  --force` (one asset backfill of every imported job, tag platform/force=true: every
+  partition recomputes, as after a code change), run by the daemon in chunks of the
+  asset's backfill policy; against one forced run per job (``--reimport-baseline-jobs``
+  of them, projected).
+- the limit: the same topic read from its beginning and parsed, nothing else
+  (``cts_world.read_and_parse``); the end-to-end rate is printed as a fraction of it.
 
     .venv/bin/python bench/bench_cts_e2e.py [--jobs 2500] [--storage sqlite,postgres]
 """
@@ -54,6 +57,7 @@ from cts_world import (
     emulator_process,
     job_ids,
     publish,
+    read_and_parse,
     stream,
     wait_until,
     write_jobs,
@@ -98,8 +102,17 @@ class Deployment:
     log: Path = field(default_factory=Path)
 
     def cli(self, *args: str) -> subprocess.CompletedProcess:
-        command = [str(Path(sys.executable).with_name("dagster")), *args, "-w", "workspace.yaml"]
-        return subprocess.run(command, env=self.env, cwd=REPO, capture_output=True, text=True, timeout=600)
+        return self._run([str(Path(sys.executable).with_name("dagster")), *args, "-w", "workspace.yaml"])
+
+    def module(self, *args: str) -> subprocess.CompletedProcess:
+        """``python -m <args>`` in the deployment's environment (DAGSTER_HOME, services)."""
+        return self._run([sys.executable, "-m", *args])
+
+    def _run(self, command: list[str]) -> subprocess.CompletedProcess:
+        answer = subprocess.run(command, env=self.env, cwd=REPO, capture_output=True, text=True, timeout=600)
+        if answer.returncode != 0:
+            raise RuntimeError(f"{command[-3:]} failed: {answer.stdout[-2000:]} {answer.stderr[-2000:]}")
+        return answer
 
 
 def instance_yaml(storage: str, postgres_url: str | None) -> dict:
@@ -267,23 +280,13 @@ def latest_storage_id(instance) -> int:
 
 
 def reimport_backfill(deployment: Deployment, jobs: int) -> tuple[float, int]:
-    """A forced backfill of every partition through the daemon: (seconds from its
-    submission until each partition has a new materialization, runs it took). The CLI's
-    own start (loading the code location) is not counted."""
+    """The product's re-import (``python -m platform_assets.cts.reimport checkm2 --force``:
+    one asset backfill of every partition, every partition recomputed as after an importer
+    fix) through the daemon: (seconds from its submission until each partition has a new
+    materialization, runs it took). The command's own start (loading the code location)
+    is not counted."""
     since_id, since = latest_storage_id(deployment.instance), time.time()
-    answer = deployment.cli(
-        "job",
-        "backfill",
-        "-j",
-        "cts_import_checkm2",
-        "--all",
-        "true",
-        "--noprompt",
-        "--tags",
-        '{"platform/force": "true"}',
-    )
-    if answer.returncode != 0:
-        raise RuntimeError(f"backfill failed: {answer.stdout[-2000:]} {answer.stderr[-2000:]}")
+    deployment.module("platform_assets.cts.reimport", "checkm2", "--force")
     start = time.perf_counter()
     wait_until(lambda: materializations(deployment.instance, since_id) >= jobs, 7_200, "the re-import", interval=1.0)
     seconds = time.perf_counter() - start
@@ -304,9 +307,7 @@ def reimport_run_per_job(deployment: Deployment, partitions: list[str]) -> float
 
     def launch(partition: str) -> None:
         tags = json.dumps({"platform/force": "true", "dagster/partition": partition})
-        answer = deployment.cli("job", "launch", "-j", "cts_import_checkm2", "--tags", tags)
-        if answer.returncode != 0:
-            raise RuntimeError(f"launch failed: {answer.stdout[-2000:]} {answer.stderr[-2000:]}")
+        deployment.cli("job", "launch", "-j", "cts_import_checkm2", "--tags", tags)
 
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(launch, partitions))
@@ -375,6 +376,8 @@ def main() -> None:
                         sample = jobs[: args.reimport_baseline_jobs]
                         per_job_s = reimport_run_per_job(deployed, sample)
                         print(f"[{storage}] one run per job: {per_job_s:.2f}s per job", flush=True)
+                    topic_events = (len(jobs) + len(warm)) * (1 + DUPLICATES)
+                    limit_s = read_and_parse(broker.bootstrap_servers, world.topic, topic_events) / topic_events
                     if baseline is None:
                         print("[original] one message at a time, Spark session per job...", flush=True)
                         baseline = original_design(world, jobs, args.baseline_seconds)
@@ -389,6 +392,7 @@ def main() -> None:
                 "reimport_runs": reimport_runs,
                 "per_job_s": per_job_s,
                 "runs": stats["runs"],
+                "limit_events_per_s": 1 / limit_s,
             }
 
     events = args.jobs * (1 + DUPLICATES)
@@ -427,6 +431,11 @@ def main() -> None:
         ]
         for name, measured, goal, met in rows:
             print(f"{name:44s} {storage:9s} {measured:>12s} {goal:>8s}  {met}")
+        limit = r["limit_events_per_s"]
+        print(
+            f"  [{storage}] limit (raw consume + parse of the same topic): {limit:,.0f} events/s; "
+            f"end to end is {rate / limit:.1%} of it ({limit / rate:,.1f}x below)"
+        )
         print(
             f"  [{storage}] time to last row {r['drain_s']:.1f}s, {args.jobs / r['drain_s']:.1f} jobs/s, "
             f"{r['runs']} runs; "

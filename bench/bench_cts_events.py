@@ -33,25 +33,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cts_world import emulator_process, job_ids, publish, stream, write_jobs
+from cts_world import emulator_process, job_ids, publish, read_and_parse, stream, write_jobs
 
 GOAL_EVENTS_PER_SECOND = 5_000
 STATES = ("created", "job_submitted", "upload_submitted")
-
-
-def broker_pace(kafka, n_events: int) -> tuple[float, int]:
-    from platform_assets.cts.events import BadEvent, parse_event
-    from resources.cts.kafka import TopicCursor
-
-    start = time.perf_counter()
-    batch = kafka.read(kafka.jobs_topic, TopicCursor(), max_messages=n_events, max_seconds=120, idle_seconds=1.0)
-    for message in batch.messages:
-        try:
-            parse_event(message.value())
-        except BadEvent:
-            pass
-    assert len(batch.messages) == n_events, len(batch.messages)
-    return time.perf_counter() - start, 0
 
 
 def _route(cts, job_ids_: list[str], concurrency: int) -> int:
@@ -171,7 +156,7 @@ def main() -> None:
             cts = CtsClient(url=emulator.url, token=emulator.token)
             cts.get_job(jobs[0])  # the emulator has loaded its jobs file
             results = {
-                "broker pace (read + parse)": broker_pace(kafka, n_events),
+                "broker pace (read + parse)": (read_and_parse(kafka.bootstrap_servers, kafka.jobs_topic, n_events), 0),
                 "one at a time (original)": one_at_a_time(kafka, cts, n_events),
                 "batch consumer (500, 8-way)": batch_consumer(kafka, cts, n_events),
                 "sensor (cts_job_events)": sensor(kafka, cts, n_events),

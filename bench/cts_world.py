@@ -141,3 +141,24 @@ def wait_until(predicate, timeout: float, what: str, interval: float = 0.2):
             return value
         time.sleep(interval)
     raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+
+
+def read_and_parse(bootstrap: str, topic: str, n_events: int) -> float:
+    """Seconds to read ``n_events`` messages of ``topic`` from its beginning
+    (``KafkaResource.read``) and parse each (``parse_event``), nothing else: the ceiling
+    of any consumer of the stream, against which the benchmarks state their distance to
+    the limit."""
+    from platform_assets.cts.events import BadEvent, parse_event
+    from resources.cts.kafka import KafkaResource, TopicCursor
+
+    kafka = KafkaResource(bootstrap_servers=bootstrap, jobs_topic=topic, dlq_topic=f"{topic}-unused")
+    start = time.perf_counter()
+    batch = kafka.read(topic, TopicCursor(), max_messages=n_events, max_seconds=120, idle_seconds=1.0)
+    for message in batch.messages:
+        try:
+            parse_event(message.value())
+        except BadEvent:
+            pass
+    if len(batch.messages) != n_events:
+        raise RuntimeError(f"read {len(batch.messages)} of {n_events} messages")
+    return time.perf_counter() - start
