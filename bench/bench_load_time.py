@@ -21,6 +21,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from resources.lazy_imports import HEAVY_LIBRARIES
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BASELINE = "import dagster"
 CODE_LOCATION = "import platform_assets.definitions"
@@ -37,25 +39,9 @@ def sample(statement: str, env: dict[str, str]) -> float:
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-HEAVY = (
-    "pyspark",
-    "torch",
-    "sentence_transformers",
-    "distributed",
-    "matplotlib",
-    "sklearn",
-    "numpy",
-    "pandas",
-    "pyarrow",
-    "sqlalchemy",
-    "httpx",
-    "deltalake",
-    "confluent_kafka",
-)
-
-
 def heavy_modules_loaded(env: dict[str, str]) -> list[str]:
-    probe = f"import sys, platform_assets.definitions; print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
+    heavy = HEAVY_LIBRARIES
+    probe = f"import sys, platform_assets.definitions; print(','.join(m for m in {heavy!r} if m in sys.modules))"
     out = subprocess.run(
         [sys.executable, "-W", "ignore", "-c", probe],
         check=True,

@@ -13,6 +13,24 @@ import importlib
 from types import ModuleType
 from typing import Any
 
+# Never imported while the code location loads (checked by tests/platform/test_code_location.py
+# and printed by bench/bench_load_time.py): each costs tens to thousands of milliseconds.
+HEAVY_LIBRARIES = (
+    "pyspark",
+    "torch",
+    "sentence_transformers",
+    "distributed",
+    "matplotlib",
+    "sklearn",
+    "numpy",
+    "pandas",
+    "pyarrow",
+    "sqlalchemy",
+    "httpx",
+    "deltalake",
+    "confluent_kafka",
+)
+
 
 class LazyModule:
     def __init__(self, name: str):

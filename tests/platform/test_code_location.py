@@ -11,26 +11,12 @@ import dagster as dg
 import pytest
 import yaml
 
+from resources.lazy_imports import HEAVY_LIBRARIES
 from resources.shared.images import declared_images
 
 pytestmark = pytest.mark.slow  # fresh interpreters and the dagster CLI
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-HEAVY = (
-    "pyspark",
-    "torch",
-    "sentence_transformers",
-    "distributed",
-    "matplotlib",
-    "sklearn",
-    "numpy",
-    "pandas",
-    "pyarrow",
-    "sqlalchemy",
-    "httpx",
-    "deltalake",
-    "confluent_kafka",
-)
 
 
 def test_dagster_definitions_validate():
@@ -45,9 +31,8 @@ def test_dagster_definitions_validate():
 
 
 def test_loading_the_code_location_imports_no_heavy_library():
-    probe = (
-        f"import sys, platform_assets.definitions; print(' '.join(sorted(m for m in {HEAVY!r} if m in sys.modules)))"
-    )
+    heavy = HEAVY_LIBRARIES
+    probe = f"import sys, platform_assets.definitions; print(' '.join(m for m in {heavy!r} if m in sys.modules))"
     loaded = subprocess.run(
         [sys.executable, "-c", probe], cwd=REPO_ROOT, capture_output=True, text=True, check=True, timeout=300
     ).stdout.split()

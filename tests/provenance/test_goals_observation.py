@@ -21,6 +21,8 @@ from platform_assets.provenance.skip import current_data_version
 from resources.nlp.goals_db import GoalsDatabase
 from sensors.nlp.goals_observation import nlp_goals_observation
 
+pytestmark = pytest.mark.slow  # whole Dagster runs on a real instance: seconds per test
+
 
 class World:
     """A goals database and an instance; `tick()` evaluates the sensor like the daemon."""

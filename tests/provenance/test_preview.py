@@ -10,9 +10,12 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from platform_assets.provenance import content_version, versioned_asset
 from platform_assets.provenance.preview import preview
+
+pytestmark = pytest.mark.slow  # whole Dagster runs on a real instance: seconds per test
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

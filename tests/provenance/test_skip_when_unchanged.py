@@ -8,6 +8,8 @@ import pytest
 
 from platform_assets.provenance import FORCE_TAG, content_version, versioned_asset
 
+pytestmark = pytest.mark.slow  # whole Dagster runs on a real instance: seconds per test
+
 
 class Sample:
     """A two-asset graph whose upstream content the test controls."""

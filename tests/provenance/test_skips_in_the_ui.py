@@ -26,6 +26,8 @@ from platform_assets.provenance import (
 from platform_assets.provenance.checks import REUSED_FROM_RUN_KEY
 from platform_assets.provenance.dagster_internals import BACKFILL_ID_TAG, latest_check_evaluation
 
+pytestmark = pytest.mark.slow  # whole Dagster runs on a real instance: seconds per test
+
 
 @pytest.fixture
 def instance():
