@@ -34,6 +34,7 @@ from platform_assets.cts.batch_import import ImportRunConfig, import_batch
 from platform_assets.cts.errors import failure_text, is_permanent
 from platform_assets.cts.importers.base import IMPORTER_TAG, JOB_ID_COLUMN, MAX_JOBS_PER_RUN, Importer
 from platform_assets.cts.importers.registry import IMPORTERS
+from platform_assets.cts.table_checks import check_specs, table_checks
 from platform_assets.provenance import code_version_of, versioned_asset
 from resources.lazy_imports import lazy_import
 
@@ -102,11 +103,12 @@ def build_import_asset(importer: Importer) -> dg.AssetsDefinition:
         output_missing=lambda resources, materialization: imported_rows_missing(importer, resources, materialization),
         automation_condition=None,  # requested by the cts_job_events sensor / backfills
         kinds={"deltalake", "spark" if importer.uses_spark else "python"},
+        check_specs=check_specs(importer),
         metadata={"table": importer.table, "merge_keys": list(importer.keys), "image_name": importer.image_name},
     )
     def cts_import(context: dg.AssetExecutionContext, config: ImportRunConfig):
         try:
-            import_batch(context, importer)  # records each job's materialization itself
+            outcome = import_batch(context, importer)  # records each job's materialization itself
         except dg.Failure:
             raise
         except Exception as error:  # the batch as a whole failed (e.g. its one MERGE commit)
@@ -117,7 +119,10 @@ def build_import_asset(importer: Importer) -> dg.AssetsDefinition:
                 metadata={"error_type": type(error).__name__},
                 allow_retries=False,
             ) from error
-        yield from ()  # a generator that yields nothing: no range-wide materialization
+        # no range-wide materialization: the checks, over the run's jobs as the table has them now
+        yield from table_checks(context.resources.lake, importer, context.partition_keys, outcome.imported_rows)
+        if outcome.failure is not None:
+            raise outcome.failure
 
     return cts_import
 

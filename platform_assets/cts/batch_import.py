@@ -32,6 +32,7 @@ from platform_assets.cts.events import trace_of
 from platform_assets.cts.importers.base import JOB_ID_COLUMN, ImportContext, Importer, VerifiedOutputs
 from platform_assets.cts.importers.registry import importer_for_job
 from platform_assets.cts.job_meta import META_COMPLETE, META_ERROR, META_START, utc_now
+from platform_assets.cts.table_checks import column_schema, rows_preview
 from platform_assets.provenance.dagster_internals import log_materializations_as_batch
 from platform_assets.provenance.partitions import PartitionDecision, partition_decisions, partition_materialization
 from resources.cts.text import clip, printable
@@ -163,10 +164,19 @@ def _failed_jobs_metadata(failed: Sequence[JobImport], redact) -> dict[str, Any]
     }
 
 
-def import_batch(context: dg.AssetExecutionContext, importer: Importer) -> None:
+@dataclasses.dataclass
+class BatchOutcome:
+    """What a batch did: each imported job's report row count, and the failure naming the
+    jobs that did not import (raised by the asset after its checks), if any."""
+
+    imported_rows: dict[str, int] = dataclasses.field(default_factory=dict)
+    failure: dg.Failure | None = None
+
+
+def import_batch(context: dg.AssetExecutionContext, importer: Importer) -> BatchOutcome:
     """Import the run's partitions (see the module docstring): records one
-    materialization per job imported, then fails naming the jobs that did not import,
-    if any."""
+    materialization per job imported; the jobs that did not import are named in the
+    outcome's failure."""
     cts = context.resources.cts_client
     jobs = []
     for decision in partition_decisions(context):
@@ -175,7 +185,7 @@ def import_batch(context: dg.AssetExecutionContext, importer: Importer) -> None:
         else:
             context.log.info(f"Skipped CTS job {decision.partition_key!r}: {decision.reason}")
     if not jobs:
-        return
+        return BatchOutcome()
     _fetch_and_check(importer, jobs, context)
     _record_meta([j for j in jobs if j.pending], cts, {META_START: utc_now()}, [META_COMPLETE, META_ERROR])
     for job in jobs:
@@ -215,6 +225,9 @@ def import_batch(context: dg.AssetExecutionContext, importer: Importer) -> None:
                     job.decision,
                     metadata={
                         "rows": job.rows.num_rows,
+                        "dagster/column_schema": column_schema(importer),
+                        "dagster/row_count": job.rows.num_rows,
+                        "preview": rows_preview(job.rows),
                         **batch,
                         "image_digest": job.document["image"]["digest"],
                         "digest_variant": importer.variant_for(job.document["image"]["digest"]),
@@ -226,12 +239,13 @@ def import_batch(context: dg.AssetExecutionContext, importer: Importer) -> None:
             ],
         )
 
+    outcome = BatchOutcome(imported_rows={j.job_id: j.rows.num_rows for j in imported if j.rows is not None})
     failed = [j for j in jobs if j.error is not None]
     if failed:
         transient = [j for j in failed if j.error is not None and not is_permanent(j.error)]
         first = failed[0]
         assert first.error is not None
-        raise dg.Failure(
+        outcome.failure = dg.Failure(
             description=(
                 f"{len(failed)} of {len(jobs)} CTS job(s) did not import"
                 + (f" ({len(transient)} transient: retried)" if transient else "")
@@ -243,3 +257,4 @@ def import_batch(context: dg.AssetExecutionContext, importer: Importer) -> None:
             },
             allow_retries=bool(transient),
         )
+    return outcome

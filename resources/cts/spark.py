@@ -16,13 +16,14 @@ from pydantic import PrivateAttr
 
 
 def spark_config(master: str) -> dict[str, Any]:
-    """Driver bound to 127.0.0.1 (no port exposed beyond the pod/laptop), no UI."""
+    """Driver bound to 127.0.0.1 (no port exposed beyond the pod/laptop), no UI, no console progress."""
     return {
         "spark.master": master,
         "spark.app.name": "open-data-platform",
         "spark.driver.bindAddress": "127.0.0.1",
         "spark.driver.host": "127.0.0.1",
         "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",  # no progress bars in the run worker's console
         "spark.sql.shuffle.partitions": "4",
         "spark.sql.session.timeZone": "UTC",
     }

@@ -389,7 +389,10 @@ def cts_job_events(context: dg.SensorEvaluationContext, kafka: KafkaResource, ct
     summary = plan.summary(len(batch.messages))
     if batch.reset_partitions:
         summary += f"; partitions {batch.reset_partitions} reset to their beginning"
-    (context.log.warning if plan.deadline_reached else context.log.info)(summary)
+    if plan.deadline_reached:
+        context.log.warning(summary)
+    elif batch.messages or batch.reset_partitions:  # an idle tick (every 30 s) says nothing
+        context.log.info(summary)
     return dg.SensorResult(
         run_requests=plan.run_requests,
         dynamic_partitions_requests=partition_requests,
