@@ -28,6 +28,8 @@ import dataclasses
 import datetime as dt
 import json
 import re
+import signal
+import sys
 import threading
 import time
 import uuid
@@ -457,6 +459,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.jobs_file:
         emulator.watch_jobs_file(args.jobs_file)
     print(f"CTS emulator listening on {emulator.url}", flush=True)
+    # stop on SIGTERM even when started by a process that ignores it (the disposition is inherited)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         while True:
             time.sleep(3600)

@@ -44,6 +44,7 @@ from platform_assets.provenance.dagster_internals import observable_source_with
 from resources.nlp.goals_db import GoalsDatabase
 from resources.settings import settings
 from resources.shared.blob import BlobStorage
+from resources.shared.images import k8s_op_tags
 
 GOALS_KEY = dg.AssetKey(["nlp", "goals"])
 GROUPS_KEY = dg.AssetKey(["nlp", "goal_similarity_groups"])
@@ -93,6 +94,7 @@ def recipient_goal_versions(goals_db: GoalsDatabase) -> dict[str, str]:
     key=GOALS_KEY,
     partitions_def=recipient_partitions,
     group_name="nlp",
+    op_tags=k8s_op_tags("nlp", key=GOALS_KEY),  # on k8s: the nlp image, label and database secret
     description="Eligible goals per recipient in the goals database; data version = hash of the goals.",
 )
 def observe_goals(context, goals_db: GoalsDatabase) -> dg.DataVersionsByPartition:

@@ -69,7 +69,7 @@ def test_redelivered_events_after_a_cursor_loss_create_no_duplicate_runs(events)
     events.cursor = None  # e.g. an operator reset the sensor cursor
     result = events.tick()
     assert result.run_requests == []
-    assert events.requested_jobs() == ["again-a", "again-b"]
+    assert sorted(events.requested_jobs()) == ["again-a", "again-b"]  # once each, in any order
 
 
 def test_broker_restart_between_ticks(events_own_broker):
