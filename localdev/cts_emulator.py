@@ -182,6 +182,7 @@ class CtsEmulator:
         self._thread: threading.Thread | None = None
         self._jobs_file: Path | None = None
         self._jobs_file_mtime: float | None = None
+        self._reload_lock = threading.Lock()  # concurrent requests wait for a reload in progress
 
     # --- lifecycle -------------------------------------------------------------
     @property
@@ -260,10 +261,11 @@ class CtsEmulator:
     def _reload_jobs_file(self) -> None:
         if self._jobs_file is None or not self._jobs_file.exists():
             return
-        mtime = self._jobs_file.stat().st_mtime
-        if mtime != self._jobs_file_mtime:
-            self._jobs_file_mtime = mtime
-            self.load_jobs_file(self._jobs_file)
+        with self._reload_lock:
+            mtime = self._jobs_file.stat().st_mtime
+            if mtime != self._jobs_file_mtime:
+                self.load_jobs_file(self._jobs_file)
+                self._jobs_file_mtime = mtime  # only once loaded: no request sees a half-loaded file
 
     def fail_next(self, n: int = 1, status: int = 500) -> None:
         """The next ``n`` requests answer ``status`` with a CTS 5xx error body."""

@@ -45,3 +45,21 @@ def test_standalone_emulator_serves_the_jobs_file(tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_concurrent_requests_after_the_jobs_file_changes_all_see_every_job(tmp_path):
+    """Invariant: once the jobs file is written, every request sees every job in it, however
+    many arrive at once (the sensor fetches 8 at a time; a half-loaded file answered 404)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from localdev.cts_emulator import CtsEmulator
+
+    jobs_file = tmp_path / "jobs.json"
+    ids = [f"j{i}" for i in range(200)]
+    with CtsEmulator(token="tok") as cts:
+        cts.watch_jobs_file(jobs_file)
+        jobs_file.write_text(json.dumps([job_document(i, image_name="img/x") for i in ids]))
+        headers = {"Authorization": "Bearer tok"}
+        with httpx.Client(base_url=cts.url, headers=headers) as client, ThreadPoolExecutor(16) as pool:
+            statuses = list(pool.map(lambda i: client.get(f"/admin/jobs/{i}").status_code, ids))
+    assert statuses == [200] * len(ids)
