@@ -1,7 +1,7 @@
 """Every Dagster internal the platform relies on, in this one module.
 
 Dagster 1.13's public API covers most of what the platform needs (`fetch_materializations`,
-`context.op_config`, `assets_def.get_asset_spec(key).code_version`,
+`context.op_execution_context.op_config`, `assets_def.get_asset_spec(key).code_version`,
 `DefaultRunLauncher`, `open_pipes_session` ...). What it does not export is imported, or
 reached through an attribute, here and nowhere else: an upgrade that moves one of these
 breaks in one place, loudly, in `tests/provenance/test_dagster_internals.py` (which

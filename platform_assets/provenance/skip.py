@@ -83,7 +83,7 @@ def config_version(context: dg.AssetExecutionContext) -> str | None:
     current = _current_config.get()
     if current is not None and current[0] is not None:
         return config_version_of(current[0], current[1])
-    return config_version_of(context.op_config, execution_only_config(context))
+    return config_version_of(context.op_execution_context.op_config, execution_only_config(context))
 
 
 def recorded_config_version(materialization: dg.AssetMaterialization) -> str | None:

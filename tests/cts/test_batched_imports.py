@@ -26,6 +26,8 @@ from platform_assets.provenance import FORCE_TAG
 from tests.cts.fuzzing import fuzz
 from tests.cts.importer_world import CHECKM2_IMAGE, checkm2_report, checkm2_row, run_materializations
 
+pytestmark = pytest.mark.slow  # import runs and sensor ticks on real instances
+
 IMPORTER = checkm2.IMPORTER
 REPORT = "quality_report.tsv"
 

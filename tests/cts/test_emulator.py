@@ -7,11 +7,13 @@ import subprocess
 import sys
 
 import httpx
+import pytest
 
 from localdev.broker import free_port, wait_for_port
 from localdev.cts_emulator import job_document
 
 
+@pytest.mark.slow  # starts the emulator as its own process
 def test_standalone_emulator_serves_the_jobs_file(tmp_path):
     jobs_file = tmp_path / "jobs.json"
     port = free_port()

@@ -14,6 +14,8 @@ from platform_assets.cts.importers import checkm2
 from platform_assets.cts.maintenance import cts_table_maintenance
 from resources.cts.lake import DeltaLake
 
+pytestmark = pytest.mark.slow  # many Delta commits and compactions: seconds per test
+
 TABLE = checkm2.IMPORTER.table
 KEYS = checkm2.IMPORTER.keys
 

@@ -4,8 +4,11 @@
 from __future__ import annotations
 
 import dagster as dg
+import pytest
 
 from platform_assets.provenance import FORCE_TAG, content_version, versioned_asset
+
+pytestmark = pytest.mark.slow  # automation evaluations over real instances: seconds per test
 
 
 def build(state: dict, condition=None):
