@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import json
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -104,23 +103,14 @@ class Emulator:
 def emulator_process(jobs_file: Path, log: Path) -> Iterator[Emulator]:
     """The CTS emulator serving (and re-reading) ``jobs_file``, in its own process."""
     from localdev.broker import free_port, wait_for_port
+    from localdev.cts_emulator import process_command
     from localdev.processes import interruptible_process_group, stop_process_group
 
     if not jobs_file.exists():
         jobs_file.write_text("[]")
     port = free_port()
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "localdev.cts_emulator",
-            "--port",
-            str(port),
-            "--token",
-            TOKEN,
-            "--jobs-file",
-            str(jobs_file),
-        ],
+        process_command(port, TOKEN, jobs_file),
         cwd=REPO,
         stdout=open(log, "ab"),
         stderr=subprocess.STDOUT,

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from localdev.broker import TansuBroker, free_port, wait_for_port
+from localdev.cts_emulator import process_command
 from localdev.processes import interruptible_process_group, stop_process_group
 from resources.settings import raw
 
@@ -46,17 +47,7 @@ def start_cts_emulator(home: Path) -> subprocess.Popen:
     os.environ.setdefault("CTS_URL", f"http://127.0.0.1:{port}")
     os.environ.setdefault("CTS_ADMIN_TOKEN", LOCAL_CTS_TOKEN)
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "localdev.cts_emulator",
-            "--port",
-            str(port),
-            "--token",
-            os.environ["CTS_ADMIN_TOKEN"],
-            "--jobs-file",
-            str(home / "cts" / "jobs.json"),
-        ],
+        process_command(port, os.environ["CTS_ADMIN_TOKEN"], home / "cts" / "jobs.json"),
         stdout=open(home / "cts-emulator.log", "ab"),
         stderr=subprocess.STDOUT,
         start_new_session=True,

@@ -450,6 +450,21 @@ def _handler_for(emulator: CtsEmulator) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+def process_command(port: int, token: str, jobs_file: str | Path) -> list[str]:
+    """The command that runs this emulator in its own process (`make dev`, tests, benchmarks)."""
+    return [
+        sys.executable,
+        "-m",
+        "localdev.cts_emulator",
+        "--port",
+        str(port),
+        "--token",
+        token,
+        "--jobs-file",
+        str(jobs_file),
+    ]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Run the CTS emulator (local development only)")
     parser.add_argument("--host", default="127.0.0.1")

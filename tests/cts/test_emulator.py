@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
 import httpx
 import pytest
 
 from localdev.broker import free_port, wait_for_port
-from localdev.cts_emulator import job_document
+from localdev.cts_emulator import job_document, process_command
 
 
 @pytest.mark.slow  # starts the emulator as its own process
@@ -18,17 +17,7 @@ def test_standalone_emulator_serves_the_jobs_file(tmp_path):
     jobs_file = tmp_path / "jobs.json"
     port = free_port()
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "localdev.cts_emulator",
-            "--port",
-            str(port),
-            "--token",
-            "tok",
-            "--jobs-file",
-            str(jobs_file),
-        ],
+        process_command(port, "tok", jobs_file),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
