@@ -2,9 +2,10 @@
 
 Sensors never join a consumer group and never commit offsets: the position lives in the
 sensor cursor (:class:`TopicCursor`) and only moves when a tick succeeds, so a failed
-tick re-reads its messages. Reads are bounded in messages and seconds and end when a
-poll returns nothing within a short idle timeout (high watermarks are not trusted: the
-embedded Tansu broker under-reports them).
+tick re-reads its messages. Reads are bounded in messages and seconds and end as soon
+as every partition reported its end (librdkafka's partition EOF), or when nothing came
+within a short idle timeout (high watermarks are not trusted: the embedded Tansu broker
+under-reports them).
 
 A stored position can vanish: the topic was deleted and recreated, retention dropped it,
 or the broker lost its memory (Tansu). Each partition position therefore remembers a
@@ -38,6 +39,7 @@ else:
 log = logging.getLogger(__name__)
 
 PRODUCER_MESSAGE_MAX_BYTES = 1_000_000  # librdkafka's default message.max.bytes
+POLL_SECONDS = 0.05  # one consume() call of a read; ends and idleness are noticed this fast
 
 
 class KafkaPublishError(Exception):
@@ -139,6 +141,10 @@ class KafkaResource(dg.ConfigurableResource):
         consumer = kafka.Consumer(
             self._config(
                 **{
+                    # the broker answers a fetch at the partition's end after this wait, and
+                    # only then reports the end: a bounded read should not wait 500 ms for it
+                    "fetch.wait.max.ms": 20,
+                    **self.client_config,  # ...unless configured otherwise
                     "group.id": "platform-sensor-no-commit",
                     "enable.auto.commit": False,
                     "enable.auto.offset.store": False,
@@ -174,8 +180,8 @@ class KafkaResource(dg.ConfigurableResource):
     ) -> TopicBatch:
         """Read at most ``max_messages`` from ``cursor`` for at most ``max_seconds``.
 
-        Stops early once a poll returns nothing within ``idle_seconds`` (caught up) or
-        every partition reported its end. Never commits anything.
+        Stops early once every partition reported its end (caught up), or nothing came
+        for ``idle_seconds`` (a broker that reports no ends). Never commits anything.
         """
         with self.consumer() as consumer:
             parts = self.partitions(consumer, topic)
@@ -206,14 +212,20 @@ class KafkaResource(dg.ConfigurableResource):
             at_end: set[int] = set()
             caught_up = False
             deadline = time.monotonic() + max_seconds
-            while len(messages) < max_messages and time.monotonic() < deadline:
-                polled = consumer.consume(
-                    min(500, max_messages - len(messages)),
-                    timeout=min(idle_seconds, max(0.0, deadline - time.monotonic())),
-                )
-                if not polled:
+            last_news = time.monotonic()  # of the last message or end-of-partition
+            while len(messages) < max_messages and (now := time.monotonic()) < deadline:
+                if now - last_news >= idle_seconds:
                     caught_up = True
                     break
+                # short polls: consume() waits its whole timeout for a full batch, so one
+                # long poll would sit out the idle time even after every partition's end
+                polled = consumer.consume(
+                    min(500, max_messages - len(messages)),
+                    timeout=min(POLL_SECONDS, idle_seconds - (now - last_news), deadline - now),
+                )
+                if not polled:
+                    continue
+                last_news = time.monotonic()
                 for message in polled:
                     p = message.partition()
                     offset = message.offset()

@@ -31,6 +31,12 @@ class EventsHarness:
         self.failure_cursor: str | None = None
         self.runs: list = []  # runs created from run requests, in order
 
+    def configure_cts(self, **changes) -> None:
+        """Use a CTS client with these fields changed. A new resource, not ``model_copy``:
+        Dagster builds a tick's resources from the configuration a resource was created
+        with, so a copy's changed fields would silently not apply."""
+        self.cts = type(self.cts)(**{**self.cts.model_dump(), **changes})
+
     @staticmethod
     def event(job_id: str, state: str = "complete", trans_id: str | None = None) -> dict:
         """A CTS Kafka message as the CTS sends it."""

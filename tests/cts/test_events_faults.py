@@ -323,7 +323,7 @@ def test_a_trickling_cts_answer_cannot_hold_a_tick_past_its_deadline(events, mon
     from localdev.cts_emulator import job_document
 
     monkeypatch.setattr(module, "TICK_DEADLINE_SECONDS", 4.0)
-    events.cts = events.cts.model_copy(update={"timeout_seconds": 30.0})
+    events.configure_cts(timeout_seconds=30.0)
     document = json.dumps(job_document("trickle", image_name=events.CHECKM2_IMAGE)).encode()
     events.emulator.serve_raw("trickle", document, trickle_seconds=60)
     events.produce(events.event("trickle"), partition=0)

@@ -66,7 +66,7 @@ def test_every_message_ends_exactly_once_and_the_cursor_passes_it(events_on_each
     monkeypatch.setattr(module, "IDLE_SECONDS", 0.5)
     events = events_on_each_storage
     # a loaded test machine must not look like a CTS outage (that stops a tick by design)
-    events.cts = events.cts.model_copy(update={"timeout_seconds": 15.0})
+    events.configure_cts(timeout_seconds=15.0)
     drawn = data.draw(specs)
     produced: list[tuple[bytes, dict]] = []
     for spec in drawn:
