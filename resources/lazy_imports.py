@@ -27,6 +27,7 @@ HEAVY_LIBRARIES = (
     "pyarrow",
     "sqlalchemy",
     "httpx",
+    "httpcore",
     "deltalake",
     "confluent_kafka",
 )

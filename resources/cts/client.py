@@ -31,18 +31,18 @@ from resources.cts.text import clip, printable
 from resources.lazy_imports import lazy_import
 
 if TYPE_CHECKING:
-    import httpx
+    import httpcore
 
     from resources.cts import deadline_http
 else:
-    httpx = lazy_import("httpx")  # only when a request is made
-    deadline_http = lazy_import("resources.cts.deadline_http")  # imports httpx: on first request too
+    httpcore = lazy_import("httpcore")  # only when a request is made
+    deadline_http = lazy_import("resources.cts.deadline_http")  # imports httpcore: on first request too
 
 log = logging.getLogger(__name__)
 
 NO_SUCH_JOB_APPCODE = 40040
-# an HTTP header value: visible ASCII only (a stray newline would make httpx raise an
-# error whose text contains the whole header, i.e. the token)
+# an HTTP header value: visible ASCII only (a stray newline would make the HTTP library
+# raise an error whose text contains the whole header, i.e. the token)
 _TOKEN_PATTERN = re.compile(r"[\x21-\x7e]+")
 REDACTED = "<redacted>"
 ERROR_BODY_BYTES = 64 * 1024  # of an error answer, parsed for its detail
@@ -120,7 +120,8 @@ class CtsClient(dg.ConfigurableResource):
     backoff_max_seconds: float = 8.0
     max_response_bytes: int = 32 * 1024 * 1024
 
-    _client: Any = PrivateAttr(default=None)  # httpx.Client, created on first use
+    _client: Any = PrivateAttr(default=None)  # httpcore.ConnectionPool, created on first use
+    _headers: Any = PrivateAttr(default=None)  # the bearer header, checked once
 
     # --- plumbing ------------------------------------------------------------
     def _bearer_token(self) -> str:
@@ -143,16 +144,10 @@ class CtsClient(dg.ConfigurableResource):
                 text = text.replace(secret, REDACTED)
         return text
 
-    def _http(self) -> httpx.Client:
+    def _http(self) -> httpcore.ConnectionPool:
         if self._client is None:
-            self._client = httpx.Client(
-                base_url=self.url.rstrip("/"),
-                headers={"Authorization": f"Bearer {self._bearer_token()}"},
-                timeout=self.timeout_seconds,
-                transport=deadline_http.deadline_transport(
-                    httpx.Limits(max_connections=32, max_keepalive_connections=16)
-                ),
-            )
+            self._headers = [(b"Authorization", f"Bearer {self._bearer_token()}".encode("ascii"))]
+            self._client = deadline_http.deadline_pool(max_connections=32, max_keepalive_connections=16)
         return self._client
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
@@ -167,30 +162,42 @@ class CtsClient(dg.ConfigurableResource):
         """Full jitter: uniform in [0, min(max, base * 2**attempt)]."""
         return random.uniform(0, min(self.backoff_max_seconds, self.backoff_base_seconds * 2**attempt))
 
-    def _exchange(self, method: str, path: str, deadline: float, limit: int, **kwargs: Any) -> CtsAnswer:
+    def _exchange(self, method: str, path: str, deadline: float, limit: int, body: Any = None) -> CtsAnswer:
         """One HTTP exchange, finished (body included) by ``deadline`` or failed with an
-        httpx timeout. A body over ``limit`` bytes is cut there (``truncated`` answers are
-        only used for error details)."""
+        httpcore timeout. ``body`` is sent as JSON. An answer over ``limit`` bytes is cut
+        there (``truncated`` answers are only used for error details)."""
+        pool = self._http()
+        headers = list(self._headers)
+        content = None
+        if body is not None:
+            content = json.dumps(body).encode()
+            headers.append((b"Content-Type", b"application/json"))
+        left = max(0.0, deadline - time.monotonic())
+        timeouts = {"connect": left, "read": left, "write": left, "pool": left}
+        url = self.url.rstrip("/") + path
         with (
             deadline_http.deadline_scope(deadline),
-            self._http().stream(method, path, timeout=deadline - time.monotonic(), **kwargs) as response,
+            pool.stream(method, url, headers=headers, content=content, extensions={"timeout": timeouts}) as r,
         ):
             chunks, size = [], 0
-            for chunk in response.iter_bytes():
+            for chunk in r.iter_stream():
                 chunks.append(chunk)
                 size += len(chunk)
                 if size > limit:
                     break
-            body = b"".join(chunks)
+            content_type = next((v for k, v in r.headers if k.lower() == b"content-type"), b"")
             return CtsAnswer(
-                response.status_code, response.reason_phrase, response.headers.get("content-type", ""), body
+                r.status,
+                r.extensions.get("reason_phrase", b"").decode("latin-1"),
+                content_type.decode("latin-1"),
+                b"".join(chunks),
             )
 
     def _detail(self, answer: CtsAnswer) -> tuple[int | None, str]:
         appcode, text = _error_detail(answer.body[:ERROR_BODY_BYTES], answer.reason)
         return appcode, clip(text, ERROR_DETAIL_CHARS, redact=self.redact)
 
-    def _request(self, method: str, path: str, what: str, deadline: float | None = None, **kwargs: Any) -> CtsAnswer:
+    def _request(self, method: str, path: str, what: str, deadline: float | None = None, body: Any = None) -> CtsAnswer:
         """One CTS call with retries. Each attempt is bounded by ``timeout_seconds`` as a
         whole; ``deadline`` (``time.monotonic()`` value) bounds the whole call, retries
         included: past it :class:`CtsDeadlineReached` is raised."""
@@ -209,15 +216,15 @@ class CtsClient(dg.ConfigurableResource):
                         self.redact(f"{what}: deadline reached after {attempt} attempt(s); last error: {last_problem}")
                     )
             try:
-                answer = self._exchange(method, path, attempt_deadline, self.max_response_bytes, **kwargs)
-            except httpx.TimeoutException as e:
+                answer = self._exchange(method, path, attempt_deadline, self.max_response_bytes, body)
+            except httpcore.TimeoutException as e:
                 last_problem = (
                     f"no complete answer within {self.timeout_seconds:g}s or the deadline ({type(e).__name__})"
                 )
-            except httpx.ProtocolError as e:
+            except httpcore.ProtocolError as e:
                 # its text may quote request headers (the token): only the class name
                 last_problem = f"HTTP protocol error ({type(e).__name__})"
-            except httpx.TransportError as e:
+            except (httpcore.NetworkError, httpcore.UnsupportedProtocol, httpcore.ConnectionNotAvailable) as e:
                 last_problem = clip(f"connection error ({type(e).__name__}: {e})", 500, redact=self.redact)
             else:
                 if answer.status_code < 400:
@@ -342,5 +349,5 @@ class CtsClient(dg.ConfigurableResource):
             f"/admin/jobs/{quote(job_id, safe='')}/meta",
             f"set meta on job {job_id!r}",
             deadline=deadline,
-            json=body,
+            body=body,
         )
