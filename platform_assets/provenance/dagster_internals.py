@@ -27,7 +27,6 @@ from dagster._core.definitions.data_version import (
 from dagster._core.definitions.external_asset import create_external_asset_from_source_asset
 from dagster._core.event_api import PartitionKeyFilter
 from dagster._core.events import DagsterEvent, DagsterEventBatchMetadata, generate_event_batch_id
-from dagster._core.execution.backfill import PartitionBackfill
 from dagster._core.launcher import CheckRunHealthResult, WorkerStatus
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 from dagster._core.storage.dagster_run import NOT_FINISHED_STATUSES
@@ -172,6 +171,10 @@ def submit_asset_backfill(
     """Submit an asset backfill of ``asset_key`` over ``partitions`` (all when ``None``),
     as the UI's *Materialize -> partitions* does: the backfill daemon runs it in chunks
     of the asset's backfill policy. Returns the backfill id."""
+    # imported here, not at module level: it pulls in Dagster's backfill daemon code
+    # (~90 ms), which loading the code location never needs
+    from dagster._core.execution.backfill import PartitionBackfill
+
     backfill = PartitionBackfill.from_asset_partitions(
         backfill_id=make_new_backfill_id(),
         asset_graph=defs.resolve_asset_graph(),
