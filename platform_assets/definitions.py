@@ -3,28 +3,11 @@ automation sensor and the executor for the current `PLATFORM_ENV`."""
 
 from __future__ import annotations
 
-import contextlib
-import gc
-from collections.abc import Iterator
-
 import dagster as dg
 
+from resources.gc_pause import collection_paused
 
-@contextlib.contextmanager
-def collection_paused() -> Iterator[None]:
-    """No cyclic garbage collection while the code location loads. Loading allocates
-    steadily (modules, classes, code versions) and frees almost nothing, yet every few
-    hundred thousand allocations Python's collector walks all of Dagster's ~120,000
-    objects again: full collections were ~0.1 s of a ~0.3 s load. They resume after."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
+# loading allocates much and frees almost nothing: full collections were ~0.1 s of it
 with collection_paused():
     from platform_assets.families import discover_families
     from resources.settings import settings
