@@ -108,3 +108,22 @@ def test_a_hand_written_cursor_skips_what_it_says(events):
     events.tick()
     assert events.run_keys() == ["cts:new-1:new-1-complete"]
     assert positions(events.cursor) == {"0": 3}
+
+
+# thread method: a poll blocked inside librdkafka never sees the signal method's alarm
+@pytest.mark.timeout(30, method="thread")
+def test_a_read_ends_at_the_partitions_ends_not_after_an_idle_wait(events):
+    """A bounded read stops once every partition reported its end: with an idle timeout
+    and a time budget of a minute it returns well within the test's 30 s (a read that
+    only stopped after a quiet poll would sit out the minute), with every message of
+    every partition, empty partitions included."""
+    from resources.cts.kafka import TopicCursor
+
+    events.produce(events.event("end-a"), events.event("end-b"), partition=0)
+    events.produce(events.event("end-c"), partition=2)
+    batch = events.kafka.read(
+        events.kafka.jobs_topic, TopicCursor(), max_messages=10_000, max_seconds=60, idle_seconds=60
+    )
+    assert sorted(json.loads(m.value())["job_id"] for m in batch.messages) == ["end-a", "end-b", "end-c"]
+    again = events.kafka.read(events.kafka.jobs_topic, batch.cursor, max_seconds=60, idle_seconds=60)
+    assert again.messages == [] and again.cursor == batch.cursor
