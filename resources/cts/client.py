@@ -147,7 +147,7 @@ class CtsClient(dg.ConfigurableResource):
     def _http(self) -> httpcore.ConnectionPool:
         if self._client is None:
             self._headers = [(b"Authorization", f"Bearer {self._bearer_token()}".encode("ascii"))]
-            self._client = deadline_http.deadline_pool(max_connections=32, max_keepalive_connections=16)
+            self._client = deadline_http.deadline_pool(self.url, max_connections=32, max_keepalive_connections=16)
         return self._client
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
@@ -224,7 +224,12 @@ class CtsClient(dg.ConfigurableResource):
             except httpcore.ProtocolError as e:
                 # its text may quote request headers (the token): only the class name
                 last_problem = f"HTTP protocol error ({type(e).__name__})"
-            except (httpcore.NetworkError, httpcore.UnsupportedProtocol, httpcore.ConnectionNotAvailable) as e:
+            except (
+                httpcore.NetworkError,
+                httpcore.ProxyError,
+                httpcore.UnsupportedProtocol,
+                httpcore.ConnectionNotAvailable,
+            ) as e:
                 last_problem = clip(f"connection error ({type(e).__name__}: {e})", 500, redact=self.redact)
             else:
                 if answer.status_code < 400:

@@ -22,6 +22,8 @@ import functools
 import ssl
 import time
 import typing
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 
 import certifi
@@ -95,11 +97,40 @@ def _ssl_context() -> ssl.SSLContext:
     return ssl.create_default_context(cafile=certifi.where())
 
 
-def deadline_pool(max_connections: int, max_keepalive_connections: int) -> httpcore.ConnectionPool:
-    """A connection pool whose connections all go through the deadline backend."""
-    return httpcore.ConnectionPool(
-        ssl_context=_ssl_context(),
-        max_connections=max_connections,
-        max_keepalive_connections=max_keepalive_connections,
-        network_backend=_DeadlineBackend(httpcore.SyncBackend()),
-    )
+def environment_proxy(url: str) -> tuple[str, tuple[str, str] | None] | None:
+    """The proxy the environment names for ``url`` (``HTTPS_PROXY``/``HTTP_PROXY``/
+    ``ALL_PROXY``, unless ``NO_PROXY`` covers the host), as httpx's default ``trust_env``
+    chose it: (proxy URL without credentials, (user, password) or None), or None."""
+    proxies = urllib.request.getproxies_environment()
+    target = urllib.parse.urlsplit(url)
+    if not proxies or urllib.request.proxy_bypass(target.hostname or ""):
+        return None
+    proxy = proxies.get(target.scheme) or proxies.get("all")
+    if not proxy:
+        return None
+    parts = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    auth = None
+    if parts.username is not None:
+        auth = (urllib.parse.unquote(parts.username), urllib.parse.unquote(parts.password or ""))
+    netloc = parts.hostname or ""
+    if ":" in netloc:  # an IPv6 literal
+        netloc = f"[{netloc}]"
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return f"{parts.scheme}://{netloc}", auth
+
+
+def deadline_pool(url: str, max_connections: int, max_keepalive_connections: int) -> httpcore.ConnectionPool:
+    """A connection pool for ``url`` whose connections all go through the deadline
+    backend: direct, or through the proxy the environment names for it."""
+    options: dict[str, typing.Any] = {
+        "ssl_context": _ssl_context(),
+        "max_connections": max_connections,
+        "max_keepalive_connections": max_keepalive_connections,
+        "network_backend": _DeadlineBackend(httpcore.SyncBackend()),
+    }
+    proxy = environment_proxy(url)
+    if proxy is not None:
+        proxy_url, auth = proxy
+        return httpcore.HTTPProxy(proxy_url=proxy_url, proxy_auth=auth, **options)
+    return httpcore.ConnectionPool(**options)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import http.client
 import logging
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -243,3 +248,68 @@ def test_a_non_json_error_body_is_redacted_before_it_is_cut(cts_emulator, caplog
         client_for(cts_emulator, token=token).get_job("j1")
     text = str(raised.value) + caplog.text
     assert "Zq7K" not in text and "KKKKKK" not in text and "<redacted>" in text
+
+
+class _ForwardProxy(BaseHTTPRequestHandler):
+    """A plain-HTTP forward proxy: records each request (method, absolute URL,
+    Proxy-Authorization) and relays it to its target."""
+
+    protocol_version = "HTTP/1.1"
+
+    def _relay(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else None
+        self.server.seen.append((self.command, self.path, self.headers.get("Proxy-Authorization")))  # type: ignore[attr-defined]
+        target = urlsplit(self.path)
+        upstream = http.client.HTTPConnection(target.hostname or "", target.port, timeout=10)
+        hop_by_hop = {"proxy-authorization", "proxy-connection", "connection", "host"}
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in hop_by_hop}
+        upstream.request(self.command, target.path, body=body, headers=headers)
+        answer = upstream.getresponse()
+        data = answer.read()
+        upstream.close()
+        self.send_response(answer.status)
+        for key, value in answer.getheaders():
+            if key.lower() not in {"connection", "content-length", "transfer-encoding"}:
+                self.send_header(key, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_PUT = _relay
+
+    def log_message(self, format: str, *args) -> None:
+        pass
+
+
+def test_the_environments_proxy_carries_the_calls_unless_no_proxy_names_the_host(cts_emulator, monkeypatch):
+    """As httpx's default (trust_env) did: ``HTTP_PROXY``, credentials included, carries
+    every CTS call; a host in ``NO_PROXY`` is reached directly."""
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), _ForwardProxy)
+    proxy.seen = []
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("HTTP_PROXY", f"http://odp:p%40ss@127.0.0.1:{proxy.server_address[1]}")
+        cts_emulator.add_job(job_id="via-proxy", image_name=IMAGE)
+        client = client_for(cts_emulator)
+        assert client.get_job("via-proxy")["id"] == "via-proxy"
+        client.set_meta("via-proxy", {"odp_import_start": "t0"})
+        client.close()
+        assert [(method, urlsplit(url).path) for method, url, _ in proxy.seen] == [
+            ("GET", "/admin/jobs/via-proxy"),
+            ("PUT", "/admin/jobs/via-proxy/meta"),
+        ]
+        assert {auth for _, _, auth in proxy.seen} == {"Basic " + base64.b64encode(b"odp:p@ss").decode()}
+        assert cts_emulator.meta("via-proxy") == {"odp_import_start": "t0"}
+
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        direct = client_for(cts_emulator)
+        assert direct.get_job("via-proxy")["id"] == "via-proxy"
+        direct.close()
+        assert len(proxy.seen) == 2  # not through the proxy
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
