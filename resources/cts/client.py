@@ -45,6 +45,7 @@ NO_SUCH_JOB_APPCODE = 40040
 # raise an error whose text contains the whole header, i.e. the token)
 _TOKEN_PATTERN = re.compile(r"[\x21-\x7e]+")
 REDACTED = "<redacted>"
+USER_AGENT = b"open-data-platform-cts-client"
 ERROR_BODY_BYTES = 64 * 1024  # of an error answer, parsed for its detail
 ERROR_DETAIL_CHARS = 500  # of that detail, in exceptions and logs (after redaction)
 
@@ -146,7 +147,10 @@ class CtsClient(dg.ConfigurableResource):
 
     def _http(self) -> httpcore.ConnectionPool:
         if self._client is None:
-            self._headers = [(b"Authorization", f"Bearer {self._bearer_token()}".encode("ascii"))]
+            self._headers = [
+                (b"Authorization", f"Bearer {self._bearer_token()}".encode("ascii")),
+                (b"User-Agent", USER_AGENT),  # gateways and firewalls may refuse requests without one
+            ]
             self._client = deadline_http.deadline_pool(self.url, max_connections=32, max_keepalive_connections=16)
         return self._client
 

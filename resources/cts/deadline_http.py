@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
+import os
 import ssl
 import time
 import typing
@@ -93,7 +94,12 @@ class _DeadlineBackend(httpcore.NetworkBackend):
 @functools.lru_cache(maxsize=1)
 def _ssl_context() -> ssl.SSLContext:
     """One verifying SSL context per process: loading the CA bundle costs ~0.3 s, and a
-    sensor builds a new client (resource) for every tick."""
+    sensor builds a new client (resource) for every tick. The CAs of ``SSL_CERT_FILE`` or
+    ``SSL_CERT_DIR`` where set (a company's own CA), else certifi's, as httpx chose."""
+    if os.environ.get("SSL_CERT_FILE"):
+        return ssl.create_default_context(cafile=os.environ["SSL_CERT_FILE"])
+    if os.environ.get("SSL_CERT_DIR"):
+        return ssl.create_default_context(capath=os.environ["SSL_CERT_DIR"])
     return ssl.create_default_context(cafile=certifi.where())
 
 

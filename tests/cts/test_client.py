@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from platform_assets.cts.importers import checkm2
-from resources.cts.client import CtsClient, CtsConfigError, CtsError, CtsJobNotFound, CtsUnavailable
+from resources.cts.client import USER_AGENT, CtsClient, CtsConfigError, CtsError, CtsJobNotFound, CtsUnavailable
 
 IMAGE = checkm2.IMPORTER.image_name
 
@@ -259,7 +259,8 @@ class _ForwardProxy(BaseHTTPRequestHandler):
     def _relay(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else None
-        self.server.seen.append((self.command, self.path, self.headers.get("Proxy-Authorization")))  # type: ignore[attr-defined]
+        seen = (self.command, self.path, self.headers.get("Proxy-Authorization"), self.headers.get("User-Agent"))
+        self.server.seen.append(seen)  # type: ignore[attr-defined]
         target = urlsplit(self.path)
         upstream = http.client.HTTPConnection(target.hostname or "", target.port, timeout=10)
         hop_by_hop = {"proxy-authorization", "proxy-connection", "connection", "host"}
@@ -298,11 +299,12 @@ def test_the_environments_proxy_carries_the_calls_unless_no_proxy_names_the_host
         assert client.get_job("via-proxy")["id"] == "via-proxy"
         client.set_meta("via-proxy", {"odp_import_start": "t0"})
         client.close()
-        assert [(method, urlsplit(url).path) for method, url, _ in proxy.seen] == [
+        assert [(method, urlsplit(url).path) for method, url, _, _ in proxy.seen] == [
             ("GET", "/admin/jobs/via-proxy"),
             ("PUT", "/admin/jobs/via-proxy/meta"),
         ]
-        assert {auth for _, _, auth in proxy.seen} == {"Basic " + base64.b64encode(b"odp:p@ss").decode()}
+        assert {auth for _, _, auth, _ in proxy.seen} == {"Basic " + base64.b64encode(b"odp:p@ss").decode()}
+        assert {agent for _, _, _, agent in proxy.seen} == {USER_AGENT.decode()}  # gateways may want one
         assert cts_emulator.meta("via-proxy") == {"odp_import_start": "t0"}
 
         monkeypatch.setenv("NO_PROXY", "127.0.0.1")
@@ -313,3 +315,50 @@ def test_the_environments_proxy_carries_the_calls_unless_no_proxy_names_the_host
     finally:
         proxy.shutdown()
         proxy.server_close()
+
+
+def _ca_certificate_pem(common_name: str) -> bytes:
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = dt.datetime.now(dt.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    return certificate.public_bytes(serialization.Encoding.PEM)
+
+
+def test_ssl_cert_file_or_dir_name_the_cas_the_client_trusts(tmp_path, monkeypatch):
+    """A company's own CAs, named by ``SSL_CERT_FILE`` or ``SSL_CERT_DIR`` as httpx
+    honoured them, are the ones trusted; without either, certifi's bundle."""
+    from resources.cts import deadline_http
+
+    def trusted() -> list:
+        deadline_http._ssl_context.cache_clear()
+        try:
+            return [cert["subject"] for cert in deadline_http._ssl_context().get_ca_certs()]
+        finally:
+            deadline_http._ssl_context.cache_clear()
+
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    assert len(trusted()) > 50  # certifi's bundle
+    (tmp_path / "ca.pem").write_bytes(_ca_certificate_pem("odp test CA"))
+    monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path))
+    assert trusted() == []  # a CA directory is read on demand, and certifi's bundle is not loaded
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
+    assert trusted() == [((("commonName", "odp test CA"),),)]
