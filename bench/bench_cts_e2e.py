@@ -41,7 +41,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,13 +54,15 @@ from cts_world import (
     REPO,
     Emulator,
     emulator_process,
+    group_consumer,
     job_ids,
     publish,
     read_and_parse,
     stream,
-    wait_until,
     write_jobs,
 )
+
+from tests.support.processes import wait_until
 
 GOALS = {"events_per_second": 500, "vs_original": 20, "reimport_vs_run_per_job": 50}
 DUPLICATES = 3
@@ -209,7 +210,6 @@ def original_design(world: World, jobs: list[str], budget: float) -> tuple[float
     """The original processor on the same stream: returns (seconds, messages handled,
     complete messages handled) after ``budget`` seconds (or the whole stream)."""
     import pyarrow as pa
-    from confluent_kafka import Consumer
     from pyspark.sql import SparkSession
 
     from resources.cts.client import CtsClient
@@ -220,15 +220,7 @@ def original_design(world: World, jobs: list[str], budget: float) -> tuple[float
     cts = CtsClient(url=world.emulator.url, token=world.emulator.token)
     store = CtsObjectStore(url=world.outputs_url)
     lake = DeltaLake(url=world.lake_url)
-    consumer = Consumer(
-        {
-            "bootstrap.servers": world.bootstrap,
-            "group.id": f"original-{uuid.uuid4().hex[:6]}",
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-        }
-    )
-    consumer.subscribe([world.topic])
+    consumer = group_consumer(world.bootstrap, world.topic, "original")
     handled = complete = 0
     start = None
     wanted = set(jobs)
@@ -332,8 +324,12 @@ def reimport_run_per_job(deployment: Deployment, partitions: list[str]) -> float
         "--tags",
         tags,
     )
-    wait_until(lambda: len(run_records(deployment.instance, since)) >= len(partitions), 600, "the per-job runs")
-    wait_until(lambda: all(r.end_time for r in run_records(deployment.instance, since)), 3_600, "the runs to end")
+
+    def submitted() -> list:
+        return run_records(deployment.instance, since)
+
+    wait_until(lambda: len(submitted()) >= len(partitions), 600, "the per-job runs", interval=0.2)
+    wait_until(lambda: all(r.end_time for r in submitted()), 3_600, "the runs to end", interval=0.2)
     runs = run_records(deployment.instance, since)
     single = sum(1 for r in runs if "dagster/partition" in r.dagster_run.tags)
     span = max(r.end_time for r in runs) - min(r.create_timestamp.timestamp() for r in runs)

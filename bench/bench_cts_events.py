@@ -28,12 +28,11 @@ import json
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cts_world import emulator_process, job_ids, publish, read_and_parse, stream, write_jobs
+from cts_world import emulator_process, group_consumer, job_ids, publish, read_and_parse, stream, write_jobs
 
 GOAL_EVENTS_PER_SECOND = 5_000
 STATES = ("created", "job_submitted", "upload_submitted")
@@ -48,24 +47,9 @@ def _route(cts, job_ids_: list[str], concurrency: int) -> int:
     )
 
 
-def _consumer(kafka):
-    from confluent_kafka import Consumer
-
-    consumer = Consumer(
-        {
-            "bootstrap.servers": kafka.bootstrap_servers,
-            "group.id": f"bench-{uuid.uuid4().hex[:6]}",
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-        }
-    )
-    consumer.subscribe([kafka.jobs_topic])
-    return consumer
-
-
 def one_at_a_time(kafka, cts, n_events: int) -> tuple[float, int]:
     """The original processor's loop (group join excluded from the time)."""
-    consumer = _consumer(kafka)
+    consumer = group_consumer(kafka.bootstrap_servers, kafka.jobs_topic, "bench")
     requested, seen, start = 0, 0, None
     try:
         while seen < n_events:
@@ -85,7 +69,7 @@ def one_at_a_time(kafka, cts, n_events: int) -> tuple[float, int]:
 
 def batch_consumer(kafka, cts, n_events: int) -> tuple[float, int]:
     """Consume 500, fetch the batch's complete jobs 8 at a time, one commit per batch."""
-    consumer = _consumer(kafka)
+    consumer = group_consumer(kafka.bootstrap_servers, kafka.jobs_topic, "bench")
     requested, seen, start = 0, 0, None
     try:
         while seen < n_events:

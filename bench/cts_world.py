@@ -123,14 +123,23 @@ def emulator_process(jobs_file: Path, log: Path) -> Iterator[Emulator]:
         stop_process_group(process, 10)
 
 
-def wait_until(predicate, timeout: float, what: str, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+def group_consumer(bootstrap: str, topic: str, group_prefix: str):
+    """A consumer in a fresh group, from the topic's beginning, committing by hand: how
+    the consumers these benchmarks compare against read the stream."""
+    import uuid
+
+    from confluent_kafka import Consumer
+
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"{group_prefix}-{uuid.uuid4().hex[:6]}",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+        }
+    )
+    consumer.subscribe([topic])
+    return consumer
 
 
 def read_and_parse(bootstrap: str, topic: str, n_events: int) -> float:
