@@ -17,6 +17,7 @@ import json
 import dagster as dg
 
 from platform_assets.cts.events import (
+    RECORD_OVERHEAD_BYTES,
     REPLAY_COUNT_FIELD,
     REPLAY_FIELD,
     BadEvent,
@@ -31,19 +32,26 @@ MAX_REPLAYS_PER_TICK = 200
 
 
 def replay_message(message, max_bytes: int | None = None) -> tuple[bytes, list] | None:
-    """The event to re-publish for one dead letter, or None when it cannot be replayed."""
+    """The event to re-publish for one dead letter, or None when it cannot be replayed.
+
+    The error fields go first: with them a dead letter is often larger than any event
+    (the error and trace alone may take 8,000 characters), and what must be a valid
+    event is what is replayed, not the letter."""
     try:
-        event = parse_event(message.value())
-    except BadEvent:
+        letter = json.loads(message.value() or b"")
+        if not isinstance(letter, dict):
+            return None
+        event = parse_event(json.dumps(strip_dead_letter(letter), ensure_ascii=False).encode("utf-8"))
+    except (BadEvent, ValueError, RecursionError):  # UnicodeError is a ValueError
         return None
     replays = event.body.get(REPLAY_COUNT_FIELD) or 0
     if not isinstance(replays, int) or replays >= MAX_REPLAYS:
         return None
-    body = strip_dead_letter(event.body)
+    body = dict(event.body)
     body[REPLAY_FIELD] = f"{message.partition()}:{message.offset()}:{fingerprint(message)[:8]}"
     body[REPLAY_COUNT_FIELD] = replays + 1
     value = json.dumps(body).encode("ascii")
-    if max_bytes is not None and len(value) > max_bytes:
+    if max_bytes is not None and len(value) > max_bytes - RECORD_OVERHEAD_BYTES:
         return None
     return value, []
 

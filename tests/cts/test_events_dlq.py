@@ -108,6 +108,27 @@ def test_replay_reprocesses_dead_letters_once_and_skips_unreplayable(events):
     assert events.tick().run_requests == []
 
 
+def test_a_dead_letter_larger_than_any_event_is_replayed_without_its_error_fields(events):
+    """A dead letter carries up to 2,000 characters of error and 6,000 of trace: more than
+    an event may weigh (8 KB). Those fields go before the event is checked, so the letter
+    of a job that exists now is replayed and imported."""
+    from platform_assets.cts.events import ERROR_CHARS, TRACE_CHARS, dead_letter
+
+    letter = dead_letter(
+        events.event("big-letter"),
+        "é" * ERROR_CHARS,
+        "Traceback: " + "x" * TRACE_CHARS,
+        max_bytes=events.kafka.message_limit(events.kafka.dlq_topic),
+    )
+    assert len(letter.value) > 8 * 1024  # larger than any event
+    events.kafka.publish(events.kafka.dlq_topic, [letter])
+    events.add_jobs("big-letter")
+    assert "replayed 1 of 1" in events.replay_tick().skip_reason.skip_message
+    [request] = events.tick().run_requests
+    replayed = events.event_of(request, "big-letter")
+    assert replayed["dlq_replays"] == 1 and "error_dlq" not in replayed and "error_dlq_trace" not in replayed
+
+
 def test_replay_of_a_permanently_failing_event_is_bounded(events):
     events.produce(events.event("never-exists"))
     events.tick()
