@@ -26,7 +26,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
-from pydantic import PrivateAttr
 
 from resources.lazy_imports import lazy_import
 from resources.settings import DEFAULT_CTS_JOBS_DLQ_TOPIC, DEFAULT_CTS_JOBS_TOPIC
@@ -39,6 +38,9 @@ else:
 log = logging.getLogger(__name__)
 
 PRODUCER_MESSAGE_MAX_BYTES = 1_000_000  # librdkafka's default message.max.bytes
+DESCRIBE_TTL_SECONDS = 600.0  # a topic's max.message.bytes (or that it was not described), this long
+# (bootstrap servers, topic) -> (time.monotonic() when described, max.message.bytes)
+_DESCRIBED_LIMITS: dict[tuple[str, str], tuple[float, int | None]] = {}
 POLL_SECONDS = 0.05  # one consume() call of a read; ends and idleness are noticed this fast
 
 
@@ -128,7 +130,6 @@ class KafkaResource(dg.ConfigurableResource):
     # an upper bound of our own for published messages (None: what producer and topic allow)
     max_message_bytes: int | None = None
 
-    _message_limits: dict[str, int] = PrivateAttr(default_factory=dict)
 
     def _config(self, **extra: Any) -> dict[str, Any]:
         return {"bootstrap.servers": self.bootstrap_servers, "log_level": 3, **self.client_config, **extra}
@@ -275,17 +276,27 @@ class KafkaResource(dg.ConfigurableResource):
         """The largest message (value + headers) that can be published to ``topic``: the
         smallest of the producer's ``message.max.bytes`` (librdkafka's default 1,000,000,
         or ``client_config``), the topic's ``max.message.bytes`` as the broker describes
-        it, and ``max_message_bytes``. Asked once per resource and topic; a broker that
-        cannot describe the topic (e.g. it does not exist yet) leaves the other bounds."""
-        if topic not in self._message_limits:
-            limits = [int(self.client_config.get("message.max.bytes", PRODUCER_MESSAGE_MAX_BYTES))]
-            if self.max_message_bytes:
-                limits.append(self.max_message_bytes)
-            described = self._topic_message_max_bytes(topic)
-            if described:
-                limits.append(described)
-            self._message_limits[topic] = min(limits)
-        return self._message_limits[topic]
+        it, and ``max_message_bytes``. A broker that cannot describe the topic (e.g. it
+        does not exist yet) leaves the other bounds."""
+        limits = [int(self.client_config.get("message.max.bytes", PRODUCER_MESSAGE_MAX_BYTES))]
+        if self.max_message_bytes:
+            limits.append(self.max_message_bytes)
+        described = self._described_message_max_bytes(topic)
+        if described:
+            limits.append(described)
+        return min(limits)
+
+    def _described_message_max_bytes(self, topic: str) -> int | None:
+        """The topic's described limit, asked at most once per ``DESCRIBE_TTL_SECONDS`` per
+        process: Dagster builds a sensor's resources anew for every tick, so a cache on the
+        resource would ask the broker (a new admin client) on every tick."""
+        key = (self.bootstrap_servers, topic)
+        cached = _DESCRIBED_LIMITS.get(key)
+        if cached is not None and time.monotonic() - cached[0] < DESCRIBE_TTL_SECONDS:
+            return cached[1]
+        described = self._topic_message_max_bytes(topic)  # None: not described (the other bounds hold)
+        _DESCRIBED_LIMITS[key] = (time.monotonic(), described)
+        return described
 
     def _topic_message_max_bytes(self, topic: str) -> int | None:
         from confluent_kafka.admin import AdminClient, ConfigResource

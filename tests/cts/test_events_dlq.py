@@ -129,6 +129,22 @@ def test_a_dead_letter_larger_than_any_event_is_replayed_without_its_error_field
     assert replayed["dlq_replays"] == 1 and "error_dlq" not in replayed and "error_dlq_trace" not in replayed
 
 
+def test_a_topics_limit_is_asked_of_the_broker_once_for_all_ticks(events, monkeypatch):
+    """Each tick gets new resources; the DLQ topic's limit is still described once (a
+    describe per tick would open an admin client every 5 s, idle ticks included)."""
+    from confluent_kafka.admin import AdminClient
+
+    describes = []
+    describe = AdminClient.describe_configs
+    monkeypatch.setattr(
+        AdminClient, "describe_configs", lambda self, *a, **kw: describes.append(a) or describe(self, *a, **kw)
+    )
+    first_tick, second_tick = (KafkaResource(**events.kafka.model_dump()) for _ in range(2))
+    limit = first_tick.message_limit(events.kafka.dlq_topic)
+    assert second_tick.message_limit(events.kafka.dlq_topic) == limit
+    assert len(describes) == 1
+
+
 def test_replay_of_a_permanently_failing_event_is_bounded(events):
     events.produce(events.event("never-exists"))
     events.tick()
