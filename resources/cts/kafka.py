@@ -130,7 +130,6 @@ class KafkaResource(dg.ConfigurableResource):
     # an upper bound of our own for published messages (None: what producer and topic allow)
     max_message_bytes: int | None = None
 
-
     def _config(self, **extra: Any) -> dict[str, Any]:
         return {"bootstrap.servers": self.bootstrap_servers, "log_level": 3, **self.client_config, **extra}
 
