@@ -46,6 +46,7 @@ NO_SUCH_JOB_APPCODE = 40040
 _TOKEN_PATTERN = re.compile(r"[\x21-\x7e]+")
 REDACTED = "<redacted>"
 USER_AGENT = b"open-data-platform-cts-client"
+CREDENTIALS_REFUSED = {401, 403}
 ERROR_BODY_BYTES = 64 * 1024  # of an error answer, parsed for its detail
 ERROR_DETAIL_CHARS = 500  # of that detail, in exceptions and logs (after redaction)
 
@@ -72,7 +73,8 @@ class CtsDeadlineReached(CtsUnavailable):
 
 
 class CtsConfigError(CtsError):
-    """The client configuration is unusable (e.g. a malformed token); never retried."""
+    """The client configuration is unusable (a malformed token) or the CTS refuses our
+    credentials (HTTP 401/403); never retried, and about the setup, not one job."""
 
 
 class CtsBadResponse(CtsError):
@@ -252,7 +254,9 @@ class CtsClient(dg.ConfigurableResource):
                         self.redact(f"{what}: no such job in the CTS ({detail})"), answer.status_code, appcode
                     )
                 else:
-                    raise CtsError(
+                    # 401/403: our credentials are refused, for every job alike
+                    refusal = CtsConfigError if answer.status_code in CREDENTIALS_REFUSED else CtsError
+                    raise refusal(
                         self.redact(f"{what}: CTS refused with HTTP {answer.status_code} ({detail})"),
                         answer.status_code,
                         appcode,

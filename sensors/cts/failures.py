@@ -33,7 +33,7 @@ from platform_assets.cts.events import dead_letter, trace_of
 from platform_assets.cts.importers.registry import IMPORTERS
 from platform_assets.cts.job_meta import META_ERROR, utc_now
 from platform_assets.provenance.dagster_internals import SerializableErrorInfo
-from resources.cts.client import CtsClient, CtsConfigError, CtsError, CtsUnavailable
+from resources.cts.client import CtsClient, CtsConfigError, CtsUnavailable
 from resources.cts.kafka import KafkaPublishError, KafkaResource
 from resources.cts.text import clip
 from sensors.cts.failed_runs import event_object, failed_jobs, run_events
@@ -94,8 +94,6 @@ class _NotFinalYet(Exception):
 
 def _outage(error: BaseException) -> bool:
     """Not this failure's fault: the tick stops here and a later tick retries it."""
-    if isinstance(error, CtsError) and not isinstance(error, (CtsUnavailable, CtsConfigError)):
-        return error.httpcode in (401, 403)
     return isinstance(error, (KafkaPublishError, CtsUnavailable, CtsConfigError, _NotFinalYet))
 
 

@@ -77,8 +77,6 @@ IDLE_SECONDS = 1.0
 CTS_CONCURRENCY = 8
 RUN_KEY_LOOKUP_BATCH = 500  # run keys per instance query (DLQ replays)
 RUN_KEY_TAG, SENSOR_NAME_TAG = "dagster/run_key", "dagster/sensor_name"  # set by the daemon
-# CTS refusals that concern the whole configuration, not one message: stop the tick
-_CONFIG_ERRORS = {401, 403}
 
 
 class Outcome(enum.Enum):
@@ -228,7 +226,7 @@ def _per_job_error(error: Exception) -> bool:
     if isinstance(error, (CtsUnavailable, CtsConfigError)):
         return False
     if isinstance(error, CtsError):
-        return bool(error.httpcode and 400 <= error.httpcode < 500 and error.httpcode not in _CONFIG_ERRORS)
+        return bool(error.httpcode and 400 <= error.httpcode < 500)
     return True  # anything else fetching raised is about this job's answer
 
 

@@ -86,7 +86,7 @@ def test_unknown_job_raises_not_found_without_retrying(cts_emulator):
 
 def test_bad_token_is_a_clear_non_retried_error(cts_emulator):
     cts_emulator.add_job(job_id="j1", image_name=IMAGE)
-    with pytest.raises(CtsError, match="HTTP 401.*Invalid token") as raised:
+    with pytest.raises(CtsConfigError, match="HTTP 401.*Invalid token") as raised:
         client_for(cts_emulator, token="wrong").get_job("j1")
     assert not isinstance(raised.value, CtsUnavailable)
     assert len(cts_emulator.requests) == 1

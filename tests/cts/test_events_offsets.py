@@ -127,3 +127,20 @@ def test_a_read_ends_at_the_partitions_ends_not_after_an_idle_wait(events):
     assert sorted(json.loads(m.value())["job_id"] for m in batch.messages) == ["end-a", "end-b", "end-c"]
     again = events.kafka.read(events.kafka.jobs_topic, batch.cursor, max_seconds=60, idle_seconds=60)
     assert again.messages == [] and again.cursor == batch.cursor
+
+
+def test_refused_credentials_stop_the_tick_and_dead_letter_nothing(events):
+    """A 401 concerns every job alike: the tick fails visibly with the cursor unchanged,
+    nothing is dead-lettered, and the same events are handled once the token is right."""
+    from resources.cts.client import CtsConfigError
+
+    events.add_jobs("cred-a")
+    events.produce(events.event("cred-a"), partition=0)
+    token = events.cts.token
+    events.configure_cts(token="not-the-token")
+    with pytest.raises(CtsConfigError, match="HTTP 401"):
+        events.tick()
+    assert events.cursor is None and events.dead_letters() == []
+    events.configure_cts(token=token)
+    events.tick()
+    assert events.requested_jobs() == ["cred-a"]
