@@ -11,7 +11,6 @@ every job of the run that it did not materialize failed with the run's error.
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Mapping
 
 import dagster as dg
@@ -94,12 +93,3 @@ def failed_jobs(instance: dg.DagsterInstance, run: dg.DagsterRun, run_error: str
     return [
         FailedJob(job, run_error, run_trace, events.get(job)) for job in run_jobs(instance, run) if job not in imported
     ]
-
-
-def event_object(event_json: str) -> bytes | dict:
-    """The event as an object, or the text as it is when it is not one."""
-    try:
-        event = json.loads(event_json)
-    except (ValueError, RecursionError):
-        return event_json.encode("utf-8", errors="backslashreplace")
-    return event if isinstance(event, dict) else event_json.encode("utf-8", errors="backslashreplace")

@@ -36,7 +36,7 @@ from platform_assets.provenance.dagster_internals import SerializableErrorInfo
 from resources.cts.client import CtsClient, CtsConfigError, CtsUnavailable
 from resources.cts.kafka import KafkaPublishError, KafkaResource
 from resources.cts.text import clip
-from sensors.cts.failed_runs import event_object, failed_jobs, run_events
+from sensors.cts.failed_runs import failed_jobs, run_events
 
 FAILURE_SENSOR_NAME = "cts_import_failures"
 WILL_RETRY_TAG = "dagster/will_retry"  # set by Dagster on failed runs when run retries are on
@@ -122,45 +122,47 @@ def dead_letter_failed_run(
             if _outage(problem):
                 raise problem
             log.warning(f"cannot record {META_ERROR} on CTS job {job_id!r}: {type(problem).__name__}: {problem}")
-    limit = kafka.message_limit(kafka.dlq_topic)
-    letters = [  # jobs without an event (a backfill, a UI click) only get _error
-        dead_letter(
-            event_object(job.event),
-            job.error,
-            job.trace,
-            max_bytes=limit,
-            redact=cts_client.redact,
-            source=f"run:{run.run_id}",
-        )
-        for job in jobs
-        if job.event
-    ]
-    kafka.publish(kafka.dlq_topic, letters)
+    # jobs without an event (a backfill, a UI click) only get _error
+    letters = _publish_letters(run, kafka, cts_client, [(job.event, job.error, job.trace) for job in jobs if job.event])
     summary = clip(error, 300, redact=cts_client.redact)
     return (
         f"import run {run.run_id} failed for good ({summary}): {len(jobs)} CTS job(s) marked "
-        f"{META_ERROR}, {len(letters)} event(s) dead-lettered"
+        f"{META_ERROR}, {letters} event(s) dead-lettered"
     )
 
 
 def _dead_letter_unhandled(run: dg.DagsterRun, kafka: KafkaResource, cts_client: CtsClient, problem: Exception) -> str:
     """A failure whose handling itself broke (not an outage): dead-letter what the run
     carries, with that problem as the error, so it is seen once and the tick goes on."""
+    error = (
+        f"import run {run.run_id} failed and could not be dead-lettered normally: {type(problem).__name__}: {problem}"
+    )
     events = list(run_events(run).values()) or ["{}"]
-    letters = [
-        dead_letter(
-            event_object(event),
-            f"import run {run.run_id} failed and could not be dead-lettered normally: "
-            f"{type(problem).__name__}: {problem}",
-            trace_of(problem),
-            max_bytes=kafka.message_limit(kafka.dlq_topic),
-            redact=cts_client.redact,
-            source=f"run:{run.run_id}",
-        )
-        for event in events
-    ]
-    kafka.publish(kafka.dlq_topic, letters)
+    _publish_letters(run, kafka, cts_client, [(event, error, trace_of(problem)) for event in events])
     return f"import run {run.run_id}: dead-lettered with the error of its handling ({type(problem).__name__})"
+
+
+def _publish_letters(
+    run: dg.DagsterRun, kafka: KafkaResource, cts_client: CtsClient, letters: list[tuple[str, str, str]]
+) -> int:
+    """Dead-letter each (event JSON, error, trace) of ``run``, durably (raises when the
+    broker did not acknowledge). Returns how many."""
+    limit = kafka.message_limit(kafka.dlq_topic)
+    kafka.publish(
+        kafka.dlq_topic,
+        [
+            dead_letter(
+                event.encode("utf-8", errors="backslashreplace"),  # an event object stays one
+                error,
+                trace,
+                max_bytes=limit,
+                redact=cts_client.redact,
+                source=f"run:{run.run_id}",
+            )
+            for event, error, trace in letters
+        ],
+    )
+    return len(letters)
 
 
 @dg.sensor(
