@@ -58,13 +58,17 @@ def _request(importer: Importer, events: Sequence[JobEvent]) -> dg.RunRequest:
 
 def contiguous_runs(positions: Sequence[int], limit: int) -> list[slice]:
     """Slices of ``positions`` (sorted) that are consecutive integers, each at most
-    ``limit`` long."""
+    ``limit`` long: a block of n consecutive positions becomes ceil(n / limit) slices
+    whose sizes differ by at most one (2,500 jobs at 2,000 per run: 1,250 + 1,250, not
+    2,000 + 500, whose long run the short one would wait for)."""
     runs: list[slice] = []
     start = 0
-    for i in range(1, len(positions) + 1):
-        if i == len(positions) or positions[i] != positions[i - 1] + 1 or i - start == limit:
-            runs.append(slice(start, i))
-            start = i
+    for end in range(1, len(positions) + 1):
+        if end == len(positions) or positions[end] != positions[end - 1] + 1:
+            count = -(-(end - start) // limit)
+            bounds = [start + (end - start) * i // count for i in range(count + 1)]
+            runs += [slice(a, b) for a, b in zip(bounds, bounds[1:], strict=False)]
+            start = end
     return runs
 
 

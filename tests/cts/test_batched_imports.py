@@ -186,8 +186,8 @@ def test_import_steps_run_in_the_run_worker_except_spark_on_k8s(monkeypatch, env
 def test_run_requests_cover_each_requested_job_once_in_contiguous_ranges(existing, requested, replayed, limit):
     """Invariant (run planning): every requested job is covered by exactly one run; a
     range run covers only requested jobs, contiguous in the partition order the tick
-    leaves (existing partitions, then the new ones in read order), at most the limit; a
-    DLQ replay gets a run of its own; new partitions are exactly the jobs not yet there."""
+    leaves (existing partitions, then the new ones in read order), at most the limit, the
+    runs of one block of consecutive jobs even in size; a DLQ replay gets a run of its own; new partitions are exactly the jobs not yet there."""
     import sensors.cts.import_requests as module
     from platform_assets.cts.events import JobEvent
 
@@ -206,16 +206,26 @@ def test_run_requests_cover_each_requested_job_once_in_contiguous_ranges(existin
     assert new == [j for j in dict.fromkeys(requested) if j not in existing]
     order = [*existing, *new]
     covered = []
+    replayed_jobs = {e.job_id for e in events if e.replay}
+    spans = []  # (first, last) position of each run that is not a replay
     for request in plan.run_requests:
         if request.partition_key is not None:
             covered.append(request.partition_key)
+            if request.partition_key not in replayed_jobs:
+                spans.append((order.index(request.partition_key),) * 2)
             continue
         start = order.index(request.tags["dagster/asset_partition_range_start"])
         end = order.index(request.tags["dagster/asset_partition_range_end"])
+        spans.append((start, end))
         assert 1 < end - start + 1 <= limit
         covered += order[start : end + 1]
         config_jobs = set(request.run_config["ops"][IMPORTER.op_name]["config"]["events"])
         assert config_jobs == set(order[start : end + 1])
+    # the runs of one block of consecutive jobs are even: sizes differ by at most one
+    spans.sort()
+    for (a, b), (c, d) in zip(spans, spans[1:], strict=False):
+        if b + 1 == c:
+            assert abs((b - a) - (d - c)) <= 1, spans
     replays = Counter(e.job_id for e in events if e.replay)
     expected = Counter({job: replays.get(job, 1) for job in requested})  # a replay is its own run
     assert Counter(covered) == expected

@@ -110,6 +110,7 @@ def instance_config(values: dict, namespace: str) -> dict:
             "class": "S3ComputeLogManager",
             "config": _snake_keys(clm["config"]["s3ComputeLogManager"]),
         }
+    config.update(values.get("additionalInstanceConfig") or {})  # appended as is by the chart
     retention = values.get("retention") or {}
     if retention.get("enabled"):
         config["retention"] = {

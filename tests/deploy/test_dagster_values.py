@@ -15,6 +15,7 @@ import yaml
 
 from tests.deploy import tools
 from tests.deploy.conftest import by_kind
+from platform_assets.runtime.instance import EVENT_BATCH_SIZE
 from tests.deploy.k8s_jobs import instance_config, run_launcher
 
 pytestmark = pytest.mark.slow  # helm and kubernetes-validate
@@ -38,7 +39,10 @@ CHART_KEYS = {
         "imagePullSecrets",
         "serviceAccount",
         "concurrency",
+        "additionalInstanceConfig",
     },
+    "dagsterDaemon.image": {"repository", "tag", "pullPolicy"},
+    "dagsterWebserver.image": {"repository", "tag", "pullPolicy"},
     "runLauncher.config.k8sRunLauncher": {
         "image",
         "imagePullPolicy",
@@ -183,3 +187,22 @@ def test_run_launcher_builds_from_the_values(values, kubeconfig):
     launcher = run_launcher(instance_config(values, tools.NAMESPACE), kubeconfig)
     assert launcher.job_namespace == tools.NAMESPACE
     assert launcher.fail_pod_on_run_failure is True
+
+
+def test_every_process_opening_the_instance_can_import_it(values, default_manifests):
+    """The instance is the platform's (`instance_class`): the daemon and the webserver run the
+    platform's base image, the code server, run and step pods the family images built on it;
+    and every one of them has Dagster's event batches on, at the platform's size."""
+    import json
+
+    cfg = instance_config(values, tools.NAMESPACE)
+    assert cfg["instance_class"] == {"module": "platform_assets.runtime.instance", "class": "PlatformInstance"}
+    base = json.loads((tools.REPO / "docker" / "images.json").read_text())["base"]
+    for service in ("dagsterDaemon", "dagsterWebserver"):
+        assert values[service]["image"]["repository"] == base.split("@")[0], service
+        env = {e["name"]: e["value"] for e in values[service]["env"]}
+        assert env["DAGSTER_EVENT_BATCH_SIZE"] == str(EVENT_BATCH_SIZE), service
+    (config_map,) = by_kind(default_manifests, "ConfigMap")
+    assert config_map["data"]["DAGSTER_EVENT_BATCH_SIZE"] == str(EVENT_BATCH_SIZE)
+    dockerfile = (tools.REPO / "docker" / "base.Dockerfile").read_text()
+    assert "COPY platform_assets /opt/platform/platform_assets" in dockerfile
