@@ -187,7 +187,8 @@ def test_run_requests_cover_each_requested_job_once_in_contiguous_ranges(existin
     """Invariant (run planning): every requested job is covered by exactly one run; a
     range run covers only requested jobs, contiguous in the partition order the tick
     leaves (existing partitions, then the new ones in read order), at most the limit, the
-    runs of one block of consecutive jobs even in size; a DLQ replay gets a run of its own; new partitions are exactly the jobs not yet there."""
+    runs of one block of consecutive jobs even in size; a DLQ replay gets a run of its own;
+    new partitions are exactly the jobs not yet there."""
     import sensors.cts.import_requests as module
     from platform_assets.cts.events import JobEvent
 

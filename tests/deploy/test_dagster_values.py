@@ -13,9 +13,9 @@ import pytest
 import sqlalchemy
 import yaml
 
+from platform_assets.runtime.instance import EVENT_BATCH_SIZE
 from tests.deploy import tools
 from tests.deploy.conftest import by_kind
-from platform_assets.runtime.instance import EVENT_BATCH_SIZE
 from tests.deploy.k8s_jobs import instance_config, run_launcher
 
 pytestmark = pytest.mark.slow  # helm and kubernetes-validate
