@@ -9,8 +9,9 @@ sensor's runs over hundreds of jobs that, not the import, bounded the drain (doc
 
 The subclasses (here and in `postgres_event_storage.py`) store the planned materializations
 of a batch as Dagster stores a batch of materializations: the same rows (event log, asset
-index, the asset's last run), in order, in one transaction per database. Every other event
-goes the inherited way. `with_planned_event_batches` gives an existing storage the method; the
+index, the asset's last run), in order, in one transaction per database (PostgreSQL: one;
+SQLite: the run's shard, then the index, as Dagster's `store_event` writes them). Every
+other event goes the inherited way. `with_planned_event_batches` gives an existing storage the method; the
 platform's instance class (`platform_assets.runtime.instance`) applies it.
 """
 

@@ -25,8 +25,9 @@ class BatchedPostgresEventLogStorage(PostgresEventLogStorage):
                     self.store_event(event)
 
     def store_planned(self, events: list[EventLogEntry]) -> None:
+        """Rows and index in one transaction: a failure stores nothing, and Dagster's
+        fallback (storing the batch one by one) then stores each event once."""
         insert = self.prepare_insert_event_batch(events).returning(SqlEventLogStorageTable.c.id)
-        with self._connect() as conn:
-            ids = [row[0] for row in conn.execute(insert).fetchall()]
         with self.index_transaction() as conn:
+            ids = [row[0] for row in conn.execute(insert).fetchall()]
             index_planned(self, conn, events, ids)
