@@ -39,13 +39,10 @@ REPO = Path(__file__).resolve().parents[2]
 PLANNED = DagsterEventType.ASSET_MATERIALIZATION_PLANNED
 
 
-def planned(run_id: str, asset: str, partition: str | None) -> EventLogEntry:
+def entry(run_id: str, event_type: DagsterEventType, message: str, data) -> EventLogEntry:
+    """A step's event as Dagster logs it when a run is created."""
     event = DagsterEvent(
-        event_type_value=PLANNED.value,
-        job_name="job",
-        message=f"job intends to materialize asset {asset}",
-        event_specific_data=AssetMaterializationPlannedData(dg.AssetKey(asset), partition=partition),
-        step_key="step",
+        event_type_value=event_type.value, job_name="job", message=message, event_specific_data=data, step_key="step"
     )
     return EventLogEntry(
         error_info=None,
@@ -57,27 +54,18 @@ def planned(run_id: str, asset: str, partition: str | None) -> EventLogEntry:
         job_name="job",
         dagster_event=event,
     )
+
+
+def planned(run_id: str, asset: str, partition: str | None) -> EventLogEntry:
+    data = AssetMaterializationPlannedData(dg.AssetKey(asset), partition=partition)
+    return entry(run_id, PLANNED, f"job intends to materialize asset {asset}", data)
 
 
 def check_planned(run_id: str, asset: str) -> EventLogEntry:
     """An event of another type that Dagster sends in the same batch as planned ones."""
-    event = DagsterEvent(
-        event_type_value=DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED.value,
-        job_name="job",
-        message=f"job intends to execute asset check rows on asset {asset}",
-        event_specific_data=AssetCheckEvaluationPlanned(asset_key=dg.AssetKey(asset), check_name="rows"),
-        step_key="step",
-    )
-    return EventLogEntry(
-        error_info=None,
-        level=10,
-        user_message="",
-        run_id=run_id,
-        timestamp=time.time(),
-        step_key="step",
-        job_name="job",
-        dagster_event=event,
-    )
+    data = AssetCheckEvaluationPlanned(asset_key=dg.AssetKey(asset), check_name="rows")
+    message = f"job intends to execute asset check rows on asset {asset}"
+    return entry(run_id, DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED, message, data)
 
 
 def stored(storage: SqlEventLogStorage, run_id: str, assets: set[str]) -> dict:
