@@ -32,7 +32,16 @@ from dagster._core.storage.asset_check_execution_record import AssetCheckExecuti
 from dagster._core.storage.dagster_run import NOT_FINISHED_STATUSES
 
 # the partition range a run covers (run tags; what a multi-partition RunRequest sets)
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+# tags Dagster sets on runs: the partition of a single-partition run, the sensor and run key
+# that requested it, whether run retries will retry a failed run
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+    PARTITION_NAME_TAG,
+    RUN_KEY_TAG,
+    SENSOR_NAME_TAG,
+    WILL_RETRY_TAG,
+)
 from dagster._core.utils import make_new_backfill_id
 from dagster._utils.error import SerializableErrorInfo
 
@@ -44,6 +53,10 @@ __all__ = [
     "DATA_VERSION_TAG",
     "DEFAULT_DATA_VERSION",
     "NOT_FINISHED_STATUSES",
+    "PARTITION_NAME_TAG",
+    "RUN_KEY_TAG",
+    "SENSOR_NAME_TAG",
+    "WILL_RETRY_TAG",
     "CheckRunHealthResult",
     "SerializableErrorInfo",
     "WorkerStatus",

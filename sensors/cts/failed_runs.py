@@ -18,9 +18,11 @@ import dagster as dg
 from platform_assets.cts.batch_import import FAILED_JOBS_KEY
 from platform_assets.cts.events import EVENT_TAG, JOB_ID_TAG
 from platform_assets.cts.importers.registry import IMPORTERS
-from platform_assets.provenance.dagster_internals import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
-
-PARTITION_TAG = "dagster/partition"
+from platform_assets.provenance.dagster_internals import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+    PARTITION_NAME_TAG,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,7 +35,7 @@ class FailedJob:
 
 def run_jobs(instance: dg.DagsterInstance, run: dg.DagsterRun) -> list[str]:
     """The CTS jobs (partitions) ``run`` covers."""
-    single = run.tags.get(PARTITION_TAG) or run.tags.get(JOB_ID_TAG)
+    single = run.tags.get(PARTITION_NAME_TAG) or run.tags.get(JOB_ID_TAG)
     if single:
         return [single]
     start, end = run.tags.get(ASSET_PARTITION_RANGE_START_TAG), run.tags.get(ASSET_PARTITION_RANGE_END_TAG)
@@ -54,7 +56,7 @@ def run_events(run: dg.DagsterRun) -> Mapping[str, str]:
         config = op.get("config") if isinstance(op, dict) else None
         found = config.get("events") if isinstance(config, dict) else None
         events.update({str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {})
-    single = run.tags.get(JOB_ID_TAG) or run.tags.get(PARTITION_TAG)
+    single = run.tags.get(JOB_ID_TAG) or run.tags.get(PARTITION_NAME_TAG)
     if single and EVENT_TAG in run.tags:
         events.setdefault(single, run.tags[EVENT_TAG])
     return events

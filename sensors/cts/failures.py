@@ -32,14 +32,13 @@ import dagster as dg
 from platform_assets.cts.events import dead_letter, trace_of
 from platform_assets.cts.importers.registry import IMPORTERS
 from platform_assets.cts.job_meta import META_ERROR, utc_now
-from platform_assets.provenance.dagster_internals import SerializableErrorInfo
+from platform_assets.provenance.dagster_internals import WILL_RETRY_TAG, SerializableErrorInfo
 from resources.cts.client import CtsClient, CtsConfigError, CtsUnavailable
 from resources.cts.kafka import KafkaPublishError, KafkaResource
 from resources.cts.text import clip
 from sensors.cts.failed_runs import failed_jobs, run_events
 
 FAILURE_SENSOR_NAME = "cts_import_failures"
-WILL_RETRY_TAG = "dagster/will_retry"  # set by Dagster on failed runs when run retries are on
 MAX_FAILURES_PER_TICK = 100
 
 

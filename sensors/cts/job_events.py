@@ -54,6 +54,7 @@ from platform_assets.cts.events import (
 from platform_assets.cts.importers.base import Importer
 from platform_assets.cts.importers.registry import IMPORTERS, importer_for_image
 from platform_assets.cts.job_meta import META_NO_OPERATION, utc_now
+from platform_assets.provenance.dagster_internals import RUN_KEY_TAG, SENSOR_NAME_TAG
 from resources.cts.client import (
     CtsBadResponse,
     CtsClient,
@@ -76,7 +77,6 @@ TICK_DEADLINE_SECONDS = 35.0
 IDLE_SECONDS = 1.0
 CTS_CONCURRENCY = 8
 RUN_KEY_LOOKUP_BATCH = 500  # run keys per instance query (DLQ replays)
-RUN_KEY_TAG, SENSOR_NAME_TAG = "dagster/run_key", "dagster/sensor_name"  # set by the daemon
 
 
 class Outcome(enum.Enum):

@@ -46,6 +46,8 @@ def test_constants_keep_their_meaning():
     assert internals.get_input_data_version_tag(dg.AssetKey(["a", "b"])) == "dagster/input_data_version/a/b"
     assert dg.DataVersion("INITIAL") == internals.DEFAULT_DATA_VERSION
     assert dg.DagsterRunStatus.STARTED in internals.NOT_FINISHED_STATUSES
+    tags = (internals.PARTITION_NAME_TAG, internals.RUN_KEY_TAG, internals.SENSOR_NAME_TAG, internals.WILL_RETRY_TAG)
+    assert tags == ("dagster/partition", "dagster/run_key", "dagster/sensor_name", "dagster/will_retry")
     assert dg.DagsterRunStatus.SUCCESS not in internals.NOT_FINISHED_STATUSES
     assert internals.CheckRunHealthResult(internals.WorkerStatus.RUNNING).status == internals.WorkerStatus.RUNNING
     error = internals.SerializableErrorInfo("message", [], "ValueError")

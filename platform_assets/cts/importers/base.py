@@ -150,11 +150,6 @@ class VerifiedOutputs:
             crc.drain(chunks)
         self.verified[path] = verify_crc64nvme(path, crc, self._checksums[path])
 
-    def read_bytes(self, path: str) -> bytes:
-        with self._verified_chunks(path) as chunks:
-            data = b"".join(chunks)
-        return data
-
     @contextlib.contextmanager
     def open_tsv(self, path: str) -> Iterator[TsvReader]:
         """A streaming :class:`TsvReader` of the file; its rows count only once the block
