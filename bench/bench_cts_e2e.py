@@ -62,6 +62,7 @@ from cts_world import (
     write_jobs,
 )
 
+from platform_assets.provenance.dagster_internals import ASSET_PARTITION_RANGE_START_TAG, PARTITION_NAME_TAG
 from tests.support.processes import wait_until
 
 GOALS = {"events_per_second": 500, "vs_original": 20, "reimport_vs_run_per_job": 50}
@@ -123,7 +124,7 @@ def instance_yaml(storage: str, postgres_url: str | None) -> dict:
 
 
 @contextlib.contextmanager
-def deployment(world: World, storage: str, postgres_url: str | None, event_batch_size: int) -> Iterator[Deployment]:
+def deployment(world: World, storage: str, postgres_url: str | None) -> Iterator[Deployment]:
     """A DAGSTER_HOME with the repository's dagster.yaml (+ storage) and a running
     `dagster-daemon run -w workspace.yaml` with the platform's environment."""
     import dagster as dg
@@ -136,7 +137,6 @@ def deployment(world: World, storage: str, postgres_url: str | None, event_batch
     (home / "dagster.yaml").write_text(yaml.safe_dump(instance_yaml(storage, postgres_url)))
     env = {
         **os.environ,
-        "DAGSTER_EVENT_BATCH_SIZE": str(event_batch_size),
         "DAGSTER_HOME": str(home),
         "PLATFORM_HOME": str(world.tmp / "platform"),
         "PLATFORM_LAKE_URL": world.lake_url,
@@ -298,7 +298,7 @@ def reimport_backfill(deployment: Deployment, jobs: int) -> tuple[float, int]:
     wait_until(lambda: materializations(deployment.instance, since_id) >= jobs, 7_200, "the re-import", interval=1.0)
     seconds = time.perf_counter() - start
     runs = run_records(deployment.instance, since)
-    kinds = [("range" if "dagster/asset_partition_range_start" in r.dagster_run.tags else "single") for r in runs]
+    kinds = [("range" if ASSET_PARTITION_RANGE_START_TAG in r.dagster_run.tags else "single") for r in runs]
     print(f"  backfill runs: {kinds.count('range')} over a range, {kinds.count('single')} single", flush=True)
     for record in runs[:3]:
         print(f"    {record.dagster_run.job_name} {dict(record.dagster_run.tags)}", flush=True)
@@ -325,13 +325,12 @@ def reimport_run_per_job(deployment: Deployment, partitions: list[str]) -> float
         tags,
     )
 
-    def submitted() -> list:
-        return run_records(deployment.instance, since)
+    def ended() -> list:
+        runs = run_records(deployment.instance, since)
+        return runs if len(runs) >= len(partitions) and all(r.end_time for r in runs) else []
 
-    wait_until(lambda: len(submitted()) >= len(partitions), 600, "the per-job runs", interval=0.2)
-    wait_until(lambda: all(r.end_time for r in submitted()), 3_600, "the runs to end", interval=0.2)
-    runs = run_records(deployment.instance, since)
-    single = sum(1 for r in runs if "dagster/partition" in r.dagster_run.tags)
+    runs = wait_until(ended, 3_600, "the per-job runs to end", interval=0.2)
+    single = sum(1 for r in runs if PARTITION_NAME_TAG in r.dagster_run.tags)
     span = max(r.end_time for r in runs) - min(r.create_timestamp.timestamp() for r in runs)
     print(f"  one run per job: {len(runs)} runs ({single} of a single partition) in {span:.1f}s", flush=True)
     return span / len(runs)
@@ -349,12 +348,6 @@ def main() -> None:
     parser.add_argument("--storage", default="sqlite,postgres")
     parser.add_argument("--baseline-seconds", type=float, default=90.0)
     parser.add_argument("--reimport-baseline-jobs", type=int, default=12)
-    parser.add_argument(
-        "--event-batch-size",
-        type=int,
-        default=1_000,
-        help="DAGSTER_EVENT_BATCH_SIZE of the deployment (docs/cts.md recommends it; 0: off)",
-    )
     args = parser.parse_args()
 
     from localdev.broker import TansuBroker
@@ -379,7 +372,7 @@ def main() -> None:
                     server, data_dir = postgres_server(run)
                 try:
                     url = server.create_database("dagster") if server else None
-                    with deployment(world, storage, url, args.event_batch_size) as deployed:
+                    with deployment(world, storage, url) as deployed:
                         print(f"[{storage}] daemon started; warming up (code location load, first import)", flush=True)
                         warm_s = import_through_daemon(world, warm)
                         print(f"[{storage}] warm-up import: {warm_s:.1f}s", flush=True)
@@ -426,10 +419,7 @@ def main() -> None:
     per_complete = seconds / max(complete, 1)  # nearly all of its time goes to complete events
     original_s = per_complete * args.jobs * DUPLICATES
     print()
-    print(
-        f"stream: {events:,} events for {args.jobs:,} jobs (created + complete x{DUPLICATES}), 3 partitions; "
-        f"DAGSTER_EVENT_BATCH_SIZE={args.event_batch_size}"
-    )
+    print(f"stream: {events:,} events for {args.jobs:,} jobs (created + complete x{DUPLICATES}), 3 partitions")
     print(
         f"original design: {handled} messages ({complete} imports) in {seconds:.0f}s -> {per_complete:.1f}s per "
         f"complete event; projected for the stream: {original_s / 3600:.1f} h = {events / original_s:.2f} events/s"

@@ -20,7 +20,6 @@ from pathlib import Path
 from localdev.broker import TansuBroker, free_port, wait_for_port
 from localdev.cts_emulator import process_command
 from localdev.processes import interruptible_process_group, stop_process_group
-from platform_assets.runtime.instance import EVENT_BATCH_SIZE
 from resources.settings import raw
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -38,7 +37,6 @@ def prepare_instance(home: Path) -> Path:
     dagster_home.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(REPO_ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
     os.environ["DAGSTER_HOME"] = str(dagster_home)
-    os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", str(EVENT_BATCH_SIZE))
     return dagster_home
 
 

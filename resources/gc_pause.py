@@ -2,9 +2,10 @@
 
 Python starts a full collection after a fixed number of surviving allocations, and each
 one walks every tracked object in the process: ~120,000 once Dagster is imported, far
-more with a code location loaded. A burst that allocates much and frees little (loading
-the code location; a sensor tick holding 20,000 messages while it fetches thousands of
-job documents) pays several such walks for nothing. Reference counting still frees
+more with a code location loaded. Loading the code location allocates much and frees
+little, so it paid several such walks for nothing: `platform_assets/definitions.py` loads
+inside this block, then freezes what it loaded (`gc.freeze()`), so that later collections
+(a sensor tick, a run) walk only what was allocated since. Reference counting still frees
 everything that is not in a cycle; cycles wait until the block ends.
 """
 

@@ -162,8 +162,8 @@ def log_materializations_as_batch(
 ) -> None:
     """Log the materializations of many partitions as one event batch, exactly as Dagster
     logs the per-partition materializations of an output over a partition range (same
-    event, same step). Where the run worker has ``DAGSTER_EVENT_BATCH_SIZE`` set, Dagster
-    stores a batch in one insert; otherwise one by one, as if yielded."""
+    event, same step). Where the instance has event batches on (the platform's does),
+    Dagster stores a batch in one insert; otherwise one by one, as if yielded."""
     step = context.get_step_execution_context()
     batch_id = generate_event_batch_id()
     for i, materialization in enumerate(materializations):

@@ -1,8 +1,8 @@
 """Dagster's SQLite and PostgreSQL event-log storages, with a run's planned events in one write.
 
 Creating a run over N partitions makes Dagster record one ASSET_MATERIALIZATION_PLANNED
-event per partition, sent as one event batch. With ``DAGSTER_EVENT_BATCH_SIZE`` set, Dagster
-hands the batch to ``store_event_batch``, but its own SQLite and PostgreSQL storages then
+event per partition, sent as one event batch. With event batches on (the platform's
+instance has them on), Dagster hands the batch to ``store_event_batch``, but its own SQLite and PostgreSQL storages then
 store planned events one by one: a commit per partition on SQLite (~9 ms) and two new
 connections per partition on PostgreSQL (~12 ms; its storage keeps no pool). For the CTS
 sensor's runs over hundreds of jobs that, not the import, bounded the drain (docs/cts.md).
@@ -11,14 +11,14 @@ The subclasses (here and in `postgres_event_storage.py`) store the planned mater
 of a batch as Dagster stores a batch of materializations: the same rows (event log, asset
 index, the asset's last run), in order, in one transaction per database (PostgreSQL: one;
 SQLite: the run's shard, then the index, as Dagster's `store_event` writes them). Every
-other event goes the inherited way. `with_planned_event_batches` gives an existing storage the method; the
-platform's instance class (`platform_assets.runtime.instance`) applies it.
+other event goes the inherited way. `with_planned_event_batches` gives an existing storage
+the method; the platform's instance class (`platform_assets.runtime.instance`) applies it.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from itertools import groupby
 
 from dagster import DagsterEventType
@@ -44,25 +44,30 @@ def index_planned(
         storage._store_asset_event(conn, event, id_)
 
 
-def planned_runs(events: Sequence[EventLogEntry]) -> Iterator[tuple[bool, list[EventLogEntry]]]:
-    """The batch in order, cut into runs of planned materializations (True) and of other
-    events (False): written run by run, the rows keep the order Dagster sent them in."""
-    for is_planned, run in groupby(events, key=is_planned_materialization):
-        yield is_planned, list(run)
+class PlannedEventBatches(SqlEventLogStorage):
+    """``store_event_batch`` for Dagster's SQL storages: the planned materializations of a
+    batch in one write (``store_planned``, per database), every other event as Dagster
+    stores it, all in the order Dagster sent them."""
 
-
-class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
     def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
-        for is_planned, run in planned_runs(events):
+        if not any(is_planned_materialization(event) for event in events):
+            return super().store_event_batch(events)  # Dagster's (PostgreSQL: one insert for materializations)
+        for is_planned, run in groupby(events, key=is_planned_materialization):
             if is_planned:
-                self.store_planned(run)
-            else:
-                super().store_event_batch(run)
+                self.store_planned(list(run))
+            else:  # Dagster's own batch write takes one event type only
+                for event in run:
+                    self.store_event(event)
 
     def store_planned(self, events: list[EventLogEntry]) -> None:
-        for run_id in dict.fromkeys(event.run_id for event in events):
+        raise NotImplementedError
+
+
+class BatchedSqliteEventLogStorage(PlannedEventBatches, SqliteEventLogStorage):
+    def store_planned(self, events: list[EventLogEntry]) -> None:
+        for run_id, of_run in groupby(events, key=lambda event: event.run_id):  # one run, as Dagster sends them
             with self.run_connection(run_id) as conn:
-                conn.execute(self.prepare_insert_event_batch([event for event in events if event.run_id == run_id]))
+                conn.execute(self.prepare_insert_event_batch(list(of_run)))
         with self.index_transaction() as conn:
             ids = []
             for event in events:  # the index needs each row's id: one insert each, one commit

@@ -1,11 +1,10 @@
-"""The platform's Dagster instance: Dagster's own, its event log storing a run's planned
-events in one write (`event_storage.py`: the reason and the figures).
+"""The platform's Dagster instance: Dagster's own, with event batches always on and its event
+log storing a run's planned events in one write (`event_storage.py`: the reason and the
+figures).
 
 Named by ``instance_class`` in `dagster.yaml` and in the Helm values, so every process of a
 deployment (daemon, webserver, run workers, code server) builds the same instance from the
-same configuration; storage, run launcher and coordinator stay configured as usual. Batches
-reach the storage only where ``DAGSTER_EVENT_BATCH_SIZE`` is set (Dagster's switch; set in
-`make dev`, the Helm values and the benchmarks); without it the instance behaves as Dagster's.
+same configuration; storage, run launcher and coordinator stay configured as usual.
 """
 
 from __future__ import annotations
@@ -18,8 +17,9 @@ from dagster._core.instance.ref import InstanceRef
 
 from platform_assets.runtime.event_storage import with_planned_event_batches
 
-# Dagster's DAGSTER_EVENT_BATCH_SIZE for every process of the platform: a run over 500
-# partitions writes its planned events and its materializations in one write each.
+# Events of one batch (a run's planned events, a run's materializations) written at once, at
+# most this many together. Dagster reads its batch size (``DAGSTER_EVENT_BATCH_SIZE``, 0 =
+# off) through the instance only; this instance has it here, so no deployment can forget it.
 EVENT_BATCH_SIZE = 1_000
 
 
@@ -27,6 +27,9 @@ class PlatformInstance(dg.DagsterInstance):
     def __init__(self, **kwargs: Any) -> None:  # Dagster builds instances by keyword only
         kwargs["event_storage"] = with_planned_event_batches(kwargs["event_storage"])
         super().__init__(**kwargs)
+
+    def _get_event_batch_size(self) -> int:  # Dagster 1.13: the one place it reads the size
+        return EVENT_BATCH_SIZE
 
     # what Dagster asks of an `instance_class`: its own config keys (none) and defaults (Dagster's)
     @classmethod

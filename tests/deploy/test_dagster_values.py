@@ -13,7 +13,6 @@ import pytest
 import sqlalchemy
 import yaml
 
-from platform_assets.runtime.instance import EVENT_BATCH_SIZE
 from tests.deploy import tools
 from tests.deploy.conftest import by_kind
 from tests.deploy.k8s_jobs import instance_config, run_launcher
@@ -189,10 +188,9 @@ def test_run_launcher_builds_from_the_values(values, kubeconfig):
     assert launcher.fail_pod_on_run_failure is True
 
 
-def test_every_process_opening_the_instance_can_import_it(values, default_manifests):
+def test_every_process_opening_the_instance_can_import_it(values):
     """The instance is the platform's (`instance_class`): the daemon and the webserver run the
-    platform's base image, the code server, run and step pods the family images built on it;
-    and every one of them has Dagster's event batches on, at the platform's size."""
+    platform's base image, the code server, run and step pods the family images built on it."""
     import json
 
     cfg = instance_config(values, tools.NAMESPACE)
@@ -200,9 +198,5 @@ def test_every_process_opening_the_instance_can_import_it(values, default_manife
     base = json.loads((tools.REPO / "docker" / "images.json").read_text())["base"]
     for service in ("dagsterDaemon", "dagsterWebserver"):
         assert values[service]["image"]["repository"] == base.split("@")[0], service
-        env = {e["name"]: e["value"] for e in values[service]["env"]}
-        assert env["DAGSTER_EVENT_BATCH_SIZE"] == str(EVENT_BATCH_SIZE), service
-    (config_map,) = by_kind(default_manifests, "ConfigMap")
-    assert config_map["data"]["DAGSTER_EVENT_BATCH_SIZE"] == str(EVENT_BATCH_SIZE)
     dockerfile = (tools.REPO / "docker" / "base.Dockerfile").read_text()
     assert "COPY platform_assets /opt/platform/platform_assets" in dockerfile

@@ -28,12 +28,12 @@ from dagster._core.events import (
 from dagster._core.events.log import EventLogEntry
 from dagster._core.instance.ref import InstanceRef
 from dagster._core.storage.event_log import SqlEventLogStorage, SqliteEventLogStorage
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from platform_assets.provenance.dagster_internals import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from platform_assets.runtime.event_storage import BatchedSqliteEventLogStorage, with_planned_event_batches
-from platform_assets.runtime.instance import EVENT_BATCH_SIZE, PlatformInstance
+from platform_assets.runtime.instance import PlatformInstance
 
 REPO = Path(__file__).resolve().parents[2]
 PLANNED = DagsterEventType.ASSET_MATERIALIZATION_PLANNED
@@ -193,25 +193,34 @@ def assert_a_range_run_plans_exactly_its_partitions(instance: dg.DagsterInstance
 
 
 def test_the_repository_instance_plans_a_range_in_one_write_on_sqlite(tmp_path, monkeypatch):
-    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", str(EVENT_BATCH_SIZE))
+    """No environment needed: the instance has Dagster's event batches on by itself."""
+    monkeypatch.delenv("DAGSTER_EVENT_BATCH_SIZE", raising=False)
+    writes = []
+    store_planned = BatchedSqliteEventLogStorage.store_planned
+    monkeypatch.setattr(
+        BatchedSqliteEventLogStorage,
+        "store_planned",
+        lambda self, events: writes.append(len(events)) or store_planned(self, events),
+    )
     with repository_instance(tmp_path) as instance:
         assert isinstance(instance, PlatformInstance)
         assert type(instance.event_log_storage) is BatchedSqliteEventLogStorage
         assert_a_range_run_plans_exactly_its_partitions(instance)
+    assert writes == [40]  # the range's 40 planned events, in one write
 
 
 def test_the_repository_instance_plans_a_range_in_one_write_on_postgres(tmp_path, monkeypatch, postgres_url):
     from platform_assets.runtime.postgres_event_storage import BatchedPostgresEventLogStorage
 
-    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", str(EVENT_BATCH_SIZE))
+    monkeypatch.delenv("DAGSTER_EVENT_BATCH_SIZE", raising=False)
     with repository_instance(tmp_path, {"postgres": {"postgres_url": postgres_url}}) as instance:
         assert type(instance.event_log_storage) is BatchedPostgresEventLogStorage
         assert_a_range_run_plans_exactly_its_partitions(instance)
 
 
-@pytest.mark.parametrize("batch_size", ["0", str(EVENT_BATCH_SIZE)])
-def test_without_dagsters_batch_switch_the_instance_writes_as_dagster_does(tmp_path, monkeypatch, batch_size):
-    """DAGSTER_EVENT_BATCH_SIZE unset or 0: Dagster never batches; the result is the same."""
-    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", batch_size)
-    with repository_instance(tmp_path) as instance:
+def test_dagsters_own_instance_writes_the_same_one_by_one(tmp_path):
+    """The same range run on Dagster's instance (batches off, storage not extended): the
+    same partitions in progress."""
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+        assert type(instance.event_log_storage) is not BatchedSqliteEventLogStorage
         assert_a_range_run_plans_exactly_its_partitions(instance)
