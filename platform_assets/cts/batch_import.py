@@ -45,7 +45,6 @@ else:
     pa = lazy_import("pyarrow")
     pc = lazy_import("pyarrow.compute")
 
-CTS_CONCURRENCY = 8
 FAILED_JOBS_KEY = "failed_jobs"  # step-failure metadata: {job id: {"error", "trace", "transient"}}
 FAILED_ERROR_CHARS = 500
 FAILED_TRACE_CHARS = 1_500
@@ -122,14 +121,14 @@ def check_rows(importer: Importer, rows: pa.Table, job_id: str) -> pa.Table:
 
 def _record_meta(jobs: Sequence[JobImport], cts, fields: dict[str, str], unset: Sequence[str] = ()) -> None:
     """One meta PUT per job, concurrently; a job whose PUT fails gets that error."""
-    errors = cts.set_meta_many([j.job_id for j in jobs], fields, unset, max_concurrency=CTS_CONCURRENCY)
+    errors = cts.set_meta_many([j.job_id for j in jobs], fields, unset)
     for job in jobs:
         if errors.get(job.job_id) is not None:
             job.error = errors[job.job_id]
 
 
 def _fetch_and_check(importer: Importer, jobs: Sequence[JobImport], context: dg.AssetExecutionContext) -> None:
-    documents = context.resources.cts_client.get_jobs([j.job_id for j in jobs], max_concurrency=CTS_CONCURRENCY)
+    documents = context.resources.cts_client.get_jobs([j.job_id for j in jobs])
     for job in jobs:
         try:
             document = documents[job.job_id]

@@ -27,6 +27,7 @@ from urllib.parse import quote
 import dagster as dg
 from pydantic import PrivateAttr
 
+from resources.cts.concurrency import AdaptiveConcurrency
 from resources.cts.text import clip, printable
 from resources.lazy_imports import lazy_import
 
@@ -49,6 +50,9 @@ USER_AGENT = b"open-data-platform-cts-client"
 CREDENTIALS_REFUSED = {401, 403}
 ERROR_BODY_BYTES = 64 * 1024  # of an error answer, parsed for its detail
 ERROR_DETAIL_CHARS = 500  # of that detail, in exceptions and logs (after redaction)
+# the CTS is shared: one call never has more requests in flight (how many below this pays
+# is measured per call, resources/cts/concurrency.py)
+MAX_IN_FLIGHT = 8
 
 
 class CtsError(Exception):
@@ -291,9 +295,10 @@ class CtsClient(dg.ConfigurableResource):
         return document
 
     def get_jobs(
-        self, job_ids: Iterable[str], max_concurrency: int = 8, deadline: float | None = None
+        self, job_ids: Iterable[str], max_concurrency: int | None = None, deadline: float | None = None
     ) -> dict[str, dict | Exception]:
-        """Fetch many jobs with at most ``max_concurrency`` requests in flight.
+        """Fetch many jobs with at most ``max_concurrency`` (default ``MAX_IN_FLIGHT``)
+        requests in flight.
 
         Each value is the job document or the exception for that job (e.g.
         :class:`CtsJobNotFound`, :class:`CtsBadResponse`, whatever else fetching it
@@ -306,7 +311,7 @@ class CtsClient(dg.ConfigurableResource):
         job_ids: Iterable[str],
         set_fields: dict[str, Any],
         unset_keys: Iterable[str] = (),
-        max_concurrency: int = 8,
+        max_concurrency: int | None = None,
         deadline: float | None = None,
     ) -> dict[str, Exception | None]:
         """``set_meta`` on many jobs at once; per job ``None`` or the exception."""
@@ -317,35 +322,53 @@ class CtsClient(dg.ConfigurableResource):
             max_concurrency,
         )
 
-    def _each(self, job_ids: list[str], call: Callable[[str], Any], max_concurrency: int) -> dict[str, Any]:
-        """``call`` for every job on at most ``max_concurrency`` threads that take jobs
-        from one shared queue (no future per job: a tick fetches thousands): the result,
-        or the exception it raised, per job."""
+    def _each(self, job_ids: list[str], call: Callable[[str], Any], max_concurrency: int | None) -> dict[str, Any]:
+        """``call`` for every job on worker threads that take jobs from one shared queue
+        (no future per job: a tick fetches thousands): the result, or the exception it
+        raised, per job. At most ``max_concurrency`` (or ``MAX_IN_FLIGHT``) calls are in flight; how many is
+        measured as the call goes (:class:`~resources.cts.concurrency.AdaptiveConcurrency`)."""
         if not job_ids:
             return {}
         self._http()  # a configuration error fails the whole call, not each job
         results: dict[str, Any] = {}
         pending = iter(job_ids)
         lock = threading.Lock()
+        in_flight = AdaptiveConcurrency(min(max_concurrency or MAX_IN_FLIGHT, len(job_ids)))
+        slots: set[int] = set()  # workers running, by slot (a slot >= the limit ends)
+        workers: list[threading.Thread] = []
 
-        def work() -> None:
+        def start_workers() -> None:  # with the lock held
+            for slot in set(range(in_flight.limit)) - slots:
+                slots.add(slot)
+                workers.append(threading.Thread(target=work, args=(slot,), daemon=True))
+                workers[-1].start()
+
+        def work(slot: int) -> None:
+            job_id = None
             while True:
                 with lock:
-                    job_id = next(pending, None)
-                if job_id is None:
-                    return
+                    if job_id is not None and in_flight.completed(time.monotonic()) > len(slots):
+                        start_workers()
+                    job_id = next(pending, None) if slot < in_flight.limit else None
+                    if job_id is None:
+                        slots.discard(slot)
+                        return
                 try:
                     results[job_id] = call(job_id)
                 except Exception as e:  # per job: the caller decides what each error means
                     results[job_id] = e
 
-        workers = [
-            threading.Thread(target=work, daemon=True) for _ in range(max(1, min(max_concurrency, len(job_ids))))
-        ]
-        for worker in workers:
-            worker.start()
-        for worker in workers:
+        with lock:
+            start_workers()
+        joined = 0
+        while True:  # workers may start workers: join until none is left
+            with lock:
+                if joined == len(workers):
+                    break
+                worker = workers[joined]
             worker.join()
+            joined += 1
+        log.debug("CTS: %d calls, settled at %d in flight", len(job_ids), in_flight.limit)
         return {job_id: results[job_id] for job_id in job_ids}
 
     def set_meta(

@@ -9,13 +9,14 @@ status, one lookup per importer and tick) is skipped, so duplicates and replays 
 topic never import twice; a DLQ replay is an explicit request and gets a run of its own.
 
 Per tick, at the broker's pace: read up to ``MAX_EVENTS_PER_TICK`` messages within
-``MAX_READ_SECONDS``; ``complete`` events fetch their jobs from the CTS (one pool of
-``CTS_CONCURRENCY`` for the whole tick, retried by :class:`CtsClient`), route by image
-name to an importer, add the job ids as dynamic partitions of the importer's asset and
-request their import, **many jobs per run** (``import_requests``: one run per importer
-and contiguous range of at most ``MAX_JOBS_PER_RUN`` partitions). Other states are
-skipped. Unusable messages and jobs go to the DLQ (acknowledged before the cursor moves);
-jobs whose image has no importer are marked ``<prefix>_no_operation`` on the CTS.
+``MAX_READ_SECONDS``; ``complete`` events fetch their jobs from the CTS (one call for the
+whole tick, retried by :class:`CtsClient`, with as many requests in flight as it measures
+to pay, up to its ``MAX_IN_FLIGHT``), route by image name to an importer, add the job ids
+as dynamic partitions of the importer's asset and request their import, **many jobs per
+run** (``import_requests``: one run per importer and contiguous range of at most
+``MAX_JOBS_PER_RUN`` partitions). Other states are skipped. Unusable messages and jobs go
+to the DLQ (acknowledged before the cursor moves); jobs whose image has no importer are
+marked ``<prefix>_no_operation`` on the CTS.
 
 **One message never stops the topic.** Every message ends in exactly one outcome
 (:class:`Outcome`): requested, skipped (not complete, duplicate, already requested, no
@@ -75,7 +76,6 @@ MAX_READ_SECONDS = 10.0
 # after, and the whole tick must stay under the daemon's 60 s sensor evaluation timeout
 TICK_DEADLINE_SECONDS = 35.0
 IDLE_SECONDS = 1.0
-CTS_CONCURRENCY = 8
 RUN_KEY_LOOKUP_BATCH = 500  # run keys per instance query (DLQ replays)
 
 
@@ -253,9 +253,7 @@ def _mark_no_operation(tick: TickContext, items: list[_Message]) -> None:
     for item in items:
         assert item.event is not None
         by_job[item.event.job_id].append(item)
-    errors = tick.cts.set_meta_many(
-        by_job, {META_NO_OPERATION: utc_now()}, max_concurrency=CTS_CONCURRENCY, deadline=tick.deadline
-    )
+    errors = tick.cts.set_meta_many(by_job, {META_NO_OPERATION: utc_now()}, deadline=tick.deadline)
     for job_id, error in errors.items():
         if error is None:
             continue
@@ -294,9 +292,7 @@ def plan_tick(messages: Sequence[Any], tick: TickContext) -> TickPlan:
             first.pop(key).outcome = Outcome.ALREADY_REQUESTED
 
     pending = list(first.values())
-    jobs = tick.cts.get_jobs(
-        [item.event.job_id for item in pending if item.event], max_concurrency=CTS_CONCURRENCY, deadline=tick.deadline
-    )
+    jobs = tick.cts.get_jobs([item.event.job_id for item in pending if item.event], deadline=tick.deadline)
     for item in pending:
         assert item.event is not None
         _route(tick, item, jobs[item.event.job_id])

@@ -93,10 +93,11 @@ def test_bad_token_is_a_clear_non_retried_error(cts_emulator):
 
 
 def test_get_jobs_bounded_concurrency_and_per_job_errors(cts_emulator):
-    ids = [f"j{i}" for i in range(12)]
+    ids = [f"j{i}" for i in range(40)]
     for job_id in ids:
         cts_emulator.add_job(job_id=job_id, image_name=IMAGE)
-    cts_emulator.latency_seconds = 0.2
+    # a far CTS: one request in flight at first, more while that pays, never over the cap
+    cts_emulator.latency_seconds = 0.05
     jobs = client_for(cts_emulator).get_jobs([*ids, "missing", "j0"], max_concurrency=3)
     assert list(jobs) == [*ids, "missing"]  # duplicates fetched once, order kept
     assert all(jobs[j]["id"] == j for j in ids)

@@ -286,13 +286,14 @@ def test_evaluate_tick_moves_the_cursor_only_through_its_result_and_dedupes(even
 def test_a_slow_cts_ends_the_tick_at_its_deadline_and_loses_nothing(events, monkeypatch):
     """The tick stops near its deadline; each partition's cursor stops after its last
     fully handled message, and later ticks finish the rest without duplicates."""
+    import resources.cts.client as client
     import sensors.cts.job_events as module
 
     # Generous margins: reading Kafka counts against the deadline too, and on a loaded
     # 2-core machine it can take seconds. 10 sequential fetches x 0.6 s cannot fit in a
     # 5 s tick.
     monkeypatch.setattr(module, "TICK_DEADLINE_SECONDS", 5.0)
-    monkeypatch.setattr(module, "CTS_CONCURRENCY", 1)
+    monkeypatch.setattr(client, "MAX_IN_FLIGHT", 1)
     job_ids = [f"slow-{i}" for i in range(10)]
     events.add_jobs(*job_ids)
     for i, job_id in enumerate(job_ids):

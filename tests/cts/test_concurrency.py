@@ -1,0 +1,72 @@
+"""How many CTS requests the client keeps in flight (AdaptiveConcurrency), against
+simulated services whose throughput per setting is given, so the best setting is known.
+
+Invariants, for any maximum and any service of the shapes below:
+- the limit stays within [1, maximum] and only doubles (capped) or goes back once;
+- once settled it never changes;
+- where throughput grows with the requests in flight up to a knee and is flat after it
+  (a far CTS, then its own capacity or our CPU), the settled limit gets within the
+  required gain of the best throughput;
+- where every extra request in flight costs throughput (a near CTS: our CPU and the
+  GIL), it settles at one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from resources.cts.concurrency import GAIN, AdaptiveConcurrency
+
+
+def run(maximum: int, throughput: Callable[[int], float], completions: int = 1_000) -> list[int]:
+    """Feed completions, spaced as ``throughput(limit)`` says, until ``completions`` after
+    the limit settled; the limit after each. A settled limit must never change."""
+    control, now, settled = AdaptiveConcurrency(maximum), 0.0, None
+    limits: list[int] = []
+    while len(limits) < 100_000 and (settled is None or completions):
+        completions -= settled is not None
+        now += 1 / throughput(control.limit)
+        limits.append(control.completed(now))
+        assert settled is None or limits[-1] == settled
+        if control.settled:
+            settled = control.limit
+    assert settled is not None, "a setting must be found within the call"
+    return limits
+
+
+maxima = st.integers(min_value=1, max_value=64)
+
+
+@given(
+    maximum=maxima,
+    latency=st.floats(min_value=2e-4, max_value=0.2),  # seconds per answer
+    capacity=st.floats(min_value=100, max_value=5_000),  # answers per second at most
+)
+def test_a_knee_settles_within_the_gain_of_the_best(maximum: int, latency: float, capacity: float) -> None:
+    def throughput(n: int) -> float:
+        return min(n / latency, capacity)
+
+    limits = run(maximum, throughput)
+    assert all(1 <= limit <= maximum for limit in limits)
+    changes = [b for a, b in zip(limits, limits[1:], strict=False) if a != b]
+    assert all(b == min(maximum, 2 * a) for a, b in zip([1, *changes], changes, strict=False) if b > a)
+    assert sum(1 for a, b in zip([1, *changes], changes, strict=False) if b < a) <= 1  # back once at most
+    settled = limits[-1]
+    best = max(throughput(n) for n in range(1, maximum + 1))
+    assert throughput(settled) * (1 + GAIN) >= best
+
+
+@given(maximum=maxima, cost=st.floats(min_value=0.01, max_value=1.0))
+def test_where_each_extra_request_costs_throughput_it_settles_at_one(maximum: int, cost: float) -> None:
+    limits = run(maximum, lambda n: 2_000 / (1 + cost * (n - 1)))
+    assert limits[-1] == 1
+    assert max(limits) <= 2  # one doubling tried, and undone
+
+
+def test_linear_growth_reaches_the_maximum_and_stays() -> None:
+    limits = run(8, lambda n: n / 0.02)
+    assert limits[-1] == 8
+    assert sorted(set(limits)) == [1, 2, 4, 8]
