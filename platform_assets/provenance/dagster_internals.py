@@ -27,6 +27,7 @@ from dagster._core.definitions.data_version import (
 from dagster._core.definitions.external_asset import create_external_asset_from_source_asset
 from dagster._core.event_api import PartitionKeyFilter
 from dagster._core.events import DagsterEvent, DagsterEventBatchMetadata, generate_event_batch_id
+from dagster._core.execution.plan.objects import StepFailureData
 from dagster._core.launcher import CheckRunHealthResult, WorkerStatus
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 from dagster._core.storage.dagster_run import NOT_FINISHED_STATUSES
@@ -59,6 +60,7 @@ __all__ = [
     "WILL_RETRY_TAG",
     "CheckRunHealthResult",
     "SerializableErrorInfo",
+    "StepFailureData",
     "WorkerStatus",
     "compute_function",
     "compute_logical_data_version",

@@ -11,7 +11,7 @@ every job of the run that it did not materialize failed with the run's error.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import dagster as dg
 
@@ -22,6 +22,7 @@ from platform_assets.provenance.dagster_internals import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
     PARTITION_NAME_TAG,
+    StepFailureData,
 )
 
 
@@ -62,11 +63,17 @@ def run_events(run: dg.DagsterRun) -> Mapping[str, str]:
     return events
 
 
-def _listed_failures(instance: dg.DagsterInstance, run_id: str) -> Mapping[str, Mapping[str, str]] | None:
+def step_failures(instance: dg.DagsterInstance, run_id: str) -> list[StepFailureData]:
+    """The run's step failures (``StepFailureData``), in order: read once per failed run,
+    for its error (``failures.failure_details``) and its failed jobs."""
+    records = instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
+    return [r.dagster_event.step_failure_data for r in records if r.dagster_event is not None]
+
+
+def _listed_failures(failures: Sequence[StepFailureData]) -> Mapping[str, Mapping[str, str]] | None:
     """``failed_jobs`` of the run's last step failure, if it has that metadata."""
     listed = None
-    for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE):
-        data = record.dagster_event.step_failure_data if record.dagster_event else None
+    for data in failures:
         user = data.user_failure_data if data else None
         value = (user.metadata or {}).get(FAILED_JOBS_KEY) if user else None
         if isinstance(value, dg.JsonMetadataValue) and isinstance(value.data, dict):
@@ -81,10 +88,17 @@ def _materialized(instance: dg.DagsterInstance, run_id: str) -> set[str]:
     }
 
 
-def failed_jobs(instance: dg.DagsterInstance, run: dg.DagsterRun, run_error: str, run_trace: str) -> list[FailedJob]:
-    """The jobs of ``run`` that did not import, each with its own error when known."""
+def failed_jobs(
+    instance: dg.DagsterInstance,
+    run: dg.DagsterRun,
+    failures: Sequence[StepFailureData],
+    run_error: str,
+    run_trace: str,
+) -> list[FailedJob]:
+    """The jobs of ``run`` that did not import, each with its own error when known
+    (``failures``: the run's ``step_failures``)."""
     events = run_events(run)
-    listed = _listed_failures(instance, run.run_id)
+    listed = _listed_failures(failures)
     if listed is not None:
         return [
             FailedJob(job, str(info.get("error") or run_error), str(info.get("trace") or run_trace), events.get(job))

@@ -26,17 +26,18 @@ the tick at that failure.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 import dagster as dg
 
 from platform_assets.cts.events import dead_letter, trace_of
 from platform_assets.cts.importers.registry import IMPORTERS
 from platform_assets.cts.job_meta import META_ERROR, utc_now
-from platform_assets.provenance.dagster_internals import WILL_RETRY_TAG, SerializableErrorInfo
+from platform_assets.provenance.dagster_internals import WILL_RETRY_TAG, SerializableErrorInfo, StepFailureData
 from resources.cts.client import CtsClient, CtsConfigError, CtsUnavailable
 from resources.cts.kafka import KafkaPublishError, KafkaResource
 from resources.cts.text import clip
-from sensors.cts.failed_runs import failed_jobs, run_events
+from sensors.cts.failed_runs import failed_jobs, run_events, step_failures
 
 FAILURE_SENSOR_NAME = "cts_import_failures"
 MAX_FAILURES_PER_TICK = 100
@@ -55,13 +56,13 @@ def _described(error: SerializableErrorInfo) -> tuple[str, str]:
 
 
 def failure_details(
-    instance: dg.DagsterInstance, run_id: str, failure_event: dg.EventLogEntry | None
+    run_id: str, failures: Sequence[StepFailureData], failure_event: dg.EventLogEntry | None
 ) -> tuple[str, str]:
     """(``error_dlq``, ``error_dlq_trace``) of a failed run: the first failed step's root
-    error and its full trace; else the run-level error; else the failure message. The
-    trace is never empty (the DLQ contract requires both fields)."""
-    for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE):
-        step_failure = record.dagster_event.step_failure_data if record.dagster_event else None
+    error and its full trace (``failures``: the run's ``step_failures``); else the
+    run-level error; else the failure message. The trace is never empty (the DLQ contract
+    requires both fields)."""
+    for step_failure in failures:
         error = step_failure.error if step_failure else None
         if error is not None:
             return _described(error)
@@ -113,8 +114,9 @@ def dead_letter_failed_run(
         return f"run {run.run_id} failed but Dagster will retry it; not dead-lettering"
     if will_retry is None and instance.run_retries_enabled:
         raise _NotFinalYet(run.run_id)
-    error, trace = failure_details(instance, run.run_id, failure_event)
-    jobs = failed_jobs(instance, run, error, trace)
+    failures = step_failures(instance, run.run_id)
+    error, trace = failure_details(run.run_id, failures, failure_event)
+    jobs = failed_jobs(instance, run, failures, error, trace)
     marked = cts_client.set_meta_many([job.job_id for job in jobs], {META_ERROR: utc_now()})
     for job_id, problem in marked.items():
         if problem is not None:

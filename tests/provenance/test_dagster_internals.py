@@ -52,6 +52,7 @@ def test_constants_keep_their_meaning():
     assert internals.CheckRunHealthResult(internals.WorkerStatus.RUNNING).status == internals.WorkerStatus.RUNNING
     error = internals.SerializableErrorInfo("message", [], "ValueError")
     assert error.cls_name == "ValueError"
+    assert internals.StepFailureData(error=error, user_failure_data=None).error == error
     version = internals.compute_logical_data_version("code", {dg.AssetKey("a"): dg.DataVersion("v")})
     assert version == internals.compute_logical_data_version("code", {dg.AssetKey("a"): dg.DataVersion("v")})
     assert version != internals.compute_logical_data_version("code2", {dg.AssetKey("a"): dg.DataVersion("v")})
