@@ -53,7 +53,7 @@ from platform_assets.cts.events import (
     trace_of,
 )
 from platform_assets.cts.importers.base import Importer
-from platform_assets.cts.importers.registry import IMPORTERS, importer_for_image
+from platform_assets.cts.importers.registry import IMPORTERS, importer_for_job, job_image_name
 from platform_assets.cts.job_meta import META_NO_OPERATION, utc_now
 from platform_assets.provenance.dagster_internals import RUN_KEY_TAG, SENSOR_NAME_TAG
 from resources.cts.client import (
@@ -150,15 +150,6 @@ class TickContext:
     deadline: float | None = None
 
 
-def image_name(job: dict) -> str:
-    """The job's image name (importers are chosen by name only, never tag or digest)."""
-    image = job.get("image")
-    name = image.get("name") if isinstance(image, dict) else None
-    if not isinstance(name, str) or not name:
-        raise BadEvent("the CTS job document has no image name (image.name)")
-    return name
-
-
 def _already_requested(instance: dg.DagsterInstance, job_ids: Sequence[str]) -> set[str]:
     """Jobs whose import partition (of any importer) is materialized, failed or in
     progress: requested before (a run's planned partitions count from its creation)."""
@@ -237,7 +228,9 @@ def _route(tick: TickContext, item: _Message, job: dict | Exception) -> None:
                 raise _NotDone(job)
             _reject(tick, item, job, "No such job" if isinstance(job, CtsJobNotFound) else None)
             return
-        importer = importer_for_image(image_name(job))
+        if job_image_name(job) is None:
+            raise BadEvent("the CTS job document has no image name (image.name)")
+        importer = importer_for_job(job)  # by name only, never tag or digest
         if importer is None:
             item.outcome = Outcome.NO_OPERATION
         else:

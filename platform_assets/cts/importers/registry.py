@@ -73,6 +73,15 @@ def importer_for_image(image_name: str) -> Importer | None:
     return IMPORTER_BY_IMAGE.get(image_name_of(image_name))
 
 
+def job_image_name(job: Mapping[str, Any]) -> str | None:
+    """A CTS job document's ``image.name``, or ``None`` where it has none (no ``image``
+    object, or a name that is no non-empty string): the one reading of that field."""
+    image = job.get("image")
+    name = image.get("name") if isinstance(image, Mapping) else None
+    return name if isinstance(name, str) and name else None
+
+
 def importer_for_job(job: Mapping[str, Any]) -> Importer | None:
-    """The importer for a CTS job document (by ``image.name``)."""
-    return importer_for_image((job.get("image") or {}).get("name") or "")
+    """The importer for a CTS job document (by ``image.name``), or ``None``."""
+    name = job_image_name(job)
+    return importer_for_image(name) if name is not None else None
