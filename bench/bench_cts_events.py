@@ -16,6 +16,8 @@ Setup (bench/cts_world.py): a Tansu broker, the CTS emulator in its own process
   tick, route, add the jobs' partitions, build the batched run requests (creating the
   runs is the daemon's work: see bench_cts_e2e.py).
 
+- batch consumer, 1 thread: the same, tuned by hand for a near CTS (informational: the
+  best fixed setting here, and the worst against a far CTS);
 - fetch alone: the sensor's CTS call for every job and nothing else (what the sensor's own
   work adds to it is the difference).
 
@@ -46,6 +48,7 @@ GOAL_EVENTS_PER_SECOND = 5_000
 BROKER = "broker pace (read + parse)"
 ONE_AT_A_TIME = "one at a time (original)"
 BATCH = "batch consumer (500, 8-way)"
+BATCH_TUNED = "batch consumer (500, 1 thread)"
 SENSOR = "sensor (cts_job_events)"
 FETCH = "fetch alone (the sensor's client)"
 STATES = ("created", "job_submitted", "upload_submitted")
@@ -78,14 +81,14 @@ def one_at_a_time(kafka, cts, n_events: int) -> tuple[float, int]:
     return time.perf_counter() - (start or time.perf_counter()), requested
 
 
-def batch_consumer(kafka, cts, n_events: int) -> tuple[float, int]:
-    """Consume 500, fetch the batch's complete jobs 8 at a time (one thread pool for the
-    whole run), one commit per batch."""
+def batch_consumer(kafka, cts, n_events: int, threads: int = 8) -> tuple[float, int]:
+    """Consume 500, fetch the batch's complete jobs ``threads`` at a time (one thread pool
+    for the whole run), one commit per batch."""
     from concurrent.futures import ThreadPoolExecutor
 
     consumer = group_consumer(kafka.bootstrap_servers, kafka.jobs_topic, "bench")
     requested, seen, start = 0, 0, None
-    with ThreadPoolExecutor(8) as fetch:
+    with ThreadPoolExecutor(threads) as fetch:
         try:
             while seen < n_events:
                 messages = [m for m in consumer.consume(500, timeout=1.0) if not m.error()]
@@ -152,7 +155,7 @@ def main() -> None:
     jobs = job_ids(args.jobs, "ev")
     messages = stream(jobs, duplicates=1, states=STATES)
     n_events = len(messages)
-    times: dict[str, list[float]] = {name: [] for name in (BROKER, ONE_AT_A_TIME, BATCH, SENSOR, FETCH)}
+    times: dict[str, list[float]] = {name: [] for name in (BROKER, ONE_AT_A_TIME, BATCH, BATCH_TUNED, SENSOR, FETCH)}
     with tempfile.TemporaryDirectory() as tmp, TansuBroker() as broker:
         write_jobs(jobs, Path(tmp) / "s3", Path(tmp) / "jobs.json", reports=False)
         with emulator_process(Path(tmp) / "jobs.json", Path(tmp) / "emulator.log") as emulator:
@@ -167,6 +170,7 @@ def main() -> None:
                 BROKER: lambda: (read_and_parse(kafka.bootstrap_servers, kafka.jobs_topic, n_events), args.jobs),
                 ONE_AT_A_TIME: lambda: one_at_a_time(kafka, cts, n_events),
                 BATCH: lambda: batch_consumer(kafka, cts, n_events),
+                BATCH_TUNED: lambda: batch_consumer(kafka, cts, n_events, threads=1),
                 SENSOR: lambda: sensor(kafka, cts, n_events),
                 FETCH: lambda: fetch_alone(cts, jobs),
             }
@@ -198,6 +202,8 @@ def main() -> None:
         f"   (per round {ratios[0]:.2f}x-{ratios[-1]:.2f}x)"
     )
     print(f"sensor / one at a time               {median[ONE_AT_A_TIME] / median[SENSOR]:9.2f}x")
+    tuned = median[BATCH_TUNED] / median[SENSOR]
+    print(f"sensor / batch consumer, 1 thread    {tuned:9.2f}x (tuned by hand for a near CTS; informational)")
     print(f"sensor / broker pace                 {median[BROKER] / median[SENSOR]:9.2f}x (distance to the ceiling)")
     print(f"sensor's own work (sensor - fetch)   {median[SENSOR] - median[FETCH]:9.2f}s")
 
