@@ -187,7 +187,29 @@ def run_stats(instance, since: float) -> dict:
     records = run_records(instance, since)
     for record in records:
         statuses[record.dagster_run.status.value] = statuses.get(record.dagster_run.status.value, 0) + 1
-    return {"runs": len(records), "statuses": statuses, "creation_s": run_creation_seconds(instance, records)}
+    return {
+        "runs": len(records),
+        "statuses": statuses,
+        "creation_s": run_creation_seconds(instance, records),
+        "timeline_s": drain_timeline(instance, records, since),
+    }
+
+
+def drain_timeline(instance, records: list, since: float) -> dict:
+    """Seconds after publishing at which the first tick that requested runs started (the
+    sensor ticks every few seconds, so up to its interval passes before it), its runs were
+    created and the last of them started: where a drain's time goes."""
+    from sensors.cts.job_events import SENSOR_NAME
+
+    state = next(s for s in instance.all_instigator_state() if s.name == SENSOR_NAME)
+    ticks = instance.get_ticks(state.instigator_origin_id, state.selector_id, limit=1_000)
+    requesting = [t.timestamp for t in ticks if t.run_ids and t.timestamp >= since]
+    started = [r.start_time for r in records if r.start_time]
+    return {
+        "first_tick": round(min(requesting) - since, 1) if requesting else None,
+        "runs_created": round(max(r.create_timestamp.timestamp() for r in records) - since, 1) if records else None,
+        "runs_started": round(max(started) - since, 1) if started else None,
+    }
 
 
 def run_creation_seconds(instance, records: list) -> float:

@@ -58,7 +58,7 @@ def _importers(jobs) -> int:
     """How many of ``jobs`` (documents) an importer takes."""
     from platform_assets.cts.importers import registry
 
-    return sum(1 for job in jobs if registry.importer_for_image(job["image"]["name"]))
+    return sum(1 for job in jobs if isinstance(job, dict) and registry.importer_for_job(job))
 
 
 def one_at_a_time(kafka, cts, n_events: int) -> tuple[float, int]:

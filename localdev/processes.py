@@ -30,7 +30,7 @@ def _group_alive(pgid: int) -> bool:
         try:
             if os.getpgid(process.pid) == pgid and process.info["status"] != psutil.STATUS_ZOMBIE:
                 return True
-        except (ProcessLookupError, psutil.Error):
+        except (OSError, psutil.Error):  # gone meanwhile, or not ours to ask
             continue
     return False
 

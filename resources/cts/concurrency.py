@@ -9,11 +9,16 @@ machines, 2,500 GETs against the emulator took 1.05-1.14 s with one request in f
 
 So a call starts with one request in flight and doubles the number while doubling pays:
 each setting is measured over a window (at least ``WINDOW_SECONDS`` and
-``WINDOW_REQUESTS_PER_SLOT`` completions per request in flight, after the first
-completion per slot, which may include opening a connection). A doubling that does not
-raise the throughput by ``GAIN`` is undone and the setting is kept for the rest of the
-call; so is the maximum once it pays. Latency-based limiters (AIMD, Vegas) watch the
-server's queue; here the limit is usually our own process, which only throughput shows.
+``WINDOW_REQUESTS_PER_SLOT`` completions per request in flight; after a change, as many
+completions as there are requests in flight are not counted, since new requests may
+open connections). A doubling that does not raise the throughput by ``GAIN`` is undone
+and the setting is kept for the rest of the call; so is the maximum once it pays.
+Latency-based limiters (AIMD, Vegas) watch the server's queue; here the limit is usually
+our own process, which only throughput shows.
+
+With one request in flight, one slow answer (a hung request, retries with backoff) would
+hold back the whole call: past ``STALL_SECONDS`` without a completion, one more request
+goes in flight.
 """
 
 from __future__ import annotations
@@ -23,28 +28,45 @@ import dataclasses
 WINDOW_SECONDS = 0.1
 WINDOW_REQUESTS_PER_SLOT = 4
 GAIN = 0.2  # a doubling must bring 20% more throughput (noise on a shared machine is ~10%)
+STALL_SECONDS = 1.0  # without a completion: one more request in flight
 
 
 @dataclasses.dataclass
 class AdaptiveConcurrency:
-    """The number of requests to keep in flight, from 1 up to ``maximum``; feed it every
-    completion (:meth:`completed`) and keep ``limit`` requests in flight."""
+    """The number of requests to keep in flight, from 1 up to ``maximum``: feed it every
+    completion (:meth:`completed`), look at it now and then while requests are waiting
+    (:meth:`stalled`), and keep ``limit`` requests in flight. ``started``: when the call
+    began (``time.monotonic()``)."""
 
     maximum: int
+    started: float = 0.0
     limit: int = 1
     settled: bool = False
     _kept: tuple[int, float] | None = None  # (limit, throughput) before the last doubling
-    _warming: int = 1  # completions to pass before the window starts
+    _warming: int = 1  # completions not counted before the window starts (connections open)
     _window_start: float = 0.0
     _window_done: int = 0
+    _last_progress: float = 0.0  # last completion, or the call's start, or the last stall
 
     def __post_init__(self) -> None:
         self.maximum = max(1, self.maximum)
         self.settled = self.maximum == 1
+        self._last_progress = self.started
+
+    def stalled(self, now: float) -> int:
+        """While requests wait to be sent: past ``STALL_SECONDS`` without a completion, one
+        more request in flight (up to the maximum, settled or not; the window restarts).
+        Returns the number of requests to keep in flight."""
+        if now - self._last_progress >= STALL_SECONDS and self.limit < self.maximum:
+            self.limit += 1
+            self._last_progress = now
+            self._warming = self.limit
+        return self.limit
 
     def completed(self, now: float) -> int:
         """Record one finished request at ``now`` (``time.monotonic()``); returns the
         number of requests to keep in flight from now on."""
+        self._last_progress = now
         if self.settled:
             return self.limit
         if self._warming:

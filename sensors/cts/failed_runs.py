@@ -74,7 +74,7 @@ def _listed_failures(failures: Sequence[StepFailureData]) -> Mapping[str, Mappin
     """``failed_jobs`` of the run's last step failure, if it has that metadata."""
     listed = None
     for data in failures:
-        user = data.user_failure_data if data else None
+        user = data.user_failure_data
         value = (user.metadata or {}).get(FAILED_JOBS_KEY) if user else None
         if isinstance(value, dg.JsonMetadataValue) and isinstance(value.data, dict):
             listed = value.data

@@ -63,7 +63,7 @@ def failure_details(
     run-level error; else the failure message. The trace is never empty (the DLQ contract
     requires both fields)."""
     for step_failure in failures:
-        error = step_failure.error if step_failure else None
+        error = step_failure.error
         if error is not None:
             return _described(error)
     dagster_event = failure_event.dagster_event if failure_event else None

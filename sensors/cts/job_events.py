@@ -53,7 +53,7 @@ from platform_assets.cts.events import (
     trace_of,
 )
 from platform_assets.cts.importers.base import Importer
-from platform_assets.cts.importers.registry import IMPORTERS, importer_for_job, job_image_name
+from platform_assets.cts.importers.registry import IMPORTERS, importer_for_image, job_image_name
 from platform_assets.cts.job_meta import META_NO_OPERATION, utc_now
 from platform_assets.provenance.dagster_internals import RUN_KEY_TAG, SENSOR_NAME_TAG
 from resources.cts.client import (
@@ -228,9 +228,10 @@ def _route(tick: TickContext, item: _Message, job: dict | Exception) -> None:
                 raise _NotDone(job)
             _reject(tick, item, job, "No such job" if isinstance(job, CtsJobNotFound) else None)
             return
-        if job_image_name(job) is None:
+        name = job_image_name(job)
+        if name is None:
             raise BadEvent("the CTS job document has no image name (image.name)")
-        importer = importer_for_job(job)  # by name only, never tag or digest
+        importer = importer_for_image(name)  # by name only, never tag or digest
         if importer is None:
             item.outcome = Outcome.NO_OPERATION
         else:

@@ -105,6 +105,45 @@ def test_get_jobs_bounded_concurrency_and_per_job_errors(cts_emulator):
     assert 2 <= cts_emulator.max_in_flight <= 3
 
 
+def test_one_hung_answer_does_not_hold_back_the_jobs_behind_it(cts_emulator):
+    """A call starts with one request in flight; the first job's answer hangs past the
+    caller's deadline. One more request goes in flight after a second without progress,
+    so every other job is fetched and only the hung one fails (with a fixed single
+    request in flight, all of them would hit the deadline behind it)."""
+    import time
+
+    from resources.cts.client import CtsDeadlineReached
+
+    ids = [f"j{i}" for i in range(30)]
+    for job_id in ids:
+        cts_emulator.add_job(job_id=job_id, image_name=IMAGE)
+    cts_emulator.hang_next(1, seconds=8.0)
+    client = client_for(cts_emulator, timeout_seconds=10.0)
+    jobs = client.get_jobs(ids, deadline=time.monotonic() + 4.0)
+    failed = [job for job, answer in jobs.items() if not isinstance(answer, dict)]
+    assert failed == ["j0"]
+    assert isinstance(jobs["j0"], CtsDeadlineReached)
+
+
+def test_what_ends_a_worker_and_is_no_jobs_error_fails_the_call(cts_emulator, monkeypatch):
+    """An exception is one job's answer; anything else (SystemExit, KeyboardInterrupt)
+    raised while fetching ends the whole call with that, never a KeyError or a hang."""
+    ids = [f"j{i}" for i in range(5)]
+    for job_id in ids:
+        cts_emulator.add_job(job_id=job_id, image_name=IMAGE)
+    client = client_for(cts_emulator)
+    fetch = CtsClient.get_job
+
+    def get_job(self, job_id, deadline=None):
+        if job_id == "j2":
+            raise SystemExit("stopping")
+        return fetch(self, job_id, deadline)
+
+    monkeypatch.setattr(CtsClient, "get_job", get_job)
+    with pytest.raises(SystemExit, match="stopping"):
+        client.get_jobs(ids)
+
+
 def test_set_meta_sets_and_unsets_fields(cts_emulator):
     cts_emulator.add_job(job_id="j1", image_name=IMAGE)
     client = client_for(cts_emulator)
