@@ -187,22 +187,27 @@ def run_stats(instance, since: float) -> dict:
     records = run_records(instance, since)
     for record in records:
         statuses[record.dagster_run.status.value] = statuses.get(record.dagster_run.status.value, 0) + 1
+    ticks = sensor_ticks(instance)
     return {
         "runs": len(records),
         "statuses": statuses,
-        "creation_s": run_creation_seconds(instance, records),
-        "timeline_s": drain_timeline(instance, records, since),
+        "creation_s": run_creation_seconds(ticks, records),
+        "timeline_s": drain_timeline(ticks, records, since),
     }
 
 
-def drain_timeline(instance, records: list, since: float) -> dict:
-    """Seconds after publishing at which the first tick that requested runs started (the
-    sensor ticks every few seconds, so up to its interval passes before it), its runs were
-    created and the last of them started: where a drain's time goes."""
+def sensor_ticks(instance) -> list:
+    """The `cts_job_events` sensor's last ticks, from the instance."""
     from sensors.cts.job_events import SENSOR_NAME
 
     state = next(s for s in instance.all_instigator_state() if s.name == SENSOR_NAME)
-    ticks = instance.get_ticks(state.instigator_origin_id, state.selector_id, limit=1_000)
+    return list(instance.get_ticks(state.instigator_origin_id, state.selector_id, limit=1_000))
+
+
+def drain_timeline(ticks: list, records: list, since: float) -> dict:
+    """Seconds after publishing at which the first tick that requested runs started (the
+    sensor ticks every few seconds, so up to its interval passes before it), its runs were
+    created and the last of them started: where a drain's time goes."""
     requesting = [t.timestamp for t in ticks if t.run_ids and t.timestamp >= since]
     started = [r.start_time for r in records if r.start_time]
     return {
@@ -212,16 +217,14 @@ def drain_timeline(instance, records: list, since: float) -> dict:
     }
 
 
-def run_creation_seconds(instance, records: list) -> float:
+def run_creation_seconds(ticks: list, records: list) -> float:
     """Seconds the daemon spent creating the drain's runs: per sensor tick, from its first
     run's creation to the tick's end. Creating a run writes one planned-materialization
-    event per partition (Dagster's partition status needs them), each its own insert."""
-    from sensors.cts.job_events import SENSOR_NAME
-
+    event per partition (Dagster's partition status needs them), in one write per run on
+    the platform's instance."""
     created = {r.dagster_run.run_id: r.create_timestamp.timestamp() for r in records}
-    state = next(s for s in instance.all_instigator_state() if s.name == SENSOR_NAME)
     total = 0.0
-    for tick in instance.get_ticks(state.instigator_origin_id, state.selector_id, limit=1_000):
+    for tick in ticks:
         starts = [created[run_id] for run_id in tick.run_ids if run_id in created]
         if starts and tick.end_timestamp:
             total += tick.end_timestamp - min(starts)

@@ -30,7 +30,7 @@ import dagster as dg
 from platform_assets.cts.errors import ImportRejected, failure_text, is_permanent
 from platform_assets.cts.events import trace_of
 from platform_assets.cts.importers.base import JOB_ID_COLUMN, ImportContext, Importer, VerifiedOutputs
-from platform_assets.cts.importers.registry import importer_for_job, job_image_name
+from platform_assets.cts.importers.registry import importer_for_image, job_image_name
 from platform_assets.cts.job_meta import META_COMPLETE, META_ERROR, META_START, utc_now
 from platform_assets.cts.table_checks import column_schema, rows_preview
 from platform_assets.provenance.dagster_internals import log_materializations_as_batch
@@ -90,7 +90,7 @@ def check_job(importer: Importer, job: dict, job_id: str) -> None:
         raise ImportRejected(f"CTS job {job_id!r} has no image name (image.name)")
     if not isinstance(job["image"].get("digest"), str):
         raise ImportRejected(f"CTS job {job_id!r} has no image digest (image.digest)")
-    chosen = importer_for_job(job)
+    chosen = importer_for_image(image_name)
     if chosen is None or chosen.name != importer.name:
         raise ImportRejected(
             f"CTS job {job_id!r} ran image {printable(image_name, 200)}, which "

@@ -18,7 +18,6 @@ import json
 import logging
 import random
 import re
-import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -27,7 +26,7 @@ from urllib.parse import quote
 import dagster as dg
 from pydantic import PrivateAttr
 
-from resources.cts.concurrency import AdaptiveConcurrency
+from resources.cts.concurrency import call_each
 from resources.cts.text import clip, printable
 from resources.lazy_imports import lazy_import
 
@@ -53,7 +52,6 @@ ERROR_DETAIL_CHARS = 500  # of that detail, in exceptions and logs (after redact
 # the CTS is shared: one call never has more requests in flight (how many below this pays
 # is measured per call, resources/cts/concurrency.py)
 MAX_IN_FLIGHT = 8
-STALL_CHECK_SECONDS = 0.25  # how often a call looks for a stall (resources/cts/concurrency.py)
 
 
 class CtsError(Exception):
@@ -324,72 +322,14 @@ class CtsClient(dg.ConfigurableResource):
         )
 
     def _each(self, job_ids: list[str], call: Callable[[str], Any], max_concurrency: int | None) -> dict[str, Any]:
-        """``call`` for every job on worker threads that take jobs from one shared queue
-        (no future per job: a tick fetches thousands): the result, or the exception it
-        raised, per job. At most ``max_concurrency`` (never more than ``MAX_IN_FLIGHT``)
-        calls are in flight; how many is measured as the call goes
-        (:class:`~resources.cts.concurrency.AdaptiveConcurrency`)."""
+        """``call`` for every job, the result or the exception per job, with at most
+        ``max_concurrency`` (never more than ``MAX_IN_FLIGHT``) in flight; how many is
+        measured as the call goes (:func:`~resources.cts.concurrency.call_each`)."""
         if not job_ids:
             return {}
         self._http()  # a configuration error fails the whole call, not each job
         cap = MAX_IN_FLIGHT if max_concurrency is None else max(1, min(max_concurrency, MAX_IN_FLIGHT))
-        results: dict[str, Any] = {}
-        pending = iter(job_ids)
-        waiting = len(job_ids)  # jobs not taken by a worker yet
-        lock = threading.Lock()
-        in_flight = AdaptiveConcurrency(min(cap, len(job_ids)), started=time.monotonic())
-        slots: set[int] = set()  # workers running, by slot (a slot >= the limit ends)
-        workers: list[threading.Thread] = []
-        stopped: list[BaseException] = []  # what ended a worker that was no job's error
-
-        def start_workers() -> None:  # with the lock held (a new worker waits for it)
-            for slot in sorted(set(range(in_flight.limit)) - slots):
-                worker = threading.Thread(target=work, args=(slot,), daemon=True)
-                worker.start()
-                slots.add(slot)
-                workers.append(worker)
-
-        def work(slot: int) -> None:
-            nonlocal waiting
-            job_id = None
-            try:
-                while True:
-                    with lock:
-                        if job_id is not None and in_flight.completed(time.monotonic()) > len(slots):
-                            start_workers()
-                        job_id = next(pending, None) if slot < in_flight.limit else None
-                        if job_id is None:
-                            slots.discard(slot)
-                            return
-                        waiting -= 1
-                    try:
-                        results[job_id] = call(job_id)
-                    except Exception as e:  # per job: the caller decides what each error means
-                        results[job_id] = e
-            except BaseException as e:  # not about one job (no thread left, interpreter exit)
-                with lock:
-                    slots.discard(slot)
-                    stopped.append(e)
-
-        with lock:
-            start_workers()
-        joined = 0
-        while True:  # workers may start workers: join until none is left
-            with lock:
-                if joined == len(workers):
-                    break
-                worker = workers[joined]
-            worker.join(STALL_CHECK_SECONDS)
-            if not worker.is_alive():
-                joined += 1
-                continue
-            with lock:  # a slow answer must not hold back the jobs behind it
-                if waiting and in_flight.stalled(time.monotonic()) > len(slots):
-                    start_workers()
-        if stopped:
-            raise stopped[0]
-        log.debug("CTS: %d calls, %d in flight at the end", len(job_ids), in_flight.limit)
-        return {job_id: results[job_id] for job_id in job_ids}
+        return call_each(job_ids, call, cap)
 
     def set_meta(
         self,

@@ -19,16 +19,25 @@ our own process, which only throughput shows.
 With one request in flight, one slow answer (a hung request, retries with backoff) would
 hold back the whole call: past ``STALL_SECONDS`` without a completion, one more request
 goes in flight.
+
+:func:`call_each` runs a call per item on worker threads sized that way.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 WINDOW_SECONDS = 0.1
 WINDOW_REQUESTS_PER_SLOT = 4
 GAIN = 0.2  # a doubling must bring 20% more throughput (noise on a shared machine is ~10%)
 STALL_SECONDS = 1.0  # without a completion: one more request in flight
+STALL_CHECK_SECONDS = 0.25  # how often a call looks for a stall
+
+Item = TypeVar("Item")
 
 
 @dataclasses.dataclass
@@ -89,3 +98,71 @@ class AdaptiveConcurrency:
             self._kept = (self.limit, throughput)
             self.limit = min(self.maximum, 2 * self.limit)
             self._warming = self.limit
+
+
+def call_each(items: Sequence[Item], call: Callable[[Item], Any], maximum: int) -> dict[Item, Any]:
+    """``call`` for every item (distinct, hashable) on worker threads that take items from
+    one shared queue (no future per item: a tick fetches thousands), at most ``maximum``
+    at once and as many as :class:`AdaptiveConcurrency` measures to pay: per item, in
+    order, the result or the ``Exception`` it raised. Anything else raised (``SystemExit``,
+    no thread left) ends the whole call with it, once every worker has stopped."""
+    if not items:
+        return {}
+    results: dict[Item, Any] = {}
+    pending = iter(range(len(items)))  # by position: any item, None too, is a valid item
+    waiting = len(items)  # items not taken by a worker yet
+    lock = threading.Lock()
+    in_flight = AdaptiveConcurrency(min(maximum, len(items)), started=time.monotonic())
+    slots: set[int] = set()  # workers running, by slot (a slot >= the limit ends)
+    workers: list[threading.Thread] = []
+    stopped: list[BaseException] = []
+
+    def start_workers() -> None:  # with the lock held (a new worker waits for it)
+        for slot in sorted(set(range(in_flight.limit)) - slots):
+            worker = threading.Thread(target=work, args=(slot,), daemon=True)
+            worker.start()
+            slots.add(slot)
+            workers.append(worker)
+
+    def work(slot: int) -> None:
+        nonlocal waiting
+        taken = False
+        try:
+            while True:
+                with lock:
+                    if taken and in_flight.completed(time.monotonic()) > len(slots):
+                        start_workers()
+                    index = next(pending, None) if slot < in_flight.limit else None
+                    if index is None:
+                        slots.discard(slot)
+                        return
+                    waiting -= 1
+                    taken = True
+                item = items[index]
+                try:
+                    results[item] = call(item)
+                except Exception as e:  # per item: the caller decides what each error means
+                    results[item] = e
+        except BaseException as e:  # about no single item
+            with lock:
+                slots.discard(slot)
+                stopped.append(e)
+
+    with lock:
+        start_workers()
+    joined = 0
+    while True:  # workers may start workers: join until none is left
+        with lock:
+            if joined == len(workers):
+                break
+            worker = workers[joined]
+        worker.join(STALL_CHECK_SECONDS)
+        if not worker.is_alive():
+            joined += 1
+            continue
+        with lock:  # a slow answer must not hold back the items behind it
+            if waiting and in_flight.stalled(time.monotonic()) > len(slots):
+                start_workers()
+    if stopped:
+        raise stopped[0]
+    return {item: results[item] for item in items}
